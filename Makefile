@@ -1,0 +1,49 @@
+# The two commands: `make run` (try it) and `make test` (the whole suite, as CI runs it).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck pytest services chromium bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: $(BIN)/python requirements/runtime.txt pyproject.toml
+	$(BIN)/python -m pip install -q -r requirements/runtime.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+	$(BIN)/python -m pip install -q -r requirements/dev.txt
+	touch $@
+
+## run: install the runtime, migrate, load the demo once and serve on http://127.0.0.1:8000
+run: $(VENV)/.runtime
+	$(BIN)/xtrack db upgrade
+	$(BIN)/xtrack serve
+
+## test: dev tools, local services, then ruff, mypy and pytest
+test: $(VENV)/.dev services chromium lint typecheck pytest
+
+services:
+	@scripts/ensure-services.sh
+
+chromium:
+	@scripts/ensure-chromium.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: $(VENV)/.dev services
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

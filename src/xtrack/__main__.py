@@ -1,0 +1,3 @@
+from xtrack.cli import main
+
+main()

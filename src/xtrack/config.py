@@ -1,0 +1,182 @@
+"""Settings: every knob is an ``XTRACK_*`` environment variable (or a line in ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "xtrack"}
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="XTRACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./xtrack.db"
+    data_dir: Path = Path("./data")
+    secret_key: SecretStr | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    executor: Literal["local", "celery"] = "local"
+    broker_url: str | None = None
+    redis_url: str | None = None
+
+    source: Literal["demo", "x", "twitterapi", "rss"] = "demo"
+    x_bearer_token: SecretStr | None = None
+    x_api_url: str = "https://api.x.com"
+    twitterapi_key: SecretStr | None = None
+    twitterapi_url: str = "https://api.twitterapi.io"
+    rss_url_template: str | None = None
+    source_timeout_seconds: float = Field(default=20.0, gt=0)
+    source_max_retries: int = Field(default=3, ge=0, le=10)
+
+    summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"
+    llm_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_context_tokens: int = Field(default=100_000, ge=500)
+    llm_prices: str = ""
+
+    smtp_url: str | None = None
+    email_from: str = "XTrack <xtrack@localhost>"
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    max_jobs_per_user: int = Field(default=50, ge=1)
+    playground_daily_quota: int = Field(default=20, ge=0)
+    playground_max_concurrent: int = Field(default=2, ge=1)
+
+    lease_seconds: float = Field(default=60.0, gt=0)
+    scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    executor_concurrency: int = Field(default=100, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    notify_max_attempts: int = Field(default=5, ge=1)
+    retention_days: int = Field(default=90, ge=1)
+    post_retention_days: int = Field(default=30, ge=1)
+    metrics_token: SecretStr | None = None
+
+    session_idle_minutes: int = Field(default=60 * 24 * 7, ge=5)
+    session_max_days: int = Field(default=30, ge=1)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    signin_rate_limit: str = "10/minute"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError(
+                f"driver '{url.drivername}' is not supported: use sqlite+aiosqlite:///path.db "
+                "or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("base_url", "x_api_url", "twitterapi_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("rss_url_template")
+    @classmethod
+    def _rss_template(cls, value: str | None) -> str | None:
+        if value and "{username}" not in value:
+            raise ValueError("must contain {username}")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.executor == "celery" and not self.broker_url:
+            raise ValueError("XTRACK_BROKER_URL is required when XTRACK_EXECUTOR=celery")
+        if self.source == "x" and not self.x_bearer_token:
+            raise ValueError("XTRACK_X_BEARER_TOKEN is required when XTRACK_SOURCE=x")
+        if self.source == "twitterapi" and not self.twitterapi_key:
+            raise ValueError("XTRACK_TWITTERAPI_KEY is required when XTRACK_SOURCE=twitterapi")
+        if self.source == "rss" and not self.rss_url_template:
+            raise ValueError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")
+        if self.env == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "when XTRACK_ENV=production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def signing_key(self) -> str:
+        """The secret key; in development one is generated once into the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming the variable and what is wrong with it."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if location:
+        return f"XTRACK_{location[0].upper()}: {message}"
+    return message
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into a one-line ConfigError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process's settings (tests, and commands that build their own)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xtrack.db import Base, JSONType, UTCDateTime, utcnow
+
+
+class AccountState(StrEnum):
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    PROTECTED = "protected"
+    SUSPENDED = "suspended"
+
+
+class XAccount(Base):
+    """One followed X account per source, shared by every job that follows it."""
+
+    __tablename__ = "x_accounts"
+    __table_args__ = (
+        UniqueConstraint("source", "username"),
+        CheckConstraint("state IN ('ok', 'not_found', 'protected', 'suspended')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(15))  # lower-case: X handles are case-insensitive
+    external_id: Mapped[str | None] = mapped_column(String(32))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    newest_post_id: Mapped[str | None] = mapped_column(String(32))
+    covered_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetch_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default=AccountState.OK.value)
+    etag: Mapped[str | None] = mapped_column(String(255))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Post(Base):
+    """A fetched post. ``sort_key`` orders posts of one account (X ids are 64-bit snowflakes)."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        Index("ix_posts_account_id_sort_key", "account_id", "sort_key"),
+        Index("ix_posts_account_id_created_at", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("x_accounts.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(32))
+    sort_key: Mapped[int] = mapped_column(BigInteger)
+    author_username: Mapped[str] = mapped_column(String(15))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    metrics: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    is_repost: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_quote: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SourceLimit(Base):
+    """Shared rate-limit state of one source, read by every process before it calls."""
+
+    __tablename__ = "source_limits"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    rate_limited_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remaining: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

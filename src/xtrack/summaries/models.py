@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xtrack.db import Base, JSONType, UTCDateTime, utcnow
+
+
+class Summary(Base):
+    __tablename__ = "summaries"
+    __table_args__ = (
+        Index("ix_summaries_job_id_id", "job_id", "id"),
+        Index("ix_summaries_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_executions.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    is_playground: Mapped[bool] = mapped_column(Boolean, default=False)
+    x_username: Mapped[str | None] = mapped_column(String(15))
+    topics: Mapped[list[str] | None] = mapped_column(JSONType)
+    hours_back: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    tweets_count: Mapped[int] = mapped_column(Integer, default=0)
+    raw_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    model: Mapped[str | None] = mapped_column(String(100))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)  # US dollars

@@ -1,0 +1,65 @@
+"""The FastAPI application: pages and the JSON API over the same services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from xtrack import __version__
+from xtrack.config import Settings, get_settings
+from xtrack.db import get_database, init_database, set_database
+from xtrack.web import health, pages, routes
+from xtrack.web.errors import install_error_handlers
+from xtrack.web.security import SecurityHeadersMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+    for router in routes.API_ROUTERS:
+        api.include_router(router)
+    return api
+
+
+def create_app(
+    settings: Settings | None = None, *, manage_database: bool = True, background: bool = False
+) -> FastAPI:
+    """Build the app.
+
+    ``manage_database=False`` when the caller (a test) owns the engine; ``background=True`` (``xtrack
+    serve``) also runs the scheduler and the local executor inside this process.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_database:
+            init_database(settings.database_url)
+        try:
+            yield
+        finally:
+            if manage_database:
+                await get_database().dispose()
+                set_database(None)
+
+    app = FastAPI(
+        title="XTrack",
+        version=__version__,
+        description="Follow X accounts and get topic-focused summaries on a schedule.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(SecurityHeadersMiddleware)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(health.router)
+    app.include_router(_api_router())
+    for router in routes.PAGE_ROUTERS:
+        app.include_router(router)
+    app.include_router(pages.router)
+    return app

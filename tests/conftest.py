@@ -1,0 +1,162 @@
+"""Shared fixtures: settings for tests, an isolated database per test on SQLite and PostgreSQL,
+an HTTP client on the app, and factories that build rows through the services."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+_TMP = Path(tempfile.mkdtemp(prefix="xtrack-tests-"))
+# Cheap argon2 and a private data directory before anything reads the settings.
+os.environ.update(
+    {
+        "XTRACK_ENV": "test",
+        "XTRACK_ARGON2_TIME_COST": "1",
+        "XTRACK_ARGON2_MEMORY_KIB": "8",
+        "XTRACK_DATA_DIR": str(_TMP / "data"),
+        "XTRACK_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{_TMP / 'default.db'}",
+    }
+)
+for _name in [
+    n
+    for n in os.environ
+    if n.startswith("XTRACK_")
+    and n
+    not in {
+        "XTRACK_ENV",
+        "XTRACK_ARGON2_TIME_COST",
+        "XTRACK_ARGON2_MEMORY_KIB",
+        "XTRACK_DATA_DIR",
+        "XTRACK_SECRET_KEY",
+        "XTRACK_DATABASE_URL",
+        "XTRACK_TEST_DATABASE_URL",
+    }
+]:
+    del os.environ[_name]
+
+from xtrack import migrate  # noqa: E402
+from xtrack.config import Settings, get_settings, set_settings  # noqa: E402
+from xtrack.db import Database, create_engine, set_database  # noqa: E402
+from xtrack.users import service as users_service  # noqa: E402
+from xtrack.users.models import User, UserStatus  # noqa: E402
+from xtrack.web.app import create_app  # noqa: E402
+
+PG_URL = os.environ.get("XTRACK_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+TEST_PASSWORD = "correct horse battery"
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+async def _recreate_pg_database(label: str) -> str:
+    """A private, empty PostgreSQL database for this test worker and label."""
+    parsed = make_url(PG_URL)
+    name = f"{parsed.database}_{label}_{_worker_suffix()}"
+    conn = await asyncpg.connect(
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        database=parsed.database or "postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def fresh_database_url(kind: str, label: str) -> str:
+    """An empty database of ``kind`` for tests that need their own (migrations, processes)."""
+    if kind == "sqlite":
+        path = _TMP / f"{label}-{_worker_suffix()}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite+aiosqlite:///{path}"
+    # Its own thread and loop, so both sync fixtures and async tests can call it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _recreate_pg_database(label)).result()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    current = get_settings()
+    yield current
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of each kind, shared by the session; tests isolate through rollback."""
+    url = fresh_database_url(request.param, "shared")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Database]:
+    """A Database whose every session joins one outer transaction, rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        database = Database(engine, bind=connection)
+        set_database(database)
+        set_settings(settings)
+        try:
+            yield database
+        finally:
+            set_database(None)
+            if transaction.is_active:
+                await transaction.rollback()
+
+
+@pytest.fixture
+async def session(db: Database) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def make_user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    status: UserStatus = UserStatus.ACTIVE,
+    is_admin: bool = False,
+    password: str = TEST_PASSWORD,
+) -> User:
+    """A user created through the users service."""
+    make_user.counter += 1  # type: ignore[attr-defined]
+    email = email or f"user{make_user.counter}-{os.getpid()}@example.com"  # type: ignore[attr-defined]
+    user = await users_service.create(
+        session, email=email, password=password, status=status, is_admin=is_admin
+    )
+    return user
+
+
+make_user.counter = 0  # type: ignore[attr-defined]

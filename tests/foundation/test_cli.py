@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import fresh_database_url
+
+
+def xtrack(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "xtrack", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=60,
+    )
+
+
+def test_invalid_database_url_is_one_line_and_exit_2() -> None:
+    result = xtrack("db", "upgrade", env={"XTRACK_DATABASE_URL": "mysql://nope"})
+    assert result.returncode == 2
+    assert "XTRACK_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_setting_value_names_the_variable() -> None:
+    result = xtrack("db", "upgrade", env={"XTRACK_LEASE_SECONDS": "soon"})
+    assert result.returncode == 2
+    assert "XTRACK_LEASE_SECONDS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_users_create_refuses_a_malformed_email(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    result = xtrack(
+        "users",
+        "create",
+        "not-an-email",
+        "--password-stdin",
+        env={"XTRACK_DATABASE_URL": url},
+        stdin="long enough password\n",
+    )
+    assert result.returncode != 0
+    assert "not a valid email" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_db_upgrade_then_users_create_and_list(kind: str) -> None:
+    url = fresh_database_url(kind, "cli")
+    env = {"XTRACK_DATABASE_URL": url}
+    assert xtrack("db", "upgrade", env=env).returncode == 0
+    assert xtrack("db", "check", env=env).returncode == 0
+    created = xtrack(
+        "users", "create", "Ada@Example.com", "--password-stdin", env=env, stdin="long enough password\n"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "ada@example.com" in created.stdout and "ACTIVE" in created.stdout
+    duplicate = xtrack(
+        "users", "create", "ada@example.com", "--password-stdin", env=env, stdin="long enough pw 2\n"
+    )
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    listed = xtrack("users", "list", env=env)
+    assert "ada@example.com" in listed.stdout
+
+
+def test_version() -> None:
+    result = xtrack("--version")
+    assert result.returncode == 0 and "xtrack" in result.stdout
