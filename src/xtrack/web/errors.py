@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xtrack.errors import XTrackError
@@ -52,6 +53,9 @@ def error_response(
 
 async def _xtrack_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, XTrackError)
+    if getattr(exc, "redirect_to_signin", False) and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
     return error_response(request, exc.status_code, exc.message, retry_after=exc.retry_after)
 
 

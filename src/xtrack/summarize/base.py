@@ -1,0 +1,48 @@
+"""What every summarizer speaks: request, result, protocol and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from xtrack.sources.base import Post
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRequest:
+    username: str
+    posts: Sequence[Post]
+    topics: Sequence[str]
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryResult:
+    content: str  # Markdown: a headline line then key points, each linking a post
+    headline: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    cited_post_ids: list[str] = field(default_factory=list)
+
+
+class SummarizeError(Exception):
+    """An LLM failure: the execution fails with error_kind ``llm``; never stored as content."""
+
+    kind = "llm"
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Summarizer(Protocol):
+    name: str
+
+    async def summarize(self, request: SummaryRequest) -> SummaryResult: ...
+
+    async def aclose(self) -> None: ...
