@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 
+_RANDOM = random.Random()
+
+
 def backoff_delay(
     attempt: int, *, base: float = 1.0, cap: float = 60.0, rand: random.Random | None = None
 ) -> float:
@@ -14,8 +17,8 @@ def backoff_delay(
     at least ``base / 2`` so a retry is never immediate, never more than ``cap``."""
     if attempt < 1:
         raise ValueError("attempt is 1-based")
-    ceiling = min(cap, base * (2 ** (attempt - 1)))
-    jitter = (rand or random).random()
+    ceiling = min(cap, base * 2.0 ** (attempt - 1))
+    jitter = (rand or _RANDOM).random()
     return max(min(base / 2, ceiling), ceiling * jitter)
 
 
