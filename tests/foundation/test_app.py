@@ -36,3 +36,14 @@ async def test_openapi_schema_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "XTrack"
+
+
+async def test_api_docs_are_served_same_origin_without_inline_script(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assert "<script>" not in page.text  # every script has a src: the CSP allows no inline code
+    bundle = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
+    init = await client.get("/static/js/docs.js")
+    assert init.status_code == 200

@@ -13,6 +13,7 @@ from xtrack import __version__
 from xtrack.config import Settings, get_settings
 from xtrack.db import get_database, init_database, set_database
 from xtrack.web import health, pages, routes
+from xtrack.web.docs import install_docs
 from xtrack.web.errors import install_error_handlers
 from xtrack.web.security import SecurityHeadersMiddleware
 
@@ -52,11 +53,14 @@ def create_app(
         version=__version__,
         description="Follow X accounts and get topic-focused summaries on a schedule.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(_api_router())
     for router in routes.PAGE_ROUTERS:
