@@ -20,7 +20,11 @@ class ConfigError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="XTRACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="XTRACK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # "XTRACK_SMTP_URL=" in .env means "not set"
+        extra="ignore",
     )
 
     env: Literal["development", "production", "test"] = "development"
