@@ -42,6 +42,10 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest -n 2 --dist loadgroup
 
+## screenshots: run the browser tests and refresh the README images in docs/screenshots/
+screenshots: $(VENV)/.dev chromium
+	scripts/screenshots.sh
+
 bench: $(VENV)/.dev services
 	$(BIN)/python -m bench
 

@@ -8,6 +8,7 @@ import concurrent.futures
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -48,6 +49,7 @@ for _name in [
 from xtrack import migrate  # noqa: E402
 from xtrack.config import Settings, get_settings, set_settings  # noqa: E402
 from xtrack.db import Database, create_engine, set_database  # noqa: E402
+from xtrack.jobs.models import Job  # noqa: E402
 from xtrack.users import service as users_service  # noqa: E402
 from xtrack.users.models import User, UserStatus  # noqa: E402
 from xtrack.web.app import create_app  # noqa: E402
@@ -117,6 +119,11 @@ async def db(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Database]
     """A Database whose every session joins one outer transaction, rolled back after the test."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
+        if connection.dialect.name == "sqlite":
+            # pysqlite only BEGINs before DML, so the sessions' first SAVEPOINT would open (and its
+            # RELEASE commit) the real transaction; an explicit BEGIN keeps every test's writes inside
+            # the outer transaction that is rolled back below.
+            await connection.exec_driver_sql("BEGIN")
         database = Database(engine, bind=connection)
         set_database(database)
         set_settings(settings)
@@ -160,3 +167,48 @@ async def make_user(
 
 
 make_user.counter = 0  # type: ignore[attr-defined]
+
+
+async def make_job(
+    session: AsyncSession,
+    *,
+    owner: User | None = None,
+    x_username: str = "alice",
+    topics: list[str] | None = None,
+    frequency: int | str = 60,
+    language: str = "en",
+    now: datetime | None = None,
+) -> Job:
+    """A job created through the jobs service (due at ``now``); makes an ACTIVE owner when none is given."""
+    from xtrack.db import utcnow
+    from xtrack.jobs import service as jobs_service
+    from xtrack.jobs.schemas import JobCreate
+
+    owner = owner or await make_user(session)
+    data = JobCreate(x_username=x_username, topics=topics or ["ai"], frequency=frequency, language=language)
+    return await jobs_service.create(session, owner=owner, data=data, max_jobs=10_000, now=now or utcnow())
+
+
+async def auth_headers(session: AsyncSession, user: User) -> dict[str, str]:
+    """An ``Authorization`` header with a fresh API token of ``user``."""
+    from xtrack.db import utcnow
+    from xtrack.users.auth import create_api_token
+
+    _token, plain = await create_api_token(session, user=user, name="tests", now=utcnow())
+    await session.commit()
+    return {"Authorization": f"Bearer {plain}"}
+
+
+async def signed_in(client: httpx.AsyncClient, session: AsyncSession, user: User) -> str:
+    """Sign ``user`` in on ``client`` (a web session cookie); returns the CSRF token its forms need.
+
+    ``await client.post("/account/tokens", data={"csrf_token": csrf, "name": "x"})``
+    """
+    from xtrack.db import utcnow
+    from xtrack.users.auth import SESSION_COOKIE, create_web_session
+    from xtrack.web.csrf import token_for
+
+    cookie = await create_web_session(session, user=user, now=utcnow())
+    await session.commit()
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return token_for(cookie, get_settings())

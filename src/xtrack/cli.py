@@ -113,6 +113,13 @@ def web(
 ) -> None:
     """Run the web process only (pages and API); schedulers and workers run separately."""
     settings = settings_or_exit()
+    if settings.env == "production" and not settings.redis_url:
+        # Several web processes must share sign-in rate limits: in-process memory would not.
+        raise fail(
+            "XTRACK_REDIS_URL is required when XTRACK_ENV=production "
+            "(rate limits are shared by every web process)",
+            code=2,
+        )
     _run_web(settings, host or settings.host, port or settings.port, background=False)
 
 
@@ -210,6 +217,89 @@ def users_list(search: Annotated[str | None, typer.Option(help="Filter by email.
     for row in rows:
         table.add_row(*row)
     console.print(table if rows else "no users yet")
+
+
+def _change_user(email: str, change: str) -> str:
+    """Apply ``change`` (suspend, activate, make-admin) to the user with ``email``; the line to print."""
+    from xtrack.users import service as users_service
+
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> str:
+        async with database.session() as session:
+            user = await users_service.get_by_email_or_404(session, email)
+            if change == "suspend":
+                await users_service.suspend(session, user=user)
+                return f"suspended {user.email}: every session and API token is revoked"
+            if change == "activate":
+                await users_service.activate(session, user=user)
+                return f"activated {user.email} (ACTIVE)"
+            await users_service.make_admin(session, user=user)
+            return f"{user.email} is now an administrator"
+
+    return run_with_database(settings, work)
+
+
+@users_app.command("suspend")
+def users_suspend(email: str) -> None:
+    """Suspend a user: they cannot sign in, and their sessions and API tokens stop working at once."""
+    console.print(_change_user(email, "suspend"))
+
+
+@users_app.command("activate")
+def users_activate(email: str) -> None:
+    """Make a user ACTIVE (lifts a suspension, or confirms an unverified email)."""
+    console.print(_change_user(email, "activate"))
+
+
+@users_app.command("make-admin")
+def users_make_admin(email: str) -> None:
+    """Give a user the administrator role (the /admin pages)."""
+    console.print(_change_user(email, "make-admin"))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the dispatcher and the reaper until SIGTERM/SIGINT; with XTRACK_EXECUTOR=local the
+    executions run in this process too. Any number of schedulers may run at once."""
+    import signal
+
+    from xtrack.observability import setup_logging
+
+    settings = settings_or_exit()
+    setup_logging(settings.log_format, settings.log_level)
+
+    async def run_scheduler() -> None:
+        from xtrack.db import set_database
+        from xtrack.executions.background import Background
+
+        database = Database(
+            create_engine(settings.database_url, pool_size=max(2, min(50, settings.executor_concurrency)))
+        )
+        set_database(database)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        engine = Background(database, settings)
+        try:
+            await engine.start()
+            err_console.print(
+                f"XTrack scheduler running (executor {settings.executor}, "
+                f"tick {settings.scheduler_tick_seconds:g} s); Ctrl-C or SIGTERM stops it",
+                highlight=False,
+            )
+            await stop.wait()
+            err_console.print("stopping: finishing or releasing runs in flight", highlight=False)
+        finally:
+            await engine.stop()
+            set_database(None)
+            await database.dispose()
+
+    try:
+        asyncio.run(run_scheduler())
+    except OSError as exc:
+        raise fail(f"cannot reach the database ({exc})") from None
 
 
 def main() -> None:

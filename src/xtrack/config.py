@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
     llm_context_tokens: int = Field(default=100_000, ge=500)
-    llm_prices: str = ""
+    llm_prices: str = ""  # "model=input/output[/cached_input]" USD per million tokens, comma-separated
+    llm_max_output_tokens: int = Field(default=1024, ge=64)
+    llm_retry_base_seconds: float = Field(default=1.0, gt=0)
+    llm_max_retry_wait_seconds: float = Field(default=60.0, ge=0)
 
     smtp_url: str | None = None
     email_from: str = "XTrack <xtrack@localhost>"
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     session_max_days: int = Field(default=30, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
-    signin_rate_limit: str = "10/minute"
+    signin_rate_limit: str = "10/minute"  # per IP and per email (sign-in page, API tokens, password change)
+    register_rate_limit: str = "10/hour"  # per IP and per email
+    email_rate_limit: str = "5/hour"  # verification resends and password resets, per IP and per email
 
     @field_validator("database_url")
     @classmethod
@@ -102,6 +107,32 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else None
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _llm_prices(cls, value: str) -> str:
+        from xtrack.summarize.pricing import parse_price_table
+
+        parse_price_table(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("not a rate limit: write e.g. '10/minute' or '5 per 2 seconds'") from None
+        return value
 
     @field_validator("rss_url_template")
     @classmethod
@@ -127,6 +158,17 @@ class Settings(BaseSettings):
                     "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
                     "when XTRACK_ENV=production"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _llm_coherent(self) -> Settings:
+        if self.summarizer == "anthropic" and not self.llm_api_key:
+            raise ValueError("XTRACK_LLM_API_KEY is required when XTRACK_SUMMARIZER=anthropic")
+        if self.summarizer == "openai" and not self.llm_api_key and not self.llm_url:
+            raise ValueError(
+                "XTRACK_LLM_API_KEY is required when XTRACK_SUMMARIZER=openai talks to api.openai.com "
+                "(set XTRACK_LLM_URL for a local server such as Ollama)"
+            )
         return self
 
     @property

@@ -47,6 +47,9 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    # What the source's own headers said on the last response (shared via ``source_limits``).
+    rate_limit_remaining: int | None = None
+    rate_limit_reset_at: datetime | None = None
 
 
 class SourceError(Exception):
@@ -100,7 +103,18 @@ class MalformedResponse(SourceError):
     retryable = True
 
 
+class RequestRejected(SourceError):
+    """The upstream refused the request itself (an unexpected 4xx): retrying the same call won't help."""
+
+    kind = "upstream"
+    retryable = False
+
+
 class Source(Protocol):
+    """A post source. Implementations may also set ``timeline_depth: int | None``: how many of an
+    account's most recent posts the source can reach at all (X: 3,200); the posts store uses it to
+    avoid re-reading a window the source cannot reach further back in."""
+
     name: str
 
     async def resolve(self, username: str) -> AccountInfo:

@@ -1,0 +1,1 @@
+"""Summarizers (extractive default, OpenAI-compatible, Anthropic), prompts, citations, cost, rendering."""

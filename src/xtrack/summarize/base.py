@@ -26,6 +26,8 @@ class SummaryResult:
     output_tokens: int = 0
     cost: float = 0.0
     cited_post_ids: list[str] = field(default_factory=list)
+    cached_input_tokens: int = 0  # part of input_tokens the provider served from its prompt cache
+    llm_calls: int = 0  # requests made (more than one when a long input was map-reduced)
 
 
 class SummarizeError(Exception):
@@ -33,11 +35,19 @@ class SummarizeError(Exception):
 
     kind = "llm"
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if any
+        self.status_code = status_code  # the provider's HTTP status, None for timeouts and bad replies
 
 
 class Summarizer(Protocol):

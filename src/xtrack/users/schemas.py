@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from xtrack.users.models import Theme
 
 
 class UserRead(BaseModel):
@@ -16,3 +19,87 @@ class UserRead(BaseModel):
     theme: str
     created_at: datetime
     last_login_at: datetime | None
+
+
+class RegisterIn(BaseModel):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(max_length=1024, description="At least 10 characters, not the email.")
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"])
+
+
+class TokenIn(BaseModel):
+    token: str = Field(max_length=200, description="The token from the link in the email.")
+
+
+class EmailIn(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    token: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+
+
+class ApiTokenCreate(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    name: str = Field(min_length=1, max_length=100, examples=["laptop"])
+
+
+class ApiTokenCreated(BaseModel):
+    token: str = Field(description="The token itself: shown this once, store it now.")
+    id: int
+    name: str
+    prefix: str
+
+
+class ApiTokenRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class UserUpdate(BaseModel):
+    timezone: str | None = Field(default=None, max_length=64)
+    theme: Theme | None = None
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class MessageOut(BaseModel):
+    detail: str
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[dict[str, Any]]
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request (e.g. an unknown, expired or already used link)",
+    401: "Not authenticated: missing, wrong, revoked or suspended credentials",
+    403: "Not allowed (e.g. email not verified yet, or not an administrator)",
+    404: "Not found (or not yours)",
+    409: "Conflict with the current state",
+    422: "Invalid input",
+    429: "Too many attempts: retry after the Retry-After header's seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for a route's error statuses, all shaped ``{"detail": ...}``."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS.get(code, "Error")}
+        if code == 429:
+            entry["headers"] = {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            }
+        responses[code] = entry
+    return responses

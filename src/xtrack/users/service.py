@@ -1,23 +1,78 @@
-"""Users: creation, lookup and status changes. Takes the session; never commits."""
+"""Users: registration, email links, sign-in, passwords, settings, API tokens, statuses.
+
+Functions take the session first, never commit, and take ``now`` when time matters. Emails are
+sent only after the unit of work commits (``xtrack.db.after_commit``), never inside it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlencode
+from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.errors import Conflict, Invalid, NotFound
-from xtrack.users.models import User, UserStatus
-from xtrack.users.passwords import hash_password
+from xtrack.config import Settings, get_settings
+from xtrack.db import after_commit
+from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, XTrackError
+from xtrack.jobs.models import Job
+from xtrack.mail import send_email
+from xtrack.users import auth, emails
+from xtrack.users.models import ApiToken, EmailToken, EmailTokenPurpose, Theme, User, UserStatus, WebSession
+from xtrack.users.passwords import hash_password, needs_rehash, verify_password
+
+logger = logging.getLogger("xtrack.users")
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+TOKEN_LIFETIMES = {
+    EmailTokenPurpose.VERIFY: timedelta(hours=24),
+    EmailTokenPurpose.RESET: timedelta(hours=1),
+    EmailTokenPurpose.LOGIN: timedelta(hours=24),
+}
+LINK_PATHS = {
+    EmailTokenPurpose.VERIFY: "/verify",
+    EmailTokenPurpose.RESET: "/reset/confirm",
+    EmailTokenPurpose.LOGIN: "/login-link",
+}
+WRONG_CREDENTIALS = "Email or password is incorrect."
+SUSPENDED_DETAIL = "This account is suspended. Contact the administrator of this XTrack."
+
+
+class InvalidLink(XTrackError):
+    """An email link (token) that is unknown, expired or already used; ``reason`` says which."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, reason: str, purpose: EmailTokenPurpose) -> None:
+        super().__init__(message, field="token")
+        self.reason = reason
+        self.purpose = purpose
+
+
+_LINK_MESSAGES = {
+    "unknown": "This link is not valid. Check that you opened the whole link from the email, or ask for a "
+    "new one.",
+    "expired": "This link has expired. Ask for a new one.",
+    "used": "This link has already been used. Links work only once: ask for a new one if you need it.",
+}
+
+
+# Validation ----------------------------------------------------------------------------------------
 
 
 def normalize_email(email: str) -> str:
     """Lower-case, trimmed, syntactically valid; raises Invalid naming the field otherwise."""
     candidate = email.strip().lower()
+    if not candidate:
+        raise Invalid("Enter your email address.", field="email")
     try:
         validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -25,17 +80,64 @@ def normalize_email(email: str) -> str:
     return candidate
 
 
-def check_password(password: str, *, email: str) -> None:
+def check_password(password: str, *, email: str, field: str = "password") -> None:
+    """At least 10 characters and not the email; raises Invalid naming ``field``."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"Password must be at least {MIN_PASSWORD_LENGTH} characters long.", field="password")
+        raise Invalid(f"Password must be at least {MIN_PASSWORD_LENGTH} characters long.", field=field)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(f"Password must be at most {MAX_PASSWORD_LENGTH} characters long.", field=field)
     if password.strip().lower() == email.strip().lower():
-        raise Invalid("Password must not be your email address.", field="password")
+        raise Invalid("Password must not be your email address.", field=field)
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> frozenset[str]:
+    """Every IANA time zone name this system knows."""
+    return frozenset(available_timezones() | {"UTC"})
+
+
+def check_timezone(name: str) -> str:
+    """A valid IANA zone name, or Invalid naming the field."""
+    name = name.strip()
+    if name not in timezone_names():
+        raise Invalid(f"'{name}' is not a known time zone: pick one such as Europe/Paris.", field="timezone")
+    return name
+
+
+def check_theme(theme: str) -> str:
+    if theme not in {t.value for t in Theme}:
+        raise Invalid("Theme must be system, light or dark.", field="theme")
+    return theme
+
+
+async def _hash(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)  # argon2 is CPU-heavy: off the event loop
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(verify_password, password_hash, password)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(_params: tuple[int, int]) -> str:
+    return hash_password("xtrack-dummy-password-for-timing")
+
+
+# Lookup and creation -------------------------------------------------------------------------------
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
     """The user with this (normalized) email, or None."""
     result = await session.execute(select(User).where(User.email == email.strip().lower()))
     return result.scalar_one_or_none()
+
+
+async def get_by_email_or_404(session: AsyncSession, email: str) -> User:
+    """The user with this email; NotFound naming it otherwise."""
+    user = await get_by_email(session, email)
+    if user is None:
+        raise NotFound(f"No user with email {email.strip().lower()}.")
+    return user
 
 
 async def get(session: AsyncSession, user_id: int) -> User:
@@ -58,11 +160,12 @@ async def create(
     """Create a user with a hashed password; Conflict when the email is taken."""
     email = normalize_email(email)
     check_password(password, email=email)
+    timezone = check_timezone(timezone)
     if await get_by_email(session, email) is not None:
         raise Conflict("An account with this email already exists.", field="email")
     user = User(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await _hash(password),
         status=status.value,
         is_admin=is_admin,
         timezone=timezone,
@@ -76,12 +179,365 @@ async def list_users(session: AsyncSession, *, search: str | None = None, limit:
     """Users by id, optionally filtered by an email substring."""
     query = select(User).order_by(User.id).limit(limit)
     if search:
-        query = query.where(func.lower(User.email).contains(search.strip().lower()))
+        query = query.where(func.lower(User.email).contains(search.strip().lower(), autoescape=True))
     return (await session.execute(query)).scalars().all()
 
 
-async def set_status(session: AsyncSession, user: User, status: UserStatus) -> User:
-    """Change a user's status (suspension side effects are added by the auth layer)."""
-    user.status = status.value
+@dataclass(frozen=True)
+class UserRow:
+    user: User
+    jobs_count: int
+
+
+async def list_users_with_job_counts(
+    session: AsyncSession, *, search: str | None = None, status: str | None = None, limit: int = 200
+) -> list[UserRow]:
+    """Users by id with how many jobs each owns (one grouped subquery, no per-user query)."""
+    counts = select(Job.user_id, func.count(Job.id).label("jobs")).group_by(Job.user_id).subquery()
+    query = (
+        select(User, func.coalesce(counts.c.jobs, 0))
+        .outerjoin(counts, counts.c.user_id == User.id)
+        .order_by(User.id)
+        .limit(limit)
+    )
+    if search:
+        query = query.where(func.lower(User.email).contains(search.strip().lower(), autoescape=True))
+    if status:
+        query = query.where(User.status == status)
+    rows = (await session.execute(query)).all()
+    return [UserRow(user=user, jobs_count=int(jobs)) for user, jobs in rows]
+
+
+# Email links ---------------------------------------------------------------------------------------
+
+
+def link_url(purpose: EmailTokenPurpose, token: str, *, settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    return f"{settings.base_url}{LINK_PATHS[purpose]}?{urlencode({'token': token})}"
+
+
+async def issue_email_token(
+    session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime
+) -> str:
+    """A single-use random token for an email link; only its hash is stored. Returns the plain value."""
+    plain = auth.new_token()
+    session.add(
+        EmailToken(
+            user_id=user.id,
+            purpose=purpose.value,
+            token_hash=auth.hash_token(plain),
+            created_at=now,
+            expires_at=now + TOKEN_LIFETIMES[purpose],
+        )
+    )
     await session.flush()
+    return plain
+
+
+async def check_email_token(
+    session: AsyncSession, *, token: str, purpose: EmailTokenPurpose, now: datetime
+) -> tuple[EmailToken, User]:
+    """The token and its user while the token is usable; InvalidLink (unknown/expired/used) otherwise."""
+    row = (
+        await session.execute(
+            select(EmailToken, User)
+            .join(User, User.id == EmailToken.user_id)
+            .where(
+                EmailToken.token_hash == auth.hash_token(token.strip()), EmailToken.purpose == purpose.value
+            )
+        )
+    ).first()
+    if not token.strip() or row is None:
+        raise InvalidLink(_LINK_MESSAGES["unknown"], reason="unknown", purpose=purpose)
+    email_token, user = row
+    if email_token.used_at is not None:
+        raise InvalidLink(_LINK_MESSAGES["used"], reason="used", purpose=purpose)
+    if now >= email_token.expires_at:
+        raise InvalidLink(_LINK_MESSAGES["expired"], reason="expired", purpose=purpose)
+    return email_token, user
+
+
+async def consume_email_token(
+    session: AsyncSession, *, token: str, purpose: EmailTokenPurpose, now: datetime
+) -> User:
+    """Use a token once (atomically: two simultaneous uses cannot both succeed) and return its user."""
+    email_token, user = await check_email_token(session, token=token, purpose=purpose, now=now)
+    result = await session.execute(
+        update(EmailToken)
+        .where(EmailToken.id == email_token.id, EmailToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise InvalidLink(_LINK_MESSAGES["used"], reason="used", purpose=purpose)
+    return user
+
+
+async def _retire_tokens(
+    session: AsyncSession, *, user_id: int, purpose: EmailTokenPurpose, now: datetime
+) -> None:
+    """Mark the user's other unused tokens of this purpose used (one verified email, one reset)."""
+    await session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.user_id == user_id, EmailToken.purpose == purpose.value, EmailToken.used_at.is_(None)
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _send_after_commit(session: AsyncSession, *, to: str, email: emails.Email, kind: str) -> None:
+    """Send the email once the transaction that created its token has committed."""
+    settings = get_settings()
+
+    async def deliver() -> None:
+        try:
+            await send_email(settings, to=to, subject=email.subject, text=email.text, html=email.html)
+        except Exception as exc:  # the change is committed; the user can ask for the email again
+            logger.error("mail.failed", extra={"kind": kind, "error": type(exc).__name__})
+
+    after_commit(session, deliver)
+
+
+async def _send_link(session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime) -> str:
+    token = await issue_email_token(session, user=user, purpose=purpose, now=now)
+    url = link_url(purpose, token)
+    compose = {
+        EmailTokenPurpose.VERIFY: emails.verification,
+        EmailTokenPurpose.RESET: emails.password_reset,
+        EmailTokenPurpose.LOGIN: emails.login_link,
+    }[purpose]
+    _send_after_commit(session, to=user.email, email=compose(url), kind=purpose.value)
+    return url
+
+
+# Registration and verification ---------------------------------------------------------------------
+
+
+async def register(
+    session: AsyncSession, *, email: str, password: str, now: datetime, timezone: str | None = None
+) -> User:
+    """An UNVERIFIED user, and a verification email sent after commit."""
+    user = await create(session, email=email, password=password, timezone=timezone or "UTC")
+    user.created_at = now
+    await _send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    logger.info("user.registered", extra={"user_id": user.id})
+    return user
+
+
+async def resend_verification(session: AsyncSession, *, user: User, now: datetime) -> bool:
+    """Send a new verification link to an UNVERIFIED user; False (nothing sent) otherwise."""
+    if user.status != UserStatus.UNVERIFIED.value:
+        return False
+    await _send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    return True
+
+
+async def resend_verification_to(session: AsyncSession, *, email: str, now: datetime) -> None:
+    """Resend by email address; says nothing about whether such an unverified user exists."""
+    user = await get_by_email(session, email)
+    if user is not None:
+        await resend_verification(session, user=user, now=now)
+
+
+async def verify_email(session: AsyncSession, *, token: str, now: datetime) -> User:
+    """Use a verification link: UNVERIFIED -> ACTIVE (an ACTIVE user stays ACTIVE)."""
+    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.VERIFY, now=now)
+    if user.status == UserStatus.SUSPENDED.value:
+        raise Forbidden(SUSPENDED_DETAIL)
+    user.status = UserStatus.ACTIVE.value
+    await _retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await session.flush()
+    logger.info("user.verified", extra={"user_id": user.id})
+    return user
+
+
+# Sign-in -------------------------------------------------------------------------------------------
+
+
+async def authenticate(session: AsyncSession, *, email: str, password: str, now: datetime) -> User:
+    """The user with these credentials (UNVERIFIED included): updates last_login_at, rehashes if needed.
+
+    Unauthorized for a wrong email or password (the same message and about the same time for both);
+    Forbidden for a suspended account.
+    """
+    user = await get_by_email(session, email)
+    if user is None:
+        settings = get_settings()
+        await _verify(_dummy_hash((settings.argon2_time_cost, settings.argon2_memory_kib)), password)
+        raise Unauthorized(WRONG_CREDENTIALS)
+    if not await _verify(user.password_hash, password):
+        logger.info("user.signin_failed", extra={"user_id": user.id})
+        raise Unauthorized(WRONG_CREDENTIALS)
+    if user.status == UserStatus.SUSPENDED.value:
+        raise Forbidden(SUSPENDED_DETAIL)
+    if needs_rehash(user.password_hash):
+        user.password_hash = await _hash(password)
+    user.last_login_at = now
+    await session.flush()
+    logger.info("user.signed_in", extra={"user_id": user.id})
+    return user
+
+
+async def start_web_session(
+    session: AsyncSession, *, user: User, now: datetime, user_agent: str | None = None
+) -> str:
+    """A new web session for a signed-in user; returns the cookie value."""
+    return await auth.create_web_session(session, user=user, now=now, user_agent=user_agent)
+
+
+async def create_login_link(session: AsyncSession, user: User, now: datetime, *, send: bool = False) -> str:
+    """A single-use sign-in link valid 24 h (``xtrack demo`` prints it); emailed too when ``send``."""
+    if send:
+        return await _send_link(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
+    token = await issue_email_token(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
+    return link_url(EmailTokenPurpose.LOGIN, token)
+
+
+async def use_login_link(session: AsyncSession, *, token: str, now: datetime) -> User:
+    """Use a sign-in link; it also proves the email, so an UNVERIFIED user becomes ACTIVE."""
+    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.LOGIN, now=now)
+    if user.status == UserStatus.SUSPENDED.value:
+        raise Forbidden(SUSPENDED_DETAIL)
+    user.status = UserStatus.ACTIVE.value
+    user.last_login_at = now
+    await session.flush()
+    logger.info("user.signed_in", extra={"user_id": user.id, "method": "login_link"})
+    return user
+
+
+# Passwords -----------------------------------------------------------------------------------------
+
+
+async def request_password_reset(session: AsyncSession, *, email: str, now: datetime) -> None:
+    """Email a reset link when an unsuspended user has this email; the caller answers the same either way."""
+    user = await get_by_email(session, email)
+    if user is None or user.status == UserStatus.SUSPENDED.value:
+        return
+    await _send_link(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
+    logger.info("user.reset_requested", extra={"user_id": user.id})
+
+
+async def reset_password(session: AsyncSession, *, token: str, password: str, now: datetime) -> User:
+    """Use a reset link: new password, every session and API token revoked, the email counts as verified."""
+    _, user = await check_email_token(session, token=token, purpose=EmailTokenPurpose.RESET, now=now)
+    check_password(password, email=user.email)  # before using the token, so a typo does not burn it
+    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.RESET, now=now)
+    if user.status == UserStatus.SUSPENDED.value:
+        raise Forbidden(SUSPENDED_DETAIL)
+    user.password_hash = await _hash(password)
+    user.status = UserStatus.ACTIVE.value
+    await _retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.RESET, now=now)
+    await auth.revoke_all_credentials(session, user_id=user.id)
+    await session.flush()
+    logger.info("user.password_reset", extra={"user_id": user.id})
+    return user
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None = None,
+) -> None:
+    """Change the password after checking the current one; other web sessions are signed out.
+
+    ``keep_session`` is the cookie value of the session making the change, which stays signed in.
+    API tokens are kept: they are revoked one by one from the account page.
+    """
+    if not current_password or not await _verify(user.password_hash, current_password):
+        raise Invalid("Your current password is not correct.", field="current_password")
+    check_password(new_password, email=user.email, field="new_password")
+    if new_password == current_password:
+        raise Invalid("Choose a password different from the current one.", field="new_password")
+    user.password_hash = await _hash(new_password)
+    query = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep_session:
+        query = query.where(WebSession.token_hash != auth.hash_token(keep_session))
+    await session.execute(query)
+    await session.flush()
+    logger.info("user.password_changed", extra={"user_id": user.id})
+
+
+# Settings ------------------------------------------------------------------------------------------
+
+
+async def update_settings(
+    session: AsyncSession, *, user: User, timezone: str | None = None, theme: str | None = None
+) -> User:
+    """Change the time zone and/or theme (validated; None keeps the current value)."""
+    if timezone is not None:
+        user.timezone = check_timezone(timezone)
+    if theme is not None:
+        user.theme = check_theme(theme)
+    await session.flush()
+    return user
+
+
+# API tokens ----------------------------------------------------------------------------------------
+
+
+async def create_api_token(
+    session: AsyncSession, *, user: User, name: str, now: datetime
+) -> tuple[ApiToken, str]:
+    """A named personal API token; the plain value is returned once and never stored."""
+    name = name.strip()
+    if not name:
+        raise Invalid("Give the token a name, e.g. 'laptop' or 'backup script'.", field="name")
+    if len(name) > 100:
+        raise Invalid("The name must be at most 100 characters long.", field="name")
+    return await auth.create_api_token(session, user=user, name=name, now=now)
+
+
+async def list_api_tokens(session: AsyncSession, *, user: User) -> Sequence[ApiToken]:
+    """The user's API tokens, newest first."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+    return (await session.execute(query)).scalars().all()
+
+
+async def revoke_api_token(session: AsyncSession, *, user: User, token_id: int) -> None:
+    """Delete one of the user's API tokens; NotFound for anyone else's."""
+    token = await session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("API token not found.")
+    await session.delete(token)
+    await session.flush()
+
+
+# Statuses and roles --------------------------------------------------------------------------------
+
+
+async def set_status(session: AsyncSession, user: User, status: UserStatus) -> User:
+    """Change a user's status; suspending revokes every session, API token and email link at once."""
+    user.status = status.value
+    if status == UserStatus.SUSPENDED:
+        await auth.revoke_all_credentials(session, user_id=user.id)
+        await session.execute(
+            delete(EmailToken).where(EmailToken.user_id == user.id, EmailToken.used_at.is_(None))
+        )
+    await session.flush()
+    logger.info("user.status_changed", extra={"user_id": user.id, "status": status.value})
+    return user
+
+
+async def suspend(session: AsyncSession, *, user: User, by: User | None = None) -> User:
+    """Suspend a user (not oneself); they are signed out everywhere at once."""
+    if by is not None and by.id == user.id:
+        raise Conflict("You cannot suspend your own account.")
+    return await set_status(session, user, UserStatus.SUSPENDED)
+
+
+async def activate(session: AsyncSession, *, user: User) -> User:
+    """Make a user ACTIVE (lifts a suspension; also vouches for an unverified email)."""
+    return await set_status(session, user, UserStatus.ACTIVE)
+
+
+async def make_admin(session: AsyncSession, *, user: User) -> User:
+    """Give a user the administrator role."""
+    user.is_admin = True
+    await session.flush()
+    logger.info("user.made_admin", extra={"user_id": user.id})
     return user

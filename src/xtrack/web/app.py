@@ -41,9 +41,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_database:
             init_database(settings.database_url)
+        engine_loop = None
+        if background:
+            from xtrack.executions.background import Background
+
+            engine_loop = Background(get_database(), settings)
+            await engine_loop.start()
+            app.state.executor = engine_loop.executor  # manual runs are handed out at once
         try:
             yield
         finally:
+            if engine_loop is not None:
+                await engine_loop.stop()
             if manage_database:
                 await get_database().dispose()
                 set_database(None)

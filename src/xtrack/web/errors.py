@@ -8,8 +8,11 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import NoInspectionAvailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xtrack.db import get_database
 from xtrack.errors import XTrackError
 from xtrack.web.templating import render
 
@@ -51,8 +54,36 @@ def error_response(
     return response
 
 
+async def _readable_viewer(request: Request) -> None:
+    """Keep the signed-in user usable by the error page.
+
+    The request's session rolled back when the error escaped the route, which expired the
+    ``User`` it had loaded; reading ``user.theme`` in base.html would then fail (a 500 instead of
+    the intended 403/404). Reload the row in a short session of its own; on any failure the page
+    renders as signed out rather than not at all.
+    """
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return
+    try:
+        state = sa_inspect(user)
+    except NoInspectionAvailable:
+        return
+    if not state.expired and not state.expired_attributes:
+        return
+    fresh = None
+    try:
+        if state.identity:
+            async with get_database().sessionmaker() as session:
+                fresh = await session.get(type(user), state.identity[0])
+    except Exception:  # the error page must render even when the database is the problem
+        logger.warning("error_page.viewer_reload_failed", exc_info=True)
+    request.state.user = fresh
+
+
 async def _xtrack_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, XTrackError)
+    await _readable_viewer(request)
     if getattr(exc, "redirect_to_signin", False) and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
@@ -61,6 +92,7 @@ async def _xtrack_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    await _readable_viewer(request)
     response = error_response(request, exc.status_code, exc.detail)
     if exc.headers:
         response.headers.update(exc.headers)
@@ -69,6 +101,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    await _readable_viewer(request)
     errors = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
@@ -78,6 +111,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("request.failed", extra={"path": request.url.path})
+    await _readable_viewer(request)
     return error_response(request, 500, "Internal error: the problem has been logged.")
 
 

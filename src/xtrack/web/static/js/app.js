@@ -31,3 +31,12 @@
     }
   });
 })();
+// Registration: pre-fill the hidden time zone field with the browser's zone (the server falls back to UTC).
+(function () {
+  "use strict";
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+  document.querySelectorAll("input[data-browser-timezone]").forEach(function (input) {
+    if (!input.value && zone) { input.value = zone; }
+  });
+})();

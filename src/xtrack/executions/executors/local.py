@@ -1,0 +1,120 @@
+"""The local executor: runs executions as asyncio tasks in this process (``xtrack serve``,
+``xtrack scheduler`` with XTRACK_EXECUTOR=local), at most ``concurrency`` at a time.
+
+Ids wait in an in-memory queue drained by up to ``concurrency`` worker tasks (the same limit as a
+semaphore, without a parked task per waiting id). Nothing is lost when the process dies: the rows
+are QUEUED or RUNNING in the database, and the dispatcher and reaper hand them out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy import update
+
+from xtrack.db import Database
+from xtrack.executions.models import ExecutionStatus, JobExecution
+from xtrack.observability import get_logger
+
+logger = get_logger("xtrack.executor")
+
+RunFn = Callable[[int], Awaitable[None]]
+
+
+async def _run_default(execution_id: int) -> None:
+    from xtrack.executions.runner import run_execution
+
+    await run_execution(execution_id)
+
+
+class LocalExecutor:
+    def __init__(
+        self, *, concurrency: int, run: RunFn | None = None, database: Database | None = None
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self._run = run or _run_default
+        self._database = database
+        self._waiting: deque[int] = deque()
+        self._known: set[int] = set()  # waiting or running here: a second hand-out is ignored
+        self._workers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._known)
+
+    async def start(self) -> None:
+        self._stopping = False
+
+    async def submit(self, execution_ids: Sequence[int]) -> None:
+        if self._stopping:
+            return
+        for execution_id in execution_ids:
+            if execution_id not in self._known:
+                self._known.add(execution_id)
+                self._waiting.append(execution_id)
+        while self._waiting and len(self._workers) < self.concurrency:
+            self._idle.clear()
+            worker = asyncio.get_running_loop().create_task(self._work(), name="xtrack-executor")
+            self._workers.add(worker)
+            worker.add_done_callback(self._worker_done)
+
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        self._workers.discard(worker)
+        if not self._workers:
+            self._idle.set()
+
+    async def _work(self) -> None:
+        while self._waiting and not self._stopping:
+            execution_id = self._waiting.popleft()
+            try:
+                await self._run(execution_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the runner records failures itself; this is a bug or a dead database
+                logger.exception("executor.run_failed", execution_id=execution_id)
+            finally:
+                self._known.discard(execution_id)
+
+    async def wait_idle(self) -> None:
+        """Until nothing is waiting or running (tests, and ``xtrack playground`` in a terminal)."""
+        await self._idle.wait()
+
+    async def stop(self, *, grace_seconds: float = 30.0) -> None:
+        """Stop taking work, let running executions finish for up to ``grace_seconds``, then cancel
+        the rest: the runner puts a cancelled execution back to QUEUED. Ids still waiting are
+        marked for the next scheduler tick to hand out."""
+        self._stopping = True
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        for execution_id in waiting:
+            self._known.discard(execution_id)
+        workers = set(self._workers)
+        cancelled = 0
+        if workers:
+            _done, pending = await asyncio.wait(workers, timeout=grace_seconds)
+            cancelled = len(pending)
+            for worker in pending:
+                worker.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+        if waiting and self._database is not None:
+            try:
+                async with self._database.session() as session:
+                    await session.execute(
+                        update(JobExecution)
+                        .where(
+                            JobExecution.id.in_(waiting), JobExecution.status == ExecutionStatus.QUEUED.value
+                        )
+                        .values(queued_at=None)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:  # best effort: without it they are handed out again after a lease
+                logger.exception("executor.release_failed", executions=len(waiting))
+        logger.info("executor.stopped", released=len(waiting), cancelled=cancelled)

@@ -1,0 +1,106 @@
+"""Executions API: manual runs, retries and the execution history (the seed's endpoint)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from xtrack.db import utcnow
+from xtrack.executions import service as executions_service
+from xtrack.executions.executors.base import Executor
+from xtrack.executions.models import ExecutionStatus, Trigger
+from xtrack.executions.schemas import ExecutionPage, ExecutionRead
+from xtrack.users.deps import ActiveUser, CurrentUser
+from xtrack.web.deps import SessionDep, SettingsDep
+
+router = APIRouter(tags=["executions"])
+
+R401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in"}}
+R403: dict[int | str, dict[str, Any]] = {403: {"description": "Email address not verified yet"}}
+R404: dict[int | str, dict[str, Any]] = {404: {"description": "No such job or execution (or not yours)"}}
+R409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A run is already queued or running, or the job is paused"}
+}
+R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid parameter; the detail names it"}}
+R429: dict[int | str, dict[str, Any]] = {429: {"description": "Playground quota used up"}}
+
+
+def get_executor(request: Request) -> Executor | None:
+    """The executor running in this process, if any (``xtrack serve``); otherwise a scheduler's
+    next tick hands the new execution out."""
+    executor: Executor | None = getattr(request.app.state, "executor", None)
+    return executor
+
+
+ExecutorDep = Annotated[Executor | None, Depends(get_executor)]
+
+
+@router.post(
+    "/jobs/{job_id}/run",
+    response_model=ExecutionRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Run a job now",
+    responses={**R401, **R403, **R404, **R409},
+)
+async def run_job(session: SessionDep, user: ActiveUser, executor: ExecutorDep, job_id: int) -> ExecutionRead:
+    execution = await executions_service.run_now(
+        session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
+    )
+    return ExecutionRead.of(executions_service.ExecutionView.of(execution))
+
+
+@router.get(
+    "/jobs/{job_id}/executions",
+    response_model=ExecutionPage,
+    summary="A job's execution history, newest first",
+    responses={**R401, **R404, **R422},
+)
+async def job_executions(
+    session: SessionDep,
+    user: CurrentUser,
+    job_id: int,
+    limit: Annotated[int, Query(ge=1, le=executions_service.HISTORY_MAX_LIMIT)] = (
+        executions_service.HISTORY_DEFAULT_LIMIT
+    ),
+    before: Annotated[int | None, Query(ge=1, description="Only executions with a smaller id")] = None,
+    status: Annotated[ExecutionStatus | None, Query()] = None,
+    trigger: Annotated[Trigger | None, Query()] = None,
+) -> ExecutionPage:
+    page = await executions_service.history(
+        session, owner_id=user.id, job_id=job_id, limit=limit, before=before, status=status, trigger=trigger
+    )
+    return ExecutionPage(items=[ExecutionRead.of(item) for item in page.items], next_before=page.next_before)
+
+
+@router.get(
+    "/executions/{execution_id}",
+    response_model=ExecutionRead,
+    summary="One execution",
+    responses={**R401, **R404},
+)
+async def get_execution(session: SessionDep, user: CurrentUser, execution_id: int) -> ExecutionRead:
+    return ExecutionRead.of(
+        await executions_service.get_for_owner(session, owner_id=user.id, execution_id=execution_id)
+    )
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    response_model=ExecutionRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Retry a FAILED execution (a new execution with retry_of_id)",
+    responses={**R401, **R403, **R404, **R409, **R429},
+)
+async def retry_execution(
+    session: SessionDep, settings: SettingsDep, user: ActiveUser, executor: ExecutorDep, execution_id: int
+) -> ExecutionRead:
+    execution = await executions_service.retry(
+        session,
+        owner_id=user.id,
+        execution_id=execution_id,
+        now=utcnow(),
+        settings=settings,
+        executor=executor,
+    )
+    return ExecutionRead.of(executions_service.ExecutionView.of(execution))

@@ -1,0 +1,446 @@
+"""The runner: one execution from QUEUED to COMPLETED / FAILED (or back to QUEUED for a retry).
+
+    claim (QUEUED -> RUNNING, conditional UPDATE)       short transaction
+    refresh the account through the sources layer       network, no transaction open (invariant 7)
+    select the posts newer than the job's cursor        short read
+    summarize                                           network, no transaction open
+    summary + COMPLETED + cursor                        ONE transaction, fenced on (RUNNING, attempt)
+
+It takes an id and is idempotent: a row that is gone (job deleted), not QUEUED any more, or waiting
+for its ``not_before`` is left alone; running the same id twice is harmless. Every write after the
+claim is fenced on the attempt number the claim saw, so a runner whose execution was reaped (and
+re-queued with attempt + 1) can no longer complete it: the posts are summarized exactly once, by
+whichever attempt finishes while it still holds the run. The cursor (``jobs.last_post_id``) moves
+only in the completing transaction (invariant 2).
+
+Job runs read their inputs from the job (snapshotted into ``params`` at the claim, so history shows
+what ran); playground runs (``trigger`` PLAYGROUND, no job) read them from ``params``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack import backoff
+from xtrack.config import Settings, get_settings
+from xtrack.db import Database, get_database, utcnow
+from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
+from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
+from xtrack.jobs import schedule
+from xtrack.jobs.models import Job
+from xtrack.observability import get_logger
+from xtrack.sources import service as sources_service
+from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
+from xtrack.sources.models import Post as StoredPost
+from xtrack.summaries.models import Summary
+from xtrack.summarize.base import SummarizeError, Summarizer, SummaryRequest, SummaryResult
+from xtrack.users.models import User, UserStatus
+
+logger = get_logger("xtrack.runner")
+
+Clock = Callable[[], datetime]
+
+# Automatic retries of a failed attempt wait backoff_delay(attempt, base, cap) seconds.
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 15 * 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What the claim saw and decided: the run's inputs and its fencing token (``attempt``)."""
+
+    execution_id: int
+    attempt: int
+    job_id: int | None
+    user_id: int | None
+    trigger: str
+    started_at: datetime
+    x_username: str
+    topics: list[str]
+    language: str
+    hours_back: int | None
+    cursor: str | None
+    since: datetime | None  # lower bound on post time when there is no cursor
+    need_since: datetime  # how far back the account's stored posts must reach
+
+    @property
+    def is_playground(self) -> bool:
+        return self.trigger == Trigger.PLAYGROUND.value
+
+
+class RunFailure(Exception):
+    """A classified failure: ``kind`` is the execution's error_kind."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.retry_at = retry_at
+
+
+def classify(exc: BaseException) -> RunFailure:
+    """Map an exception to error_kind, a readable message and whether a retry can help."""
+    if isinstance(exc, RunFailure):
+        return exc
+    if isinstance(exc, SourceRateLimited):
+        return RunFailure(
+            ErrorKind.RATE_LIMITED.value,
+            f"The source is rate limited until {exc.reset_at:%Y-%m-%d %H:%M:%S} UTC: {exc.message}",
+            retryable=True,
+            retry_at=exc.reset_at,
+        )
+    if isinstance(exc, SourceError):
+        return RunFailure(exc.kind, exc.message, retryable=exc.retryable)
+    if isinstance(exc, SummarizeError):
+        return RunFailure(ErrorKind.LLM.value, f"Summarizing failed: {exc.message}", retryable=exc.retryable)
+    if isinstance(exc, OperationalError | DBAPIError) and getattr(exc, "connection_invalidated", False):
+        return RunFailure(ErrorKind.INTERNAL.value, "Lost the database connection.", retryable=True)
+    if isinstance(exc, OSError | TimeoutError):
+        return RunFailure(ErrorKind.INTERNAL.value, f"{type(exc).__name__}: {exc}"[:500], retryable=True)
+    return RunFailure(ErrorKind.INTERNAL.value, f"Internal error ({type(exc).__name__}).", retryable=False)
+
+
+def retry_wait(failure: RunFailure, exc: BaseException, *, attempt: int, now: datetime) -> datetime:
+    """When a retry may start: a rate limit's reset, a provider's Retry-After, or a back-off."""
+    if failure.retry_at is not None:
+        return max(failure.retry_at, now)
+    delay = backoff.backoff_delay(attempt, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > delay:
+        delay = float(retry_after)
+    return backoff.not_before(now, delay)
+
+
+def _fenced(claim: Claim) -> Any:
+    return (
+        (JobExecution.id == claim.execution_id)
+        & (JobExecution.status == ExecutionStatus.RUNNING.value)
+        & (JobExecution.attempt == claim.attempt)
+    )
+
+
+def _job_inputs(job: Job, *, now: datetime) -> dict[str, Any]:
+    start = schedule.window_start(now=now, frequency_minutes=job.frequency, last_run=job.last_run)
+    return {
+        "x_username": job.x_username,
+        "topics": list(job.topics or []),
+        "language": job.language,
+        "hours_back": None if job.last_post_id or job.last_run else schedule.first_run_hours(job.frequency),
+        "cursor": job.last_post_id,
+        "since": None if job.last_post_id else start,
+        "need_since": start,
+    }
+
+
+def _playground_inputs(params: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    hours_back = max(1, int(params.get("hours_back") or 24))
+    start = schedule.playground_window_start(now=now, hours_back=hours_back)
+    return {
+        "x_username": str(params.get("x_username") or ""),
+        "topics": [str(t) for t in params.get("topics") or []],
+        "language": str(params.get("language") or "en"),
+        "hours_back": hours_back,
+        "cursor": None,
+        "since": start,
+        "need_since": start,
+    }
+
+
+async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
+    async with database.session() as session:
+        row = (
+            await session.execute(
+                select(JobExecution, Job, User.status)
+                .outerjoin(Job, Job.id == JobExecution.job_id)
+                .outerjoin(User, User.id == JobExecution.user_id)
+                .where(JobExecution.id == execution_id)
+            )
+        ).first()
+        if row is None:
+            logger.info("execution.gone", execution_id=execution_id)
+            return None
+        execution, job, owner_status = row[0], row[1], row[2]
+        if execution.status != ExecutionStatus.QUEUED.value:
+            return None
+        if execution.not_before is not None and execution.not_before > now:
+            return None
+        queued = (
+            (JobExecution.id == execution.id)
+            & (JobExecution.status == ExecutionStatus.QUEUED.value)
+            & (JobExecution.attempt == execution.attempt)
+        )
+        reason = None
+        if execution.job_id is not None and (job is None or not job.is_active):
+            reason = "Cancelled: the job was paused before this run started."
+        elif owner_status == UserStatus.SUSPENDED.value:
+            reason = "Cancelled: the owner's account is suspended."
+        if reason is not None:
+            await session.execute(
+                update(JobExecution)
+                .where(queued)
+                .values(status=ExecutionStatus.CANCELLED.value, completed_at=now, error_message=reason)
+                .execution_options(synchronize_session=False)
+            )
+            logger.info("execution.cancelled", execution_id=execution.id, reason=reason)
+            return None
+        inputs = (
+            _job_inputs(job, now=now) if job is not None else _playground_inputs(execution.params, now=now)
+        )
+        params: dict[str, Any] = {
+            "x_username": inputs["x_username"],
+            "topics": inputs["topics"],
+            "language": inputs["language"],
+        }
+        if inputs["hours_back"] is not None:
+            params["hours_back"] = inputs["hours_back"]
+        claimed = await session.execute(
+            update(JobExecution)
+            .where(queued)
+            .values(
+                status=ExecutionStatus.RUNNING.value,
+                started_at=now,
+                heartbeat_at=now,
+                completed_at=None,
+                params=params,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return None
+        return Claim(
+            execution_id=execution.id,
+            attempt=execution.attempt,
+            job_id=execution.job_id,
+            user_id=execution.user_id,
+            trigger=execution.trigger,
+            started_at=now,
+            **inputs,
+        )
+
+
+async def _cursor_time(session: AsyncSession, *, account_id: int, cursor: str | None) -> datetime | None:
+    if cursor is None:
+        return None
+    created_at: datetime | None = await session.scalar(
+        select(StoredPost.created_at).where(
+            StoredPost.account_id == account_id, StoredPost.external_id == cursor
+        )
+    )
+    return created_at
+
+
+async def _complete(
+    database: Database,
+    claim: Claim,
+    *,
+    posts: Sequence[Post],
+    result: SummaryResult | None,
+    covered_from: datetime | None,
+    covered_to: datetime,
+    gap: bool,
+    now: datetime,
+) -> bool:
+    """The one transaction that finishes a run: summary, COMPLETED and the job's cursor together."""
+    async with database.session() as session:
+        done = await session.execute(
+            update(JobExecution)
+            .where(_fenced(claim))
+            .values(
+                status=ExecutionStatus.COMPLETED.value,
+                completed_at=now,
+                heartbeat_at=now,
+                tweets_fetched=len(posts),
+                covered_from=covered_from,
+                covered_to=covered_to,
+                gap=gap,
+                error_kind=None,
+                error_message=None,
+                not_before=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(done, "rowcount", 0) != 1:
+            return False  # reaped and re-queued, or the job (and this row) was deleted: not ours any more
+        newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
+        if result is not None and posts:
+            session.add(
+                Summary(
+                    job_id=claim.job_id,
+                    execution_id=claim.execution_id,
+                    user_id=claim.user_id,
+                    is_playground=claim.is_playground,
+                    x_username=claim.x_username,
+                    topics=claim.topics,
+                    hours_back=claim.hours_back if claim.is_playground else None,
+                    content=result.content,
+                    tweets_count=len(posts),
+                    raw_data={"post_ids": [post.external_id for post in posts], "headline": result.headline},
+                    created_at=now,
+                    model=result.model,
+                    input_tokens=result.input_tokens,
+                    output_tokens=result.output_tokens,
+                    cost=result.cost,
+                )
+            )
+        if claim.job_id is not None:
+            values: dict[str, Any] = {"last_run": now}
+            if newest is not None:
+                values["last_post_id"] = newest
+            await session.execute(
+                update(Job)
+                # The cursor belongs to the account that ran: a username changed meanwhile starts over.
+                .where(Job.id == claim.job_id, Job.x_username == claim.x_username)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        # The notifications issue adds its outbox rows here, in this same transaction.
+    return True
+
+
+async def _fail(
+    database: Database, claim: Claim, exc: BaseException, *, now: datetime, settings: Settings
+) -> None:
+    failure = classify(exc)
+    retry = failure.retryable and claim.attempt < settings.max_attempts
+    values: dict[str, Any] = {"error_kind": failure.kind, "error_message": failure.message[:2000]}
+    if retry:
+        values |= {
+            "status": ExecutionStatus.QUEUED.value,
+            "attempt": claim.attempt + 1,
+            "not_before": retry_wait(failure, exc, attempt=claim.attempt, now=now),
+            "queued_at": now,
+            "heartbeat_at": None,
+        }
+    else:
+        values |= {"status": ExecutionStatus.FAILED.value, "completed_at": now}
+    async with database.session() as session:
+        await session.execute(
+            update(JobExecution)
+            .where(_fenced(claim))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    logger.warning(
+        "execution.failed",
+        execution_id=claim.execution_id,
+        job_id=claim.job_id,
+        error_kind=failure.kind,
+        attempt=claim.attempt,
+        will_retry=retry,
+    )
+
+
+async def _release(database: Database, claim: Claim) -> None:
+    """Give an interrupted run back (graceful shutdown): QUEUED again, same attempt, handed out next tick."""
+    async with database.session() as session:
+        await session.execute(
+            update(JobExecution)
+            .where(_fenced(claim))
+            .values(status=ExecutionStatus.QUEUED.value, queued_at=None, heartbeat_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    logger.info("execution.released", execution_id=claim.execution_id)
+
+
+async def _work(
+    database: Database,
+    claim: Claim,
+    *,
+    now: Clock,
+    settings: Settings,
+    source: Source | None,
+    summarizer: Summarizer | None,
+) -> None:
+    if source is None:
+        from xtrack.sources.registry import get_source
+
+        source = get_source(settings)
+    snapshot = await sources_service.refresh_account(
+        database,
+        source,
+        username=claim.x_username,
+        need_since=claim.need_since,
+        requested_at=claim.started_at,
+        now=now,
+    )
+    async with database.session() as session:
+        posts = await sources_service.posts_after(
+            session, account_id=snapshot.account_id, after_post_id=claim.cursor, since=claim.since
+        )
+        covered_from = claim.since or await _cursor_time(
+            session, account_id=snapshot.account_id, cursor=claim.cursor
+        )
+    result: SummaryResult | None = None
+    if posts:
+        if summarizer is None:
+            from xtrack.summarize.registry import get_summarizer
+
+            summarizer = get_summarizer(settings, post_count=len(posts))
+        result = await summarizer.summarize(
+            SummaryRequest(
+                username=claim.x_username, posts=posts, topics=claim.topics, language=claim.language
+            )
+        )
+    covered_to = snapshot.fetched_at or claim.started_at
+    finished = await _complete(
+        database,
+        claim,
+        posts=posts,
+        result=result,
+        covered_from=covered_from,
+        covered_to=covered_to,
+        gap=snapshot.gap,
+        now=now(),
+    )
+    if finished:
+        logger.info(
+            "execution.completed",
+            execution_id=claim.execution_id,
+            job_id=claim.job_id,
+            posts=len(posts),
+            attempt=claim.attempt,
+        )
+    else:
+        logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
+
+
+async def run_execution(
+    execution_id: int,
+    *,
+    now: Clock = utcnow,
+    database: Database | None = None,
+    settings: Settings | None = None,
+    source: Source | None = None,
+    summarizer: Summarizer | None = None,
+    heartbeats: Heartbeats | None = None,
+) -> None:
+    """Run one execution (see the module docstring). ``source``/``summarizer`` default to the
+    configured ones; tests inject their own, and a clock."""
+    database = database or get_database()
+    settings = settings or get_settings()
+    claim = await _claim(database, execution_id, now=now())
+    if claim is None:
+        return
+    registry = heartbeats or HEARTBEATS
+    registry.add(claim.execution_id, database)
+    try:
+        await _work(database, claim, now=now, settings=settings, source=source, summarizer=summarizer)
+    except asyncio.CancelledError:
+        await _release(database, claim)
+        raise
+    except Exception as exc:
+        failure = classify(exc)
+        if failure.kind == ErrorKind.INTERNAL.value:
+            logger.exception("execution.internal_error", execution_id=claim.execution_id)
+        await _fail(database, claim, exc, now=now(), settings=settings)
+    finally:
+        registry.discard(claim.execution_id)

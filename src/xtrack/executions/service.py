@@ -1,0 +1,331 @@
+"""Executions: manual runs, retries, playground runs, history. Owner-scoped; never commits.
+
+New QUEUED rows are handed to the executor only after the unit of work commits
+(``xtrack.db.after_commit``). Without an executor in this process (``xtrack web`` next to separate
+schedulers) the row is left with ``queued_at`` NULL and the next dispatcher tick hands it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.config import Settings
+from xtrack.db import after_commit
+from xtrack.errors import Conflict, Invalid, NotFound, RateLimited
+from xtrack.executions.executors.base import Executor
+from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
+from xtrack.jobs import schedule
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.models import Job
+from xtrack.summaries.models import Summary
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 200
+ACTIVE_RUN_DETAIL = "A run of this job is already queued or running; wait for it to finish."
+
+
+def job_params(job: Job) -> dict[str, Any]:
+    """What a job run uses, snapshotted on the execution (the first run also records its window)."""
+    params: dict[str, Any] = {
+        "x_username": job.x_username,
+        "topics": list(job.topics or []),
+        "language": job.language,
+    }
+    if job.last_run is None and job.last_post_id is None:
+        params["hours_back"] = schedule.first_run_hours(job.frequency)
+    return params
+
+
+def hand_out_after_commit(
+    session: AsyncSession, executor: Executor | None, execution_ids: Sequence[int]
+) -> None:
+    """Give the executions to ``executor`` once this unit of work has committed."""
+    if executor is None or not execution_ids:
+        return
+    ids = list(execution_ids)
+
+    async def hand_out() -> None:
+        await executor.submit(ids)
+
+    after_commit(session, hand_out)
+
+
+async def _insert_queued(session: AsyncSession, execution: JobExecution) -> JobExecution:
+    """Insert a QUEUED execution; the one-active-run-per-job index turns a second one into a 409."""
+    try:
+        async with session.begin_nested():
+            session.add(execution)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(ACTIVE_RUN_DETAIL) from None
+    return execution
+
+
+async def run_now(
+    session: AsyncSession, *, owner_id: int, job_id: int, now: datetime, executor: Executor | None
+) -> JobExecution:
+    """Queue a MANUAL run of the owner's job; Conflict while one is QUEUED or RUNNING or the job is paused."""
+    job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id)
+    if not job.is_active:
+        raise Conflict("This job is paused: resume it before running it.")
+    execution = JobExecution(
+        job_id=job.id,
+        user_id=job.user_id,
+        status=ExecutionStatus.QUEUED.value,
+        trigger=Trigger.MANUAL.value,
+        params=job_params(job),
+        created_at=now,
+        queued_at=now if executor is not None else None,
+        attempt=1,
+    )
+    await _insert_queued(session, execution)
+    hand_out_after_commit(session, executor, [execution.id])
+    return execution
+
+
+async def playground_runs_today(session: AsyncSession, *, user_id: int, now: datetime) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(JobExecution)
+            .where(
+                JobExecution.user_id == user_id,
+                JobExecution.trigger == Trigger.PLAYGROUND.value,
+                JobExecution.created_at > now - timedelta(days=1),
+            )
+        )
+        or 0
+    )
+
+
+async def check_playground_quota(
+    session: AsyncSession, *, user_id: int, settings: Settings, now: datetime
+) -> None:
+    """RateLimited (429) when the user has used the daily playground quota or has too many in flight."""
+    if await playground_runs_today(session, user_id=user_id, now=now) >= settings.playground_daily_quota:
+        raise RateLimited(
+            f"You have used your {settings.playground_daily_quota} playground runs for the last 24 hours.",
+            retry_after=3600,
+        )
+    active = await session.scalar(
+        select(func.count())
+        .select_from(JobExecution)
+        .where(
+            JobExecution.user_id == user_id,
+            JobExecution.trigger == Trigger.PLAYGROUND.value,
+            JobExecution.status.in_(ACTIVE_STATUSES),
+        )
+    )
+    if int(active or 0) >= settings.playground_max_concurrent:
+        raise RateLimited(
+            f"At most {settings.playground_max_concurrent} playground runs at a time: wait for one to end.",
+            retry_after=10,
+        )
+
+
+async def create_playground_execution(
+    session: AsyncSession,
+    *,
+    user_id: int | None,
+    x_username: str,
+    topics: Sequence[str],
+    hours_back: int,
+    language: str,
+    now: datetime,
+    executor: Executor | None,
+    retry_of_id: int | None = None,
+) -> JobExecution:
+    """A QUEUED PLAYGROUND execution (no job) that the runner executes like any other; the caller
+    validates the inputs and checks the quota (``check_playground_quota``) first."""
+    if hours_back < 1:
+        raise Invalid("hours_back must be at least 1.", field="hours_back")
+    execution = JobExecution(
+        job_id=None,
+        user_id=user_id,
+        status=ExecutionStatus.QUEUED.value,
+        trigger=Trigger.PLAYGROUND.value,
+        params={
+            "x_username": x_username,
+            "topics": list(topics),
+            "hours_back": hours_back,
+            "language": language,
+        },
+        created_at=now,
+        queued_at=now if executor is not None else None,
+        attempt=1,
+        retry_of_id=retry_of_id,
+    )
+    session.add(execution)
+    await session.flush()
+    hand_out_after_commit(session, executor, [execution.id])
+    return execution
+
+
+async def _owned(session: AsyncSession, *, owner_id: int, execution_id: int) -> JobExecution:
+    execution = (
+        await session.execute(
+            select(JobExecution).where(JobExecution.id == execution_id, JobExecution.user_id == owner_id)
+        )
+    ).scalar_one_or_none()
+    if execution is None:
+        raise NotFound("Execution not found.")
+    return execution
+
+
+async def retry(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    execution_id: int,
+    now: datetime,
+    settings: Settings,
+    executor: Executor | None,
+) -> JobExecution:
+    """A new execution repeating a FAILED one (``retry_of_id``): MANUAL for a job's run, PLAYGROUND
+    (counted toward the quota) for a playground run."""
+    failed = await _owned(session, owner_id=owner_id, execution_id=execution_id)
+    if failed.status != ExecutionStatus.FAILED.value:
+        raise Conflict(f"Only a FAILED execution can be retried; this one is {failed.status}.")
+    params = dict(failed.params or {})
+    if failed.trigger == Trigger.PLAYGROUND.value:
+        await check_playground_quota(session, user_id=owner_id, settings=settings, now=now)
+        return await create_playground_execution(
+            session,
+            user_id=failed.user_id,
+            x_username=str(params.get("x_username", "")),
+            topics=list(params.get("topics") or []),
+            hours_back=int(params.get("hours_back") or 24),
+            language=str(params.get("language") or "en"),
+            now=now,
+            executor=executor,
+            retry_of_id=failed.id,
+        )
+    if failed.job_id is None:
+        raise NotFound("Execution not found.")
+    job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=failed.job_id)
+    if not job.is_active:
+        raise Conflict("This job is paused: resume it before retrying its runs.")
+    execution = JobExecution(
+        job_id=job.id,
+        user_id=job.user_id,
+        status=ExecutionStatus.QUEUED.value,
+        trigger=Trigger.MANUAL.value,
+        params=job_params(job),
+        created_at=now,
+        queued_at=now if executor is not None else None,
+        attempt=1,
+        retry_of_id=failed.id,
+    )
+    await _insert_queued(session, execution)
+    hand_out_after_commit(session, executor, [execution.id])
+    return execution
+
+
+def summary_id_column() -> Any:
+    """The execution's summary id (at most one per execution), as a correlated scalar subquery."""
+    return (
+        select(func.min(Summary.id))
+        .where(Summary.execution_id == JobExecution.id)
+        .correlate(JobExecution)
+        .scalar_subquery()
+        .label("summary_id")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionView:
+    """An execution as history pages show it, with its summary's id: a plain value read from the
+    row's columns (no ORM identity map work on the hot history path)."""
+
+    id: int
+    job_id: int | None
+    status: str
+    trigger: str
+    params: dict[str, Any]
+    scheduled_for: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    tweets_fetched: int
+    error_kind: str | None
+    error_message: str | None
+    attempt: int
+    not_before: datetime | None
+    retry_of_id: int | None
+    covered_from: datetime | None
+    covered_to: datetime | None
+    gap: bool
+    summary_id: int | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+
+    @classmethod
+    def of(cls, execution: JobExecution, *, summary_id: int | None = None) -> ExecutionView:
+        values = {name: getattr(execution, name) for name in _VIEW_FIELDS if name != "summary_id"}
+        return cls(**values, summary_id=summary_id)
+
+
+_VIEW_FIELDS = [name for name in ExecutionView.__dataclass_fields__]
+
+
+def _view_columns() -> list[Any]:
+    return [getattr(JobExecution, name) for name in _VIEW_FIELDS if name != "summary_id"] + [
+        summary_id_column()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    items: list[ExecutionView]
+    next_before: int | None
+
+
+async def get_for_owner(session: AsyncSession, *, owner_id: int, execution_id: int) -> ExecutionView:
+    row = (
+        await session.execute(
+            select(*_view_columns()).where(JobExecution.id == execution_id, JobExecution.user_id == owner_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Execution not found.")
+    return ExecutionView(*row)
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    job_id: int,
+    limit: int = HISTORY_DEFAULT_LIMIT,
+    before: int | None = None,
+    status: ExecutionStatus | None = None,
+    trigger: Trigger | None = None,
+) -> HistoryPage:
+    """The job's executions, newest first, keyset-paginated on id (``before``), with summary ids.
+    NotFound unless the job is the owner's. One query on the (job_id, id) index; the ownership
+    test is a one-time filter inside it, checked on its own only when the page comes back empty."""
+    limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+    owned = select(Job.id).where(Job.id == job_id, Job.user_id == owner_id).exists()
+    query = select(*_view_columns()).where(JobExecution.job_id == job_id, owned)
+    if before is not None:
+        query = query.where(JobExecution.id < before)
+    if status is not None:
+        query = query.where(JobExecution.status == status.value)
+    if trigger is not None:
+        query = query.where(JobExecution.trigger == trigger.value)
+    rows = (await session.execute(query.order_by(JobExecution.id.desc()).limit(limit + 1))).all()
+    if not rows and await session.scalar(select(owned)) is not True:
+        raise NotFound("Job not found.")
+    items = [ExecutionView(*row) for row in rows[:limit]]
+    return HistoryPage(items=items, next_before=items[-1].id if len(rows) > limit else None)

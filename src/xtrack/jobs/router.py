@@ -1,0 +1,115 @@
+"""Jobs API: thin routes over ``jobs.service``; owner only (another user's job is a 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from xtrack.db import utcnow
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.schemas import JobCreate, JobList, JobRead, JobUpdate, frequency_label
+from xtrack.users.deps import ActiveUser, CurrentUser
+from xtrack.web.deps import SessionDep, SettingsDep
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+R401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in"}}
+R403: dict[int | str, dict[str, Any]] = {403: {"description": "Email address not verified yet"}}
+R404: dict[int | str, dict[str, Any]] = {404: {"description": "No such job (or not yours)"}}
+R409: dict[int | str, dict[str, Any]] = {409: {"description": "Job limit reached"}}
+R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input; the detail names the field"}}
+
+
+def job_read(stats: jobs_service.JobStats) -> JobRead:
+    job = stats.job
+    return JobRead(
+        id=job.id,
+        x_username=job.x_username,
+        topics=list(job.topics or []),
+        frequency=job.frequency,
+        frequency_label=frequency_label(job.frequency),
+        language=job.language,
+        is_active=job.is_active,
+        last_run=job.last_run,
+        next_run_at=job.next_run_at,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        last_execution_status=stats.last_execution_status,
+        success_rate=stats.success_rate,
+    )
+
+
+async def _read(session: SessionDep, owner_id: int, job_id: int) -> JobRead:
+    return job_read(await jobs_service.get_with_stats(session, owner_id=owner_id, job_id=job_id))
+
+
+@router.get("", response_model=JobList, summary="Your jobs", responses={**R401})
+async def list_jobs(session: SessionDep, user: CurrentUser) -> JobList:
+    stats = await jobs_service.list_for_owner(session, owner_id=user.id)
+    return JobList(items=[job_read(s) for s in stats])
+
+
+@router.post(
+    "",
+    response_model=JobRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a job (it runs within one scheduler tick)",
+    responses={**R401, **R403, **R409, **R422},
+)
+async def create_job(
+    session: SessionDep, settings: SettingsDep, user: ActiveUser, data: JobCreate
+) -> JobRead:
+    job = await jobs_service.create(
+        session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=utcnow()
+    )
+    return await _read(session, user.id, job.id)
+
+
+@router.get("/{job_id}", response_model=JobRead, summary="One of your jobs", responses={**R401, **R404})
+async def get_job(session: SessionDep, user: CurrentUser, job_id: int) -> JobRead:
+    return await _read(session, user.id, job_id)
+
+
+@router.patch(
+    "/{job_id}",
+    response_model=JobRead,
+    summary="Change a job (only the fields sent)",
+    responses={**R401, **R403, **R404, **R422},
+)
+async def update_job(session: SessionDep, user: ActiveUser, job_id: int, data: JobUpdate) -> JobRead:
+    await jobs_service.update(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
+    return await _read(session, user.id, job_id)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a job with its history and summaries",
+    responses={**R401, **R403, **R404},
+)
+async def delete_job(session: SessionDep, user: ActiveUser, job_id: int) -> Response:
+    await jobs_service.delete_for_owner(session, owner_id=user.id, job_id=job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{job_id}/pause",
+    response_model=JobRead,
+    summary="Pause a job (its queued runs are cancelled)",
+    responses={**R401, **R403, **R404},
+)
+async def pause_job(session: SessionDep, user: ActiveUser, job_id: int) -> JobRead:
+    await jobs_service.pause(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    return await _read(session, user.id, job_id)
+
+
+@router.post(
+    "/{job_id}/resume",
+    response_model=JobRead,
+    summary="Resume a job (missed slots collapse into one catch-up run)",
+    responses={**R401, **R403, **R404},
+)
+async def resume_job(session: SessionDep, user: ActiveUser, job_id: int) -> JobRead:
+    await jobs_service.resume(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    return await _read(session, user.id, job_id)

@@ -1,0 +1,217 @@
+"""The HTTP plumbing every networked source shares: one pooled client, timeouts on every call,
+retries with back-off and jitter for transient failures, and the upstream's rate-limit headers
+turned into a "no request before T" guard."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from xtrack import __version__
+from xtrack.backoff import backoff_delay, retry_after_seconds
+from xtrack.db import utcnow
+from xtrack.observability import get_logger
+from xtrack.sources.base import (
+    BadCredentials,
+    MalformedResponse,
+    RequestRejected,
+    SourceRateLimited,
+    TransientSourceError,
+)
+
+logger = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+# Statuses worth another try: the upstream (or something in front of it) failed, not the request.
+RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+# Without a reset header a 429 blocks the source this long.
+DEFAULT_RATE_LIMIT_SECONDS = 60.0
+
+
+def user_agent(base_url: str) -> str:
+    return f"XTrack/{__version__} (+{base_url})"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """What one response said about the caller's budget."""
+
+    remaining: int | None
+    reset_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    response: httpx.Response
+    attempts: int  # HTTP requests actually sent for this call, retries included
+    rate_limit: RateLimit
+
+    def json(self) -> Any:
+        try:
+            return self.response.json()
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"{self.response.request.url.path}: response is not JSON ({exc.__class__.__name__})"
+            ) from None
+
+
+def parse_rate_limit(headers: Mapping[str, str], *, now: datetime) -> RateLimit:
+    """``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (X: epoch seconds) or the IETF
+    ``ratelimit-*`` pair (reset in seconds from now)."""
+    remaining = _int_header(headers, "x-rate-limit-remaining", "ratelimit-remaining")
+    reset_raw = _int_header(headers, "x-rate-limit-reset", "ratelimit-reset")
+    reset_at: datetime | None = None
+    if reset_raw is not None:
+        # Epoch seconds (X) or, when small, a delay in seconds (draft IETF header).
+        if reset_raw > 1_000_000_000:
+            reset_at = datetime.fromtimestamp(reset_raw, tz=UTC)
+        else:
+            reset_at = now + timedelta(seconds=reset_raw)
+    return RateLimit(remaining=remaining, reset_at=reset_at)
+
+
+def _int_header(headers: Mapping[str, str], *names: str) -> int | None:
+    for name in names:
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+class SourceHttp:
+    """One pooled ``httpx.AsyncClient`` per source.
+
+    ``get`` returns 2xx, 304 and 404 replies to the caller (404 means different things to
+    different sources) and turns everything else into the source error taxonomy: 429 ->
+    SourceRateLimited(reset_at), 401/403 -> BadCredentials, 408/5xx/timeouts/connection errors ->
+    retried with ``backoff_delay`` (at least the upstream's Retry-After) and then
+    TransientSourceError, any other 4xx -> RequestRejected."""
+
+    def __init__(
+        self,
+        *,
+        source_name: str,
+        base_url: str,
+        public_url: str,
+        timeout: float,
+        max_retries: int,
+        headers: Mapping[str, str] | None = None,
+        retry_base_seconds: float = 1.0,
+        retry_cap_seconds: float = 30.0,
+        clock: Clock = utcnow,
+        sleep: Sleep = asyncio.sleep,
+        rand: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.source_name = source_name
+        self.max_retries = max_retries
+        self.retry_base_seconds = retry_base_seconds
+        self.retry_cap_seconds = retry_cap_seconds
+        self.clock = clock
+        self._sleep = sleep
+        self._rand = rand
+        # Set when the upstream said the budget is spent: no request leaves before this time.
+        self.blocked_until: datetime | None = None
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent(public_url), "Accept": "application/json", **(headers or {})},
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _check_budget(self, now: datetime) -> None:
+        if self.blocked_until is not None and self.blocked_until > now:
+            raise SourceRateLimited(
+                f"{self.source_name} is rate limited until {self.blocked_until.isoformat()}",
+                reset_at=self.blocked_until,
+            )
+
+    def _block(self, until: datetime) -> None:
+        if self.blocked_until is None or until > self.blocked_until:
+            self.blocked_until = until
+
+    async def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        attempts = 0
+        while True:
+            now = self.clock()
+            self._check_budget(now)
+            attempts += 1
+            retry_after: float | None = None
+            try:
+                response = await self.client.get(url, params=params, headers=headers)
+            except httpx.TimeoutException as exc:
+                problem = f"timed out ({exc.__class__.__name__})"
+            except httpx.TransportError as exc:
+                problem = f"connection failed ({exc.__class__.__name__})"
+            else:
+                now = self.clock()
+                limit = parse_rate_limit(response.headers, now=now)
+                status = response.status_code
+                if status == 429:
+                    reset_at = limit.reset_at
+                    if reset_at is None or reset_at <= now:
+                        delay = retry_after_seconds(response.headers.get("retry-after"), now=now)
+                        reset_at = now + timedelta(
+                            seconds=delay if delay is not None else DEFAULT_RATE_LIMIT_SECONDS
+                        )
+                    self._block(reset_at)
+                    raise SourceRateLimited(
+                        f"{self.source_name} answered 429: rate limited until {reset_at.isoformat()}",
+                        reset_at=reset_at,
+                    )
+                if limit.remaining == 0 and limit.reset_at is not None and limit.reset_at > now:
+                    self._block(limit.reset_at)
+                if status in (401, 403):
+                    raise BadCredentials(
+                        f"{self.source_name} refused the credentials (HTTP {status}): check the API key"
+                    )
+                if status < 400 or status == 404:
+                    return Reply(response=response, attempts=attempts, rate_limit=limit)
+                if status not in RETRYABLE_STATUSES:
+                    raise RequestRejected(f"{self.source_name} rejected the request (HTTP {status})")
+                problem = f"HTTP {status}"
+                retry_after = retry_after_seconds(response.headers.get("retry-after"), now=now)
+            if attempts > self.max_retries:
+                raise TransientSourceError(
+                    f"{self.source_name} failed after {attempts} attempt(s): {problem}"
+                )
+            delay = backoff_delay(
+                attempts, base=self.retry_base_seconds, cap=self.retry_cap_seconds, rand=self._rand
+            )
+            if retry_after is not None:
+                if retry_after > self.retry_cap_seconds:
+                    raise TransientSourceError(
+                        f"{self.source_name} is unavailable ({problem}); it asks to retry in "
+                        f"{retry_after:.0f} s"
+                    )
+                delay = max(delay, retry_after)
+            logger.warning(
+                "source.retry",
+                source=self.source_name,
+                attempt=attempts,
+                problem=problem,
+                delay_seconds=round(delay, 3),
+            )
+            await self._sleep(delay)

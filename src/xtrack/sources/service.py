@@ -1,0 +1,660 @@
+"""The shared posts store: one row per followed account and source, posts stored once, and
+``refresh_account`` — the only way the engine and the playground reach a source.
+
+How a refresh shares work (DESIGN "Cost grows with accounts, not with jobs"):
+
+* The account's fetch lease (``x_accounts.fetch_started_at``) is claimed by a conditional UPDATE in
+  a short transaction; the claimer calls the source with no transaction open (invariant 7), then
+  stores posts, moves the cursor and releases the lease in one short transaction.
+* A caller that finds the lease held by a fetch that began at or after its ``requested_at`` joins
+  it: it waits for the lease to clear and reads the stored posts. A fetch that began earlier may
+  have missed what the caller needs, so the caller waits for it and then makes its own ``since_id``
+  call (free when nothing is new).
+* Callers in the same process also share one in-flight refresh per account, so fifty runs of one
+  account poll the database once, not fifty times.
+* ``source_limits`` is read before every call: a source rate limited until T gets no request
+  before T from any process."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.config import get_settings
+from xtrack.db import Database, utcnow
+from xtrack.observability import get_logger
+from xtrack.sources.base import (
+    AccountInfo,
+    AccountNotFound,
+    AccountUnavailable,
+    FetchResult,
+    Post,
+    Source,
+    SourceError,
+    SourceRateLimited,
+    TransientSourceError,
+)
+from xtrack.sources.coverage import (
+    Coverage,
+    FetchPlan,
+    LeaseAction,
+    decide_lease,
+    fresh_enough,
+    merge_coverage,
+    plan_fetch,
+)
+from xtrack.sources.models import AccountState, SourceLimit, XAccount
+from xtrack.sources.models import Post as PostRow
+
+logger = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+_USERNAME = re.compile(r"[a-z0-9_]{1,15}")
+# Waiting on another fetch: poll the lease this often (growing), never longer than this in total.
+POLL_FIRST_SECONDS = 0.02
+POLL_MAX_SECONDS = 0.5
+
+
+def normalize_username(value: str) -> str:
+    """``@Alice`` -> ``alice``; X handles are 1-15 letters, digits or underscores, case-insensitive."""
+    name = value.strip().removeprefix("@").lower()
+    if not _USERNAME.fullmatch(name):
+        raise ValueError(f"'{value}' is not an X username (1-15 letters, digits or underscores)")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """The account's stored state after a refresh.
+
+    ``gap``: the stored posts do not reach back to the ``need_since`` asked for (the source could
+    not go that far back). ``requests_made``/``posts_stored``: this call's own upstream requests and
+    newly stored posts (0 when it joined another fetch or the stored posts already answered it).
+    ``covered_until``: every post up to this moment is stored (a fetch began then)."""
+
+    account_id: int
+    username: str
+    external_id: str | None
+    newest_post_id: str | None
+    covered_since: datetime | None
+    gap: bool
+    requests_made: int
+    posts_stored: int
+    covered_until: datetime | None = None
+    display_name: str | None = None
+
+    @property
+    def fetched_at(self) -> datetime | None:
+        """When the fetch the stored posts come from began (an alias of ``covered_until``)."""
+        return self.covered_until
+
+
+async def get_account(session: AsyncSession, *, source: str, username: str) -> XAccount | None:
+    """The stored account of ``source`` with this username (any case, with or without @)."""
+    try:
+        name = normalize_username(username)
+    except ValueError:
+        return None
+    return cast(
+        XAccount | None,
+        await session.scalar(select(XAccount).where(XAccount.source == source, XAccount.username == name)),
+    )
+
+
+async def posts_after(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    after_post_id: str | None,
+    since: datetime | None,
+    limit: int | None = None,
+) -> list[Post]:
+    """Stored posts of the account newer than ``after_post_id`` (exclusive) and created at or after
+    ``since``, oldest first."""
+    query = select(PostRow).where(PostRow.account_id == account_id)
+    if after_post_id is not None:
+        query = query.where(PostRow.sort_key > int(after_post_id))
+    if since is not None:
+        query = query.where(PostRow.created_at >= since)
+    query = query.order_by(PostRow.sort_key)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = (await session.scalars(query)).all()
+    return [
+        Post(
+            external_id=row.external_id,
+            author_username=row.author_username,
+            text=row.text,
+            created_at=row.created_at,
+            url=row.url,
+            metrics=dict(row.metrics or {}),
+            is_repost=row.is_repost,
+            is_reply=row.is_reply,
+            is_quote=row.is_quote,
+            raw=row.raw,
+        )
+        for row in rows
+    ]
+
+
+async def refresh_account(
+    database: Database,
+    source: Source,
+    *,
+    username: str,
+    need_since: datetime,
+    requested_at: datetime,
+    now: Clock = utcnow,
+    lease_seconds: float | None = None,
+) -> AccountSnapshot:
+    """Make the stored posts of ``username`` complete from ``need_since`` up to a moment no earlier
+    than ``requested_at``, fetching only what is missing, and return the account's state.
+
+    Raises the SourceError of the fetch (or of the fetch it joined): AccountNotFound /
+    AccountUnavailable (the account's state is updated), SourceRateLimited (also when the source is
+    known to be limited: no request is made), BadCredentials, TransientSourceError,
+    MalformedResponse, RequestRejected. ``lease_seconds`` defaults to ``settings.lease_seconds``."""
+    try:
+        name = normalize_username(username)
+    except ValueError as exc:
+        raise AccountNotFound(str(exc)) from None
+    lease = lease_seconds if lease_seconds is not None else get_settings().lease_seconds
+    key = (database, source.name, name)
+    running = _flights.get(key)
+    if running is not None:
+        # Another refresh of this account is in flight in this process: let it do the work.
+        await running.done.wait()
+        if running.error is not None and running.started_at >= requested_at:
+            raise _clone(running.error)
+        shared = running.snapshot
+        if shared is not None and fresh_enough(
+            Coverage(shared.newest_post_id, shared.covered_since, shared.covered_until),
+            requested_at=requested_at,
+            need_since=need_since,
+        ):
+            # Its stored state answers this need too: no database round trip.
+            return replace(shared, gap=False, requests_made=0, posts_stored=0)
+        return await _refresh(database, source, name, need_since, requested_at, now, lease)
+    flight = _Flight(started_at=now())
+    _flights[key] = flight
+    try:
+        flight.snapshot = await _refresh(database, source, name, need_since, requested_at, now, lease)
+        return flight.snapshot
+    except SourceError as exc:
+        flight.error = exc
+        raise
+    finally:
+        if _flights.get(key) is flight:
+            del _flights[key]
+        flight.done.set()
+
+
+@dataclass(slots=True)
+class _Flight:
+    started_at: datetime
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    error: SourceError | None = None
+    snapshot: AccountSnapshot | None = None
+
+
+_flights: dict[tuple[Database, str, str], _Flight] = {}
+# Errors of recent fetches in this process, so callers that joined one fail the same way.
+_failures: OrderedDict[tuple[Database, str, int, datetime], SourceError] = OrderedDict()
+_FAILURES_KEPT = 256
+
+
+def _clone(error: SourceError) -> SourceError:
+    """A fresh instance of ``error`` (one exception object is not raised by many tasks at once)."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    return copy
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountRow:
+    id: int
+    username: str
+    external_id: str | None
+    display_name: str | None
+    state: str
+    etag: str | None
+    last_modified: str | None
+    fetch_started_at: datetime | None
+    coverage: Coverage
+
+    @classmethod
+    def of(cls, account: XAccount) -> _AccountRow:
+        return cls(
+            id=account.id,
+            username=account.username,
+            external_id=account.external_id,
+            display_name=account.display_name,
+            state=account.state,
+            etag=account.etag,
+            last_modified=account.last_modified,
+            fetch_started_at=account.fetch_started_at,
+            coverage=Coverage(account.newest_post_id, account.covered_since, account.last_fetched_at),
+        )
+
+
+def _snapshot(
+    account: _AccountRow, *, need_since: datetime, reachable: bool, requests: int, stored: int
+) -> AccountSnapshot:
+    since = account.coverage.covered_since
+    return AccountSnapshot(
+        account_id=account.id,
+        username=account.username,
+        external_id=account.external_id,
+        newest_post_id=account.coverage.newest_post_id,
+        covered_since=since,
+        gap=since is None or since > need_since,
+        requests_made=requests,
+        posts_stored=stored,
+        covered_until=account.coverage.covered_until,
+        display_name=account.display_name,
+    )
+
+
+def _insert(database: Database, table: Any) -> Any:
+    dialect = postgresql if database.dialect == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def _ensure_account(database: Database, source_name: str, username: str) -> int:
+    async with database.session() as session:
+        query = select(XAccount.id).where(XAccount.source == source_name, XAccount.username == username)
+        account_id = await session.scalar(query)
+        if account_id is None:
+            await session.execute(
+                _insert(database, XAccount)
+                .values(
+                    source=source_name, username=username, state=AccountState.OK.value, created_at=utcnow()
+                )
+                .on_conflict_do_nothing(index_elements=["source", "username"])
+            )
+            account_id = await session.scalar(query)
+        assert account_id is not None
+        return int(account_id)
+
+
+async def _read(
+    database: Database, source: Source, account_id: int, need_since: datetime
+) -> tuple[_AccountRow, datetime | None, bool]:
+    """The account row, the source's rate-limit reset, and whether a backfill could reach further."""
+    async with database.session() as session:
+        account = await session.get(XAccount, account_id, populate_existing=True)
+        assert account is not None
+        row = _AccountRow.of(account)
+        limited_until = await session.scalar(
+            select(SourceLimit.rate_limited_until).where(SourceLimit.source == source.name)
+        )
+        reachable = True
+        depth = getattr(source, "timeline_depth", None)
+        since = row.coverage.covered_since
+        if depth is not None and since is not None and since > need_since:
+            # The source reaches only its `depth` most recent posts: if that many are stored from
+            # covered_since on, nothing older is within reach and a backfill would re-read them all.
+            stored = await session.scalar(
+                select(func.count())
+                .select_from(PostRow)
+                .where(PostRow.account_id == account_id, PostRow.created_at >= since)
+            )
+            reachable = int(stored or 0) < depth
+        return row, limited_until, reachable
+
+
+async def _claim(
+    database: Database, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
+) -> bool:
+    """Take the lease if it is free (or stale) and nothing was stored since we looked."""
+    stale_before = now - timedelta(seconds=lease_seconds)
+    unchanged = (
+        XAccount.last_fetched_at.is_(None)
+        if seen.covered_until is None
+        else XAccount.last_fetched_at == seen.covered_until
+    )
+    async with database.session() as session:
+        result = await session.execute(
+            update(XAccount)
+            .where(
+                XAccount.id == account_id,
+                or_(XAccount.fetch_started_at.is_(None), XAccount.fetch_started_at < stale_before),
+                unchanged,
+            )
+            .values(fetch_started_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return cast(CursorResult[Any], result).rowcount == 1
+
+
+async def _refresh(
+    database: Database,
+    source: Source,
+    username: str,
+    need_since: datetime,
+    requested_at: datetime,
+    now: Clock,
+    lease_seconds: float,
+) -> AccountSnapshot:
+    account_id = await _ensure_account(database, source.name, username)
+    joined: datetime | None = None
+    poll = POLL_FIRST_SECONDS
+    give_up_at = time.monotonic() + 2 * lease_seconds + 5
+    while True:
+        row, limited_until, reachable = await _read(database, source, account_id, need_since)
+        current = now()
+        action = decide_lease(
+            row.coverage,
+            fetch_started_at=row.fetch_started_at,
+            now=current,
+            lease_seconds=lease_seconds,
+            requested_at=requested_at,
+            need_since=need_since,
+            joined=joined,
+            backfill_reachable=reachable,
+        )
+        if action is LeaseAction.USE_STORED:
+            return _snapshot(row, need_since=need_since, reachable=reachable, requests=0, stored=0)
+        limited = limited_until is not None and limited_until > current
+        if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
+            assert limited_until is not None
+            raise SourceRateLimited(
+                f"{source.name} is rate limited until {limited_until.isoformat()}", reset_at=limited_until
+            )
+        if action is LeaseAction.JOINED_FAILED:
+            assert joined is not None
+            raise _joined_failure(database, source.name, row, joined)
+        if action is LeaseAction.CLAIM:
+            if await _claim(
+                database, account_id, now=current, lease_seconds=lease_seconds, seen=row.coverage
+            ):
+                return await _fetch_and_store(
+                    database,
+                    source,
+                    row,
+                    lease_at=current,
+                    need_since=need_since,
+                    reachable=reachable,
+                    now=now,
+                )
+            continue  # someone else got it first: look again
+        if action is LeaseAction.JOIN:
+            joined = row.fetch_started_at
+        if time.monotonic() > give_up_at:
+            raise TransientSourceError(f"gave up waiting for another fetch of @{username}")
+        await asyncio.sleep(poll)
+        poll = min(poll * 1.5, POLL_MAX_SECONDS)
+
+
+def _joined_failure(database: Database, source_name: str, row: _AccountRow, joined: datetime) -> SourceError:
+    known = _failures.get((database, source_name, row.id, joined))
+    if known is not None:
+        return _clone(known)
+    if row.state == AccountState.NOT_FOUND:
+        return AccountNotFound(f"@{row.username} does not exist on {source_name}")
+    if row.state in (AccountState.PROTECTED, AccountState.SUSPENDED):
+        return AccountUnavailable(f"@{row.username} is {row.state}", state=row.state)
+    return TransientSourceError(f"a concurrent fetch of @{row.username} failed; try again")
+
+
+async def _quietly(action: Awaitable[None]) -> None:
+    """Best-effort cleanup that survives a cancelled caller; a lease left behind expires anyway."""
+    try:
+        await asyncio.shield(action)
+    except Exception:
+        logger.exception("source.lease_release_failed")
+
+
+async def _fetch_and_store(
+    database: Database,
+    source: Source,
+    row: _AccountRow,
+    *,
+    lease_at: datetime,
+    need_since: datetime,
+    reachable: bool,
+    now: Clock,
+) -> AccountSnapshot:
+    plan = plan_fetch(row.coverage, need_since=need_since, backfill_reachable=reachable)
+    started = time.monotonic()
+    requests = 0
+    info: AccountInfo | None = None
+    try:
+        if row.external_id is None or row.state != AccountState.OK:
+            info = await source.resolve(row.username)
+            requests += 1
+        else:
+            info = AccountInfo(row.username, row.external_id, row.display_name)
+        result = await source.fetch(
+            info,
+            since_id=plan.since_id,
+            start_time=plan.start_time,
+            etag=row.etag if plan.conditional else None,
+            last_modified=row.last_modified if plan.conditional else None,
+        )
+    except SourceError as exc:
+        _failures[(database, source.name, row.id, lease_at)] = exc
+        while len(_failures) > _FAILURES_KEPT:
+            _failures.popitem(last=False)
+        logger.warning(
+            "source.fetch_failed",
+            source=source.name,
+            account_id=row.id,
+            username=row.username,
+            error_kind=exc.kind,
+            error=exc.message,
+        )
+        await _quietly(_record_failure(database, source.name, row.id, lease_at, exc, info, now()))
+        raise
+    except BaseException:
+        await _quietly(_release(database, row.id, lease_at))
+        raise
+    requests += result.requests
+    try:
+        stored, account = await _store(
+            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now()
+        )
+    except BaseException:
+        await _quietly(_release(database, row.id, lease_at))
+        raise
+    logger.info(
+        "source.fetched",
+        source=source.name,
+        account_id=row.id,
+        username=row.username,
+        since_id=plan.since_id,
+        backfill=plan.backfill,
+        requests=requests,
+        posts_read=len(result.posts),
+        posts_stored=stored,
+        gap=result.gap,
+        not_modified=result.not_modified,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+    return _snapshot(account, need_since=need_since, reachable=reachable, requests=requests, stored=stored)
+
+
+async def _insert_posts(
+    session: AsyncSession, database: Database, account_id: int, posts: Sequence[Post], now: datetime
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; returns how many posts were new."""
+    unique = {post.external_id: post for post in posts}
+    if not unique:
+        return 0
+    rows = [
+        {
+            "account_id": account_id,
+            "external_id": post.external_id,
+            "sort_key": post.sort_key,
+            "author_username": post.author_username[:15],
+            "text": post.text,
+            "url": post.url[:300],
+            "created_at": post.created_at,
+            "metrics": post.metrics,
+            "is_repost": post.is_repost,
+            "is_reply": post.is_reply,
+            "is_quote": post.is_quote,
+            "raw": post.raw,
+            "fetched_at": now,
+        }
+        for post in unique.values()
+    ]
+    statement = (
+        _insert(database, PostRow)
+        .on_conflict_do_nothing(index_elements=["account_id", "external_id"])
+        .returning(PostRow.id)
+    )
+    result = await session.execute(statement, rows)
+    return len(result.all())
+
+
+async def _store(
+    database: Database,
+    source_name: str,
+    row: _AccountRow,
+    plan: FetchPlan,
+    result: FetchResult,
+    *,
+    info: AccountInfo,
+    lease_at: datetime,
+    now: datetime,
+) -> tuple[int, _AccountRow]:
+    async with database.session() as session:
+        stored = await _insert_posts(session, database, row.id, result.posts, now)
+        account = (
+            await session.execute(
+                select(XAccount)
+                .where(XAccount.id == row.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        current = Coverage(account.newest_post_id, account.covered_since, account.last_fetched_at)
+        merged = merge_coverage(
+            current,
+            row.coverage,
+            plan,
+            fetched_at=lease_at,
+            newest_fetched=max(result.posts, key=lambda p: p.sort_key).external_id if result.posts else None,
+            oldest_fetched_at=min(p.created_at for p in result.posts) if result.posts else None,
+            gap=result.gap,
+        )
+        account.newest_post_id = merged.newest_post_id
+        account.covered_since = merged.covered_since
+        account.last_fetched_at = merged.covered_until
+        account.external_id = info.external_id
+        if info.display_name:
+            account.display_name = info.display_name[:100]
+        account.state = AccountState.OK.value
+        if not result.not_modified:
+            etag_fits = result.etag is None or len(result.etag) <= 255
+            modified_fits = result.last_modified is None or len(result.last_modified) <= 64
+            account.etag = result.etag if etag_fits else None
+            account.last_modified = result.last_modified if modified_fits else None
+        if account.fetch_started_at == lease_at:
+            account.fetch_started_at = None
+        else:
+            logger.warning("source.lease_lost", source=source_name, account_id=row.id, username=row.username)
+        await _record_limits(
+            session,
+            database,
+            source_name,
+            remaining=result.rate_limit_remaining,
+            limited_until=(
+                result.rate_limit_reset_at
+                if result.rate_limit_remaining == 0
+                and result.rate_limit_reset_at is not None
+                and result.rate_limit_reset_at > now
+                else None
+            ),
+            now=now,
+        )
+        await session.flush()
+        return stored, _AccountRow.of(account)
+
+
+async def _record_limits(
+    session: AsyncSession,
+    database: Database,
+    source_name: str,
+    *,
+    remaining: int | None,
+    limited_until: datetime | None,
+    now: datetime,
+) -> None:
+    """Share what the source said about its budget with every process (``source_limits``)."""
+    if remaining is None and limited_until is None:
+        return
+    await session.execute(
+        _insert(database, SourceLimit)
+        .values(source=source_name, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["source"])
+    )
+    values: dict[str, Any] = {"updated_at": now}
+    if remaining is not None:
+        values["remaining"] = remaining
+    if limited_until is not None:
+        column = SourceLimit.rate_limited_until
+        # Never shorten a limit another process recorded.
+        values["rate_limited_until"] = case(
+            (or_(column.is_(None), column < limited_until), limited_until), else_=column
+        )
+    await session.execute(
+        update(SourceLimit)
+        .where(SourceLimit.source == source_name)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _record_failure(
+    database: Database,
+    source_name: str,
+    account_id: int,
+    lease_at: datetime,
+    error: SourceError,
+    info: AccountInfo | None,
+    now: datetime,
+) -> None:
+    async with database.session() as session:
+        account = await session.get(XAccount, account_id, with_for_update=True, populate_existing=True)
+        if account is None:
+            return
+        if isinstance(error, AccountUnavailable):
+            account.state = (
+                error.state
+                if error.state in (AccountState.PROTECTED, AccountState.SUSPENDED)
+                else "suspended"
+            )
+        elif isinstance(error, AccountNotFound):
+            account.state = AccountState.NOT_FOUND.value
+        if info is not None:
+            account.external_id = info.external_id
+        if account.fetch_started_at == lease_at:
+            account.fetch_started_at = None
+        if isinstance(error, SourceRateLimited):
+            await _record_limits(
+                session, database, source_name, remaining=0, limited_until=error.reset_at, now=now
+            )
+
+
+async def _release(database: Database, account_id: int, lease_at: datetime) -> None:
+    async with database.session() as session:
+        await session.execute(
+            update(XAccount)
+            .where(XAccount.id == account_id, XAccount.fetch_started_at == lease_at)
+            .values(fetch_started_at=None)
+            .execution_options(synchronize_session=False)
+        )

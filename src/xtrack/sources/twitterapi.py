@@ -1,0 +1,202 @@
+"""twitterapi.io: ``/twitter/user/info`` once, then ``/twitter/tweet/advanced_search`` with
+``from:NAME since:…`` (newest first, about 20 posts a page), following ``next_cursor``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from xtrack.db import utcnow
+from xtrack.sources.base import (
+    AccountInfo,
+    AccountNotFound,
+    AccountUnavailable,
+    FetchResult,
+    MalformedResponse,
+    Post,
+    RequestRejected,
+)
+from xtrack.sources.http import Clock, RateLimit, SourceHttp
+from xtrack.sources.ids import snowflake_time
+
+MAX_PAGES = 500  # ~10,000 posts: a runaway cursor stops here and the result says ``gap``
+_METRICS = {
+    "likeCount": "likes",
+    "retweetCount": "reposts",
+    "replyCount": "replies",
+    "quoteCount": "quotes",
+    "viewCount": "views",
+    "bookmarkCount": "bookmarks",
+}
+
+
+def search_time(value: datetime) -> str:
+    """The ``since:`` operator's format, ``YYYY-MM-DD_HH:MM:SS_UTC`` (inclusive, whole seconds)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d_%H:%M:%S_UTC")
+
+
+def search_query(username: str, *, since_id: str | None, start_time: datetime | None) -> str:
+    """``from:NAME since:T`` where T is the later of the window's start and the cursor post's time
+    (ids are snowflakes, so the cursor tells when it was posted), minus a second for rounding."""
+    bounds = []
+    if start_time is not None:
+        bounds.append(start_time)
+    if since_id is not None:
+        bounds.append(snowflake_time(since_id) - timedelta(seconds=1))
+    query = f"from:{username}"
+    if bounds:
+        query += f" since:{search_time(max(bounds))}"
+    return query
+
+
+def parse_created_at(value: Any) -> datetime:
+    text = str(value)
+    try:
+        return datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
+    except ValueError:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_tweet(tweet: Any, *, username: str) -> Post:
+    try:
+        post_id = str(tweet["id"])
+        if not post_id.isdigit():
+            raise ValueError(f"id {post_id!r} is not numeric")
+        created_at = parse_created_at(tweet["createdAt"])
+        text = str(tweet.get("text") or "")
+        author = tweet.get("author") or {}
+        author_name = str(author.get("userName") or username).lower()[:15]
+        metrics = {name: int(tweet[key]) for key, name in _METRICS.items() if tweet.get(key) is not None}
+        url = str(tweet.get("url") or f"https://x.com/{author_name}/status/{post_id}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"twitterapi.io returned a post that cannot be read ({exc})") from None
+    return Post(
+        external_id=post_id,
+        author_username=author_name,
+        text=text,
+        created_at=created_at,
+        url=url[:300],
+        metrics=metrics,
+        is_repost=bool(tweet.get("retweeted_tweet")),
+        is_reply=bool(tweet.get("isReply")),
+        is_quote=bool(tweet.get("quoted_tweet")),
+        raw=dict(tweet),
+    )
+
+
+class TwitterApiSource:
+    name = "twitterapi"
+    timeline_depth: int | None = None  # search reaches back as far as the window asks
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        public_url: str,
+        timeout: float,
+        max_retries: int,
+        retry_base_seconds: float = 1.0,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.http = SourceHttp(
+            source_name=self.name,
+            base_url=base_url,
+            public_url=public_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers={"X-API-Key": api_key},
+            retry_base_seconds=retry_base_seconds,
+            clock=clock,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def resolve(self, username: str) -> AccountInfo:
+        reply = await self.http.get("/twitter/user/info", params={"userName": username})
+        if reply.response.status_code == 404:
+            raise AccountNotFound(f"@{username} does not exist on X")
+        body = reply.json()
+        if not isinstance(body, Mapping):
+            raise MalformedResponse("twitterapi.io user info: expected a JSON object")
+        user = body.get("data")
+        if body.get("status") == "error":
+            message = str(body.get("msg") or body.get("message") or "")
+            if "suspend" in message.lower():
+                raise AccountUnavailable(f"@{username} is suspended", state="suspended")
+            if "not found" in message.lower() or "not exist" in message.lower():
+                raise AccountNotFound(f"@{username} does not exist on X")
+            raise RequestRejected(f"twitterapi.io refused the user lookup: {message}")
+        if not isinstance(user, Mapping) or not user.get("id"):
+            raise AccountNotFound(f"@{username} does not exist on X")
+        if user.get("unavailable"):
+            reason = str(user.get("unavailableReason") or "").lower()
+            state = "protected" if "protect" in reason else "suspended"
+            raise AccountUnavailable(f"@{username} is {state}", state=state)
+        if user.get("protected") is True or user.get("isProtected") is True:
+            raise AccountUnavailable(f"@{username}'s posts are protected", state="protected")
+        name = user.get("name")
+        return AccountInfo(
+            username=username, external_id=str(user["id"]), display_name=str(name) if name else None
+        )
+
+    async def fetch(
+        self,
+        account: AccountInfo,
+        *,
+        since_id: str | None,
+        start_time: datetime | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        query = search_query(account.username, since_id=since_id, start_time=start_time)
+        floor = int(since_id) if since_id is not None else None
+        posts: dict[str, Post] = {}
+        requests = 0
+        gap = False
+        limit = RateLimit(None, None)
+        cursor = ""
+        for _page in range(MAX_PAGES):
+            reply = await self.http.get(
+                "/twitter/tweet/advanced_search",
+                params={"query": query, "queryType": "Latest", "cursor": cursor},
+            )
+            requests += reply.attempts
+            limit = reply.rate_limit
+            if reply.response.status_code == 404:
+                raise RequestRejected("twitterapi.io: the search endpoint was not found (check the URL)")
+            body = reply.json()
+            if not isinstance(body, Mapping):
+                raise MalformedResponse("twitterapi.io search: expected a JSON object")
+            if body.get("status") == "error":
+                raise RequestRejected(f"twitterapi.io refused the search: {body.get('msg', '')}")
+            tweets = body.get("tweets")
+            if tweets is None:
+                tweets = []
+            if not isinstance(tweets, list):
+                raise MalformedResponse("twitterapi.io search: 'tweets' is not a list")
+            reached_cursor = False
+            for tweet in tweets:
+                post = parse_tweet(tweet, username=account.username)
+                if floor is not None and post.sort_key <= floor:
+                    reached_cursor = True  # newest first: everything after this is already stored
+                    continue
+                if start_time is not None and post.created_at < start_time.replace(microsecond=0):
+                    reached_cursor = True
+                    continue
+                posts[post.external_id] = post
+            cursor = str(body.get("next_cursor") or "")
+            if reached_cursor or not body.get("has_next_page") or not cursor:
+                break
+        else:
+            gap = True
+        return FetchResult(
+            posts=sorted(posts.values(), key=lambda p: p.sort_key),
+            gap=gap,
+            requests=requests,
+            rate_limit_remaining=limit.remaining,
+            rate_limit_reset_at=limit.reset_at,
+        )

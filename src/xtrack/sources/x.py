@@ -1,0 +1,224 @@
+"""The official X API v2 (bearer token): user lookup once, then the user's timeline since a cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from xtrack.db import utcnow
+from xtrack.sources.base import (
+    AccountInfo,
+    AccountNotFound,
+    AccountUnavailable,
+    FetchResult,
+    MalformedResponse,
+    Post,
+    RequestRejected,
+    SourceError,
+)
+from xtrack.sources.http import Clock, RateLimit, SourceHttp
+
+TIMELINE_DEPTH = 3200  # GET /2/users/:id/tweets reaches at most the 3,200 most recent posts
+PAGE_SIZE = 100
+TWEET_FIELDS = "id,text,created_at,author_id,public_metrics,referenced_tweets,conversation_id,lang"
+_METRICS = {
+    "like_count": "likes",
+    "retweet_count": "reposts",
+    "reply_count": "replies",
+    "quote_count": "quotes",
+    "impression_count": "views",
+    "bookmark_count": "bookmarks",
+}
+
+
+def x_time(value: datetime) -> str:
+    """X wants second-granularity RFC 3339 (``start_time`` is inclusive, so rounding down is safe)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_error(errors: Any, username: str) -> SourceError:
+    """The error a 200 response's ``errors`` array stands for."""
+    if not isinstance(errors, list) or not errors:
+        return MalformedResponse("X answered without data or errors")
+    for error in errors:
+        if not isinstance(error, Mapping):
+            continue
+        detail = str(error.get("detail", ""))
+        title = str(error.get("title", ""))
+        kind = str(error.get("type", ""))
+        if "suspended" in detail.lower():
+            return AccountUnavailable(f"@{username} is suspended", state="suspended")
+        if kind.endswith("not-authorized-for-resource") or title == "Authorization Error":
+            return AccountUnavailable(f"@{username}'s posts are protected", state="protected")
+        if kind.endswith("resource-not-found") or "not found" in title.lower():
+            return AccountNotFound(f"@{username} does not exist on X")
+    first = errors[0] if isinstance(errors[0], Mapping) else {}
+    return RequestRejected(f"X refused the request: {first.get('title', 'error')}: {first.get('detail', '')}")
+
+
+def parse_tweet(tweet: Any, *, username: str) -> Post:
+    """A v2 tweet object as a Post (MalformedResponse when it lacks what every tweet has)."""
+    try:
+        post_id = str(tweet["id"])
+        if not post_id.isdigit():
+            raise ValueError(f"id {post_id!r} is not numeric")
+        created_at = datetime.fromisoformat(str(tweet["created_at"]).replace("Z", "+00:00"))
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        text = str(tweet["text"])
+        metrics_raw = tweet.get("public_metrics") or {}
+        metrics = {
+            name: int(metrics_raw[key]) for key, name in _METRICS.items() if metrics_raw.get(key) is not None
+        }
+        references = {str(ref.get("type")) for ref in tweet.get("referenced_tweets") or []}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"X returned a post that cannot be read ({exc})") from None
+    return Post(
+        external_id=post_id,
+        author_username=username,
+        text=text,
+        created_at=created_at.astimezone(UTC),
+        url=f"https://x.com/{username}/status/{post_id}",
+        metrics=metrics,
+        is_repost="retweeted" in references,
+        is_reply="replied_to" in references,
+        is_quote="quoted" in references,
+        raw=dict(tweet),
+    )
+
+
+class XSource:
+    """``GET /2/users/by/username/{username}`` once, then ``GET /2/users/{id}/tweets`` with
+    ``since_id`` (exclusive), ``start_time`` and ``max_results=100``, following ``meta.next_token``
+    until it is absent. Reading 3,200 posts (the timeline's depth) means older ones may be out of
+    reach: the result then says ``gap``."""
+
+    name = "x"
+    timeline_depth = TIMELINE_DEPTH
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        bearer_token: str,
+        public_url: str,
+        timeout: float,
+        max_retries: int,
+        retry_base_seconds: float = 1.0,
+        clock: Clock = utcnow,
+        page_size: int = PAGE_SIZE,
+        timeline_depth: int = TIMELINE_DEPTH,
+    ) -> None:
+        self.page_size = page_size
+        self.timeline_depth = timeline_depth
+        self.http = SourceHttp(
+            source_name=self.name,
+            base_url=base_url,
+            public_url=public_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            headers={"Authorization": f"Bearer {bearer_token}"},
+            retry_base_seconds=retry_base_seconds,
+            clock=clock,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def resolve(self, username: str) -> AccountInfo:
+        reply = await self.http.get(
+            f"/2/users/by/username/{quote(username, safe='')}",
+            params={"user.fields": "id,name,username,protected"},
+        )
+        if reply.response.status_code == 404:
+            raise AccountNotFound(f"@{username} does not exist on X")
+        body = reply.json()
+        if not isinstance(body, Mapping):
+            raise MalformedResponse("X user lookup: expected a JSON object")
+        user = body.get("data")
+        if not isinstance(user, Mapping):
+            raise account_error(body.get("errors"), username)
+        if user.get("protected") is True:
+            raise AccountUnavailable(f"@{username}'s posts are protected", state="protected")
+        try:
+            external_id = str(user["id"])
+        except KeyError:
+            raise MalformedResponse("X user lookup: the user has no id") from None
+        name = user.get("name")
+        return AccountInfo(
+            username=username, external_id=external_id, display_name=str(name) if name else None
+        )
+
+    async def fetch(
+        self,
+        account: AccountInfo,
+        *,
+        since_id: str | None,
+        start_time: datetime | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        params: dict[str, str | int] = {"max_results": self.page_size, "tweet.fields": TWEET_FIELDS}
+        if since_id is not None:
+            params["since_id"] = since_id
+        if start_time is not None:
+            params["start_time"] = x_time(start_time)
+        floor = int(since_id) if since_id is not None else None
+        posts: dict[str, Post] = {}
+        read = requests = 0
+        gap = False
+        limit = RateLimit(None, None)
+        path = f"/2/users/{quote(account.external_id, safe='')}/tweets"
+        token: str | None = None
+        pages = 0
+        max_pages = self.timeline_depth // self.page_size + 5
+        while True:
+            page_params = dict(params)
+            if token is not None:
+                page_params["pagination_token"] = token
+            reply = await self.http.get(path, params=page_params)
+            requests += reply.attempts
+            limit = reply.rate_limit
+            if reply.response.status_code == 404:
+                raise AccountNotFound(f"@{account.username} does not exist on X")
+            body = reply.json()
+            if not isinstance(body, Mapping):
+                raise MalformedResponse("X timeline: expected a JSON object")
+            data = body.get("data")
+            if data is None:
+                if body.get("errors"):
+                    raise account_error(body["errors"], account.username)
+                data = []
+            if not isinstance(data, list):
+                raise MalformedResponse("X timeline: 'data' is not a list")
+            read += len(data)
+            for tweet in data:
+                post = parse_tweet(tweet, username=account.username)
+                # X applies both bounds already; re-checking keeps the contract if it ever does not.
+                if floor is not None and post.sort_key <= floor:
+                    continue
+                if start_time is not None and post.created_at < start_time.replace(microsecond=0):
+                    continue
+                posts[post.external_id] = post
+            meta = body.get("meta") or {}
+            token = meta.get("next_token") if isinstance(meta, Mapping) else None
+            if read >= self.timeline_depth:
+                # The timeline holds no more than this: older posts back to the cursor may be missing.
+                gap = True
+                break
+            if not token:
+                break
+            pages += 1
+            if pages >= max_pages:
+                # A timeline that keeps paging past its own depth: stop and say so rather than loop.
+                gap = True
+                break
+        return FetchResult(
+            posts=sorted(posts.values(), key=lambda p: p.sort_key),
+            gap=gap,
+            requests=requests,
+            rate_limit_remaining=limit.remaining,
+            rate_limit_reset_at=limit.reset_at,
+        )

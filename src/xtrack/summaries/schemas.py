@@ -1,0 +1,48 @@
+"""Summaries out of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from xtrack.summaries.models import Summary
+
+
+class SummaryRead(BaseModel):
+    id: int
+    job_id: int | None
+    execution_id: int | None
+    is_playground: bool
+    x_username: str | None
+    topics: list[str]
+    hours_back: int | None
+    content: str = Field(description="Markdown: a headline line, then key points linking the posts")
+    tweets_count: int
+    post_ids: list[str] = Field(description="Ids of the posts summarized")
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float = Field(description="US dollars")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, summary: Summary) -> SummaryRead:
+        raw = summary.raw_data or {}
+        return cls(
+            id=summary.id,
+            job_id=summary.job_id,
+            execution_id=summary.execution_id,
+            is_playground=summary.is_playground,
+            x_username=summary.x_username,
+            topics=list(summary.topics or []),
+            hours_back=summary.hours_back,
+            content=summary.content,
+            tweets_count=summary.tweets_count,
+            post_ids=[str(post_id) for post_id in raw.get("post_ids", [])],
+            model=summary.model,
+            input_tokens=summary.input_tokens,
+            output_tokens=summary.output_tokens,
+            cost=summary.cost,
+            created_at=summary.created_at,
+        )

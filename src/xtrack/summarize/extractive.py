@@ -1,0 +1,222 @@
+"""The default summarizer: offline, free, deterministic. Picks the posts that matter and quotes them.
+
+Ranking (``rank_posts``): posts about the job's topics first (see ``topics``), then by a score of
+engagement (likes, reposts, replies, quotes; log-scaled and normalised over the run) plus recency
+(newest 1, oldest 0, weighted 0.5) plus 0.5 per extra topic matched; reposts and replies weigh a
+little less than the account's own posts. Ties go to the newer post, so the output depends only
+on the input.
+
+Output: a ``## `` headline, 3-7 bullets (as many as there are topic posts, at least 3, at most 7;
+fewer only when the run has fewer posts), each quoting a post condensed to one line and linking
+it, then a line counting the posts not quoted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xtrack.sources.base import Post
+from xtrack.summarize.base import SummaryRequest, SummaryResult
+from xtrack.summarize.citations import escape_markdown, markdown_link
+from xtrack.summarize.topics import TopicMatcher, post_words
+
+MIN_BULLETS = 3
+MAX_BULLETS = 7
+BULLET_CHARS = 220
+RECENCY_WEIGHT = 0.5
+EXTRA_TOPIC_WEIGHT = 0.5
+KIND_WEIGHT = {"repost": 0.6, "reply": 0.8, "quote": 1.0, "post": 1.0}
+
+# Metric names used by the different sources, and how much one of each says about a post.
+ENGAGEMENT_WEIGHTS = {
+    "likes": 1.0,
+    "like_count": 1.0,
+    "favorite_count": 1.0,
+    "reposts": 2.0,
+    "retweets": 2.0,
+    "retweet_count": 2.0,
+    "repost_count": 2.0,
+    "replies": 1.5,
+    "reply_count": 1.5,
+    "quotes": 2.0,
+    "quote_count": 2.0,
+    "bookmarks": 1.0,
+    "bookmark_count": 1.0,
+}
+
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+_LEADING_MENTIONS = re.compile(r"^(?:@\w+\s+)+")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPost:
+    post: Post
+    topics: tuple[int, ...]  # indexes into the matcher's topics
+    engagement: float  # 0..1 over the run
+    recency: float  # 0..1 over the run
+    score: float
+
+    @property
+    def on_topic(self) -> bool:
+        return bool(self.topics)
+
+
+def post_kind(post: Post) -> str:
+    if post.is_repost:
+        return "repost"
+    if post.is_reply:
+        return "reply"
+    if post.is_quote:
+        return "quote"
+    return "post"
+
+
+def engagement(post: Post) -> float:
+    """log(1 + weighted interactions): 10 likes and 10,000 likes differ, but not by 1,000x."""
+    total = sum(
+        ENGAGEMENT_WEIGHTS.get(name, 0.0) * value
+        for name, value in post.metrics.items()
+        if isinstance(value, int | float) and value > 0
+    )
+    return math.log1p(total)
+
+
+def rank_posts(posts: Sequence[Post], topics: Sequence[str]) -> list[RankedPost]:
+    """Every post, most relevant first (topic posts before the others)."""
+    if not posts:
+        return []
+    matcher = TopicMatcher.from_topics(topics)
+    raw_engagement = [engagement(post) for post in posts]
+    top_engagement = max(raw_engagement) or 1.0
+    times = [post.created_at.timestamp() for post in posts]
+    oldest, newest = min(times), max(times)
+    span = (newest - oldest) or 1.0
+    ranked = []
+    for post, eng, when in zip(posts, raw_engagement, times, strict=True):
+        matched = matcher.matches(post_words(post.text)) if matcher else ()
+        eng_norm = eng / top_engagement
+        recency = (when - oldest) / span
+        score = (eng_norm + RECENCY_WEIGHT * recency) * KIND_WEIGHT[post_kind(post)]
+        score += EXTRA_TOPIC_WEIGHT * max(0, len(matched) - 1)
+        ranked.append(RankedPost(post, matched, eng_norm, recency, score))
+    ranked.sort(key=lambda item: (not item.on_topic, -item.score, -_sort_key(item.post)))
+    return ranked
+
+
+def condense(text: str, *, limit: int = BULLET_CHARS) -> str:
+    """One line of plain text: links and leading @mentions dropped, cut at a word near ``limit``."""
+    text = _URL.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()
+    text = _LEADING_MENTIONS.sub("", text).strip() or text
+    if len(text) > limit:
+        cut = text[:limit]
+        space = cut.rfind(" ")
+        if space > limit * 0.6:
+            cut = cut[:space]
+        text = cut.rstrip(" ,;:.-") + "…"
+    return text
+
+
+def bullet_count(post_count: int, on_topic_count: int, *, has_topics: bool) -> int:
+    wanted = on_topic_count if has_topics else 5
+    return min(post_count, max(MIN_BULLETS, min(MAX_BULLETS, wanted)))
+
+
+def join_words(items: Sequence[str], conjunction: str = "and") -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def headline_text(
+    username: str, post_count: int, topics: Sequence[str], matched: Sequence[str], on_topic: int
+) -> str:
+    posts = plural(post_count, "new post")
+    if not topics:
+        return f"@{username}: {posts}"
+    if not matched:
+        return f"@{username}: {posts}, none on {join_words(list(topics[:3]), 'or')}"
+    names = join_words(list(matched[:3]))
+    if on_topic == post_count:
+        return f"@{username}: {posts} on {names}"
+    return f"@{username}: {posts}, {on_topic:,} on {names}"
+
+
+def bullet(post: Post) -> str:
+    text = condense(post.text) or "(no text)"
+    kind = post_kind(post)
+    if kind == "repost" and not text.startswith("RT "):
+        text = f"Reposted: {text}"
+    elif kind == "reply":
+        text = f"Replied: {text}"
+    return f"- {escape_markdown(text)} — {markdown_link('post', post.url)}"
+
+
+def summarize_extractive(request: SummaryRequest) -> SummaryResult:
+    """The whole extractive summary as a pure function of the request."""
+    posts = list(request.posts)
+    username = request.username.lstrip("@")
+    if not posts:
+        headline = f"@{username}: no new posts"
+        return SummaryResult(content=f"## {escape_markdown(headline)}", headline=headline, model="extractive")
+    ranked = rank_posts(posts, request.topics)
+    matcher = TopicMatcher.from_topics(request.topics)
+    on_topic = [item for item in ranked if item.on_topic]
+    matched_indexes = sorted({index for item in on_topic for index in item.topics})
+    matched_names = [matcher.topics[index] for index in matched_indexes]
+    headline = headline_text(username, len(posts), matcher.topics, matched_names, len(on_topic))
+
+    wanted = bullet_count(len(posts), len(on_topic), has_topics=bool(matcher))
+    chosen: list[RankedPost] = []
+    seen_texts: set[str] = set()
+    for item in ranked:
+        if len(chosen) == wanted:
+            break
+        key = condense(item.post.text).casefold()
+        if key and key in seen_texts:
+            continue  # the same text posted twice (or reposted) is quoted once
+        seen_texts.add(key)
+        chosen.append(item)
+
+    lines = [f"## {escape_markdown(headline)}", ""]
+    lines.extend(bullet(item.post) for item in chosen)
+    others = len(posts) - len(chosen)
+    if others:
+        other_on_topic = len(on_topic) - sum(1 for item in chosen if item.on_topic)
+        more = f"…and {plural(others, 'more post')}"
+        if other_on_topic:
+            more += f", {other_on_topic:,} of them on your topics"
+        lines.extend(["", escape_markdown(more + ".")])
+    return SummaryResult(
+        content="\n".join(lines),
+        headline=headline,
+        model="extractive",
+        cited_post_ids=[item.post.external_id for item in chosen],
+    )
+
+
+class ExtractiveSummarizer:
+    """Offline and free; also used for runs too small to be worth an LLM call."""
+
+    name = "extractive"
+
+    async def summarize(self, request: SummaryRequest) -> SummaryResult:
+        return summarize_extractive(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _sort_key(post: Post) -> int:
+    try:
+        return post.sort_key
+    except ValueError:
+        return 0

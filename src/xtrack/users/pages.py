@@ -1,0 +1,509 @@
+"""Account pages: register, sign in/out, email links, password reset, account settings.
+
+Forms are validated on the server (422 with the input kept), protected by CSRF, and follow
+Post/Redirect/Get with a flash. Links from emails (verify, reset, sign-in) open a page with one
+button: a GET never uses the token up, so a mail scanner opening the link does no harm.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from xtrack.config import Settings
+from xtrack.db import utcnow
+from xtrack.errors import Forbidden, Invalid, RateLimited, Unauthorized, XTrackError
+from xtrack.ratelimit import RateLimiterDep, client_ip
+from xtrack.users import auth, service
+from xtrack.users.deps import CurrentUser, OptionalUser
+from xtrack.users.models import EmailTokenPurpose, Theme, User, UserStatus
+from xtrack.web.csrf import CsrfForm
+from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.flash import redirect_with_flash
+from xtrack.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only a path on this site (``/jobs?x=1``): never another host, scheme or ``//host``."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(c in value for c in "\r\n\t\\"):
+        return default
+    return value
+
+
+def set_session_cookie(response: Response, value: str, settings: Settings) -> None:
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        value,
+        max_age=settings.session_max_days * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        auth.SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
+
+
+def _page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    retry_after: int | None = None,
+) -> HTMLResponse:
+    response = render(request, template, context, status_code=status_code)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _error_of(exc: XTrackError) -> dict[str, str]:
+    return {exc.field or "__all__": exc.message}
+
+
+async def _sign_in(
+    request: Request, response: Response, session: SessionDep, settings: Settings, user: User
+) -> None:
+    """Replace any session this browser had with a new one for ``user``."""
+    if old := request.cookies.get(auth.SESSION_COOKIE):
+        await auth.end_web_session(session, old)
+    cookie = await service.start_web_session(
+        session, user=user, now=utcnow(), user_agent=request.headers.get("user-agent")
+    )
+    set_session_cookie(response, cookie, settings)
+
+
+# Register ------------------------------------------------------------------------------------------
+
+
+@router.get("/register", response_class=HTMLResponse)
+async def register_form(request: Request, user: OptionalUser) -> Response:
+    if user is not None:
+        return RedirectResponse("/", status_code=303)
+    return _page(request, "users/register.html", {"form": {}, "errors": {}})
+
+
+@router.post("/register", response_class=HTMLResponse)
+async def register_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+    email: FormStr = "",
+    password: FormStr = "",
+    timezone: FormStr = "",
+) -> Response:
+    form = {"email": email}
+    errors: dict[str, str] = {}
+    try:
+        normalized = service.normalize_email(email)
+    except Invalid as exc:
+        errors.update(_error_of(exc))
+        normalized = email
+    try:
+        service.check_password(password, email=normalized)
+    except Invalid as exc:
+        errors.update(_error_of(exc))
+    if errors:
+        return _page(request, "users/register.html", {"form": form, "errors": errors}, status_code=422)
+    try:
+        await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=normalized)
+        zone = timezone.strip() if timezone.strip() in service.timezone_names() else "UTC"
+        user = await service.register(
+            session, email=normalized, password=password, timezone=zone, now=utcnow()
+        )
+    except XTrackError as exc:
+        return _page(
+            request,
+            "users/register.html",
+            {"form": form, "errors": _error_of(exc)},
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+        )
+    response = redirect_with_flash(
+        request, "/verify-notice", f"Welcome to XTrack! We sent a confirmation link to {user.email}."
+    )
+    await _sign_in(request, response, session, settings, user)
+    return response
+
+
+# Sign in / out -------------------------------------------------------------------------------------
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_form(request: Request, user: OptionalUser, next: str = "") -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _page(request, "users/signin.html", {"form": {}, "errors": {}, "next": safe_next(next, "")})
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def signin_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+    email: FormStr = "",
+    password: FormStr = "",
+    next: FormStr = "",
+) -> Response:
+    form = {"email": email}
+    target = safe_next(next, "")
+    errors: dict[str, str] = {}
+    if not email.strip():
+        errors["email"] = "Enter your email address."
+    if not password:
+        errors["password"] = "Enter your password."
+    if errors:
+        context = {"form": form, "errors": errors, "next": target}
+        return _page(request, "users/signin.html", context, status_code=422)
+    try:
+        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
+        user = await service.authenticate(session, email=email, password=password, now=utcnow())
+    except (RateLimited, Unauthorized, Forbidden) as exc:
+        return _page(
+            request,
+            "users/signin.html",
+            {"form": form, "errors": {"__all__": exc.message}, "next": target},
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+        )
+    if user.status == UserStatus.UNVERIFIED.value:
+        response = redirect_with_flash(request, "/verify-notice", "You are signed in.", kind="info")
+    else:
+        response = redirect_with_flash(request, target or "/", "You are signed in.")
+    await _sign_in(request, response, session, settings, user)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, session: SessionDep, settings: SettingsDep, _csrf: CsrfForm) -> Response:
+    if cookie := request.cookies.get(auth.SESSION_COOKIE):
+        await auth.end_web_session(session, cookie)
+    response = redirect_with_flash(request, "/", "You are signed out.", kind="info")
+    clear_session_cookie(response, settings)
+    return response
+
+
+# Email verification --------------------------------------------------------------------------------
+
+_LINK_PAGES: dict[EmailTokenPurpose, dict[str, str]] = {
+    EmailTokenPurpose.VERIFY: {
+        "title": "Confirm your email address",
+        "button": "Confirm my email address",
+        "action": "/verify",
+        "retry_href": "/verify-notice",
+        "retry_label": "Send a new confirmation link",
+    },
+    EmailTokenPurpose.RESET: {
+        "title": "Choose a new password",
+        "button": "Change my password",
+        "action": "/reset/confirm",
+        "retry_href": "/reset",
+        "retry_label": "Ask for a new reset link",
+    },
+    EmailTokenPurpose.LOGIN: {
+        "title": "Sign in to XTrack",
+        "button": "Sign in",
+        "action": "/login-link",
+        "retry_href": "/signin",
+        "retry_label": "Sign in with your password",
+    },
+}
+
+
+def _link_error(request: Request, exc: service.InvalidLink) -> HTMLResponse:
+    titles = {
+        "unknown": "This link is not valid",
+        "expired": "This link has expired",
+        "used": "This link has already been used",
+    }
+    context = {
+        "title": titles.get(exc.reason, "This link does not work"),
+        "message": exc.message,
+        "page": _LINK_PAGES[exc.purpose],
+    }
+    return _page(request, "users/link_error.html", context, status_code=exc.status_code)
+
+
+async def _link_confirm_page(
+    request: Request, session: SessionDep, token: str, purpose: EmailTokenPurpose
+) -> HTMLResponse:
+    try:
+        _, owner = await service.check_email_token(session, token=token, purpose=purpose, now=utcnow())
+    except service.InvalidLink as exc:
+        return _link_error(request, exc)
+    context = {"page": _LINK_PAGES[purpose], "token": token, "email": owner.email}
+    return _page(request, "users/confirm_link.html", context)
+
+
+@router.get("/verify", response_class=HTMLResponse)
+async def verify_form(
+    request: Request, session: SessionDep, _user: OptionalUser, token: str = ""
+) -> Response:
+    return await _link_confirm_page(request, session, token, EmailTokenPurpose.VERIFY)
+
+
+@router.post("/verify")
+async def verify_submit(
+    request: Request, session: SessionDep, user: OptionalUser, _csrf: CsrfForm, token: FormStr = ""
+) -> Response:
+    try:
+        verified = await service.verify_email(session, token=token, now=utcnow())
+    except service.InvalidLink as exc:
+        return _link_error(request, exc)
+    if user is not None and user.id == verified.id:
+        return redirect_with_flash(request, "/", "Your email address is confirmed. Welcome to XTrack!")
+    return redirect_with_flash(request, "/signin", "Your email address is confirmed. Sign in to continue.")
+
+
+@router.get("/verify-notice", response_class=HTMLResponse)
+async def verify_notice(request: Request, user: CurrentUser) -> Response:
+    return _page(request, "users/verify_notice.html", {"errors": {}})
+
+
+@router.post("/verify-notice", response_class=HTMLResponse)
+async def verify_resend(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+) -> Response:
+    if user.status != UserStatus.UNVERIFIED.value:
+        return redirect_with_flash(request, "/", "Your email address is already confirmed.", kind="info")
+    try:
+        await limiter.check("resend", settings.email_rate_limit, ip=client_ip(request), email=user.email)
+    except RateLimited as exc:
+        context = {"errors": {"__all__": exc.message}}
+        return _page(
+            request, "users/verify_notice.html", context, status_code=429, retry_after=exc.retry_after
+        )
+    await service.resend_verification(session, user=user, now=utcnow())
+    return redirect_with_flash(request, "/verify-notice", f"We sent a new confirmation link to {user.email}.")
+
+
+# Password reset ------------------------------------------------------------------------------------
+
+
+@router.get("/reset", response_class=HTMLResponse)
+async def reset_form(request: Request, _user: OptionalUser) -> Response:
+    return _page(request, "users/reset_request.html", {"form": {}, "errors": {}})
+
+
+@router.post("/reset", response_class=HTMLResponse)
+async def reset_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+    email: FormStr = "",
+) -> Response:
+    form = {"email": email}
+    try:
+        normalized = service.normalize_email(email)
+        await limiter.check("reset", settings.email_rate_limit, ip=client_ip(request), email=normalized)
+    except (Invalid, RateLimited) as exc:
+        return _page(
+            request,
+            "users/reset_request.html",
+            {"form": form, "errors": _error_of(exc)},
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+        )
+    await service.request_password_reset(session, email=normalized, now=utcnow())
+    message = (
+        f"If an account exists for {normalized}, we sent it a link to choose a new password. "
+        "The link works for 1 hour."
+    )
+    return redirect_with_flash(request, "/signin", message, kind="info")
+
+
+@router.get("/reset/confirm", response_class=HTMLResponse)
+async def reset_confirm_form(
+    request: Request, session: SessionDep, _user: OptionalUser, token: str = ""
+) -> Response:
+    try:
+        _, owner = await service.check_email_token(
+            session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
+        )
+    except service.InvalidLink as exc:
+        return _link_error(request, exc)
+    return _page(request, "users/reset_confirm.html", {"token": token, "email": owner.email, "errors": {}})
+
+
+@router.post("/reset/confirm", response_class=HTMLResponse)
+async def reset_confirm_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _csrf: CsrfForm,
+    token: FormStr = "",
+    password: FormStr = "",
+) -> Response:
+    try:
+        user = await service.reset_password(session, token=token, password=password, now=utcnow())
+    except service.InvalidLink as exc:
+        return _link_error(request, exc)
+    except Invalid as exc:
+        _, owner = await service.check_email_token(
+            session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
+        )
+        context = {"token": token, "email": owner.email, "errors": _error_of(exc)}
+        return _page(request, "users/reset_confirm.html", context, status_code=422)
+    response = redirect_with_flash(
+        request,
+        "/signin",
+        f"Your password has been changed and every device signed out. Sign in as {user.email}.",
+    )
+    clear_session_cookie(response, settings)
+    return response
+
+
+# Single-use sign-in link ---------------------------------------------------------------------------
+
+
+@router.get("/login-link", response_class=HTMLResponse)
+async def login_link_form(
+    request: Request, session: SessionDep, _user: OptionalUser, token: str = ""
+) -> Response:
+    return await _link_confirm_page(request, session, token, EmailTokenPurpose.LOGIN)
+
+
+@router.post("/login-link")
+async def login_link_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, _csrf: CsrfForm, token: FormStr = ""
+) -> Response:
+    try:
+        user = await service.use_login_link(session, token=token, now=utcnow())
+    except service.InvalidLink as exc:
+        return _link_error(request, exc)
+    response = redirect_with_flash(request, "/", f"You are signed in as {user.email}.")
+    await _sign_in(request, response, session, settings, user)
+    return response
+
+
+# Account -------------------------------------------------------------------------------------------
+
+
+async def _account_page(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    *,
+    status_code: int = 200,
+    retry_after: int | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "tokens": await service.list_api_tokens(session, user=user),
+        "timezones": sorted(service.timezone_names()),
+        "themes": [(t.value, t.value.capitalize()) for t in Theme],
+        "settings_form": {"timezone": user.timezone, "theme": user.theme},
+        "settings_errors": {},
+        "password_errors": {},
+        "token_errors": {},
+        "token_form": {},
+        "new_token": None,
+    }
+    context.update(extra)
+    return _page(request, "users/account.html", context, status_code=status_code, retry_after=retry_after)
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    return await _account_page(request, session, user)
+
+
+@router.post("/account/settings", response_class=HTMLResponse)
+async def account_settings(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    _csrf: CsrfForm,
+    timezone: FormStr = "",
+    theme: FormStr = "",
+) -> Response:
+    try:
+        service.check_timezone(timezone)
+        service.check_theme(theme)
+    except Invalid as exc:
+        form = {"timezone": timezone, "theme": theme}
+        return await _account_page(
+            request, session, user, status_code=422, settings_form=form, settings_errors=_error_of(exc)
+        )
+    await service.update_settings(session, user=user, timezone=timezone, theme=theme)
+    return redirect_with_flash(request, "/account", "Settings saved.")
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def account_password(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
+) -> Response:
+    try:
+        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
+        await service.change_password(
+            session,
+            user=user,
+            current_password=current_password,
+            new_password=new_password,
+            keep_session=request.cookies.get(auth.SESSION_COOKIE),
+        )
+    except (Invalid, RateLimited) as exc:
+        return await _account_page(
+            request,
+            session,
+            user,
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+            password_errors=_error_of(exc),
+        )
+    return redirect_with_flash(request, "/account", "Password changed. Your other devices were signed out.")
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+async def account_token_create(
+    request: Request, user: CurrentUser, session: SessionDep, _csrf: CsrfForm, name: FormStr = ""
+) -> Response:
+    try:
+        token, plain = await service.create_api_token(session, user=user, name=name, now=utcnow())
+    except Invalid as exc:
+        return await _account_page(
+            request, session, user, status_code=422, token_form={"name": name}, token_errors=_error_of(exc)
+        )
+    # Shown in this response only (not through a redirect): the value is never stored anywhere.
+    return await _account_page(request, session, user, new_token={"name": token.name, "value": plain})
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def account_token_revoke(
+    request: Request, token_id: int, user: CurrentUser, session: SessionDep, _csrf: CsrfForm
+) -> Response:
+    await service.revoke_api_token(session, user=user, token_id=token_id)
+    return redirect_with_flash(request, "/account", "API token revoked.", kind="info")

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from xtrack.config import Settings
+from xtrack.summarize.anthropic import AnthropicSummarizer
+from xtrack.summarize.extractive import ExtractiveSummarizer
+from xtrack.summarize.openai import OpenAISummarizer
+from xtrack.summarize.registry import close_summarizers, get_summarizer
+
+
+async def test_extractive_by_default_and_for_small_runs() -> None:
+    assert isinstance(get_summarizer(Settings(summarizer="extractive"), post_count=500), ExtractiveSummarizer)
+    openai = Settings(summarizer="openai", llm_api_key="sk-x")
+    assert isinstance(get_summarizer(openai, post_count=4), ExtractiveSummarizer)
+    assert isinstance(get_summarizer(openai, post_count=0), ExtractiveSummarizer)
+
+
+async def test_llm_summarizers_are_cached_per_process_and_closed() -> None:
+    openai = Settings(summarizer="openai", llm_api_key="sk-x", llm_model="gpt-4o")
+    first = get_summarizer(openai, post_count=5)
+    assert isinstance(first, OpenAISummarizer) and first.model == "gpt-4o"
+    assert first.base_url == "https://api.openai.com/v1"
+    assert (
+        get_summarizer(Settings(summarizer="openai", llm_api_key="sk-x", llm_model="gpt-4o"), post_count=9)
+        is first
+    )
+    anthropic = get_summarizer(Settings(summarizer="anthropic", llm_api_key="k"), post_count=50)
+    assert isinstance(anthropic, AnthropicSummarizer) and anthropic.model == "claude-haiku-4-5"
+    assert anthropic.base_url == "https://api.anthropic.com"
+
+    await close_summarizers()
+    assert get_summarizer(openai, post_count=5) is not first
+    await close_summarizers()
+
+
+def test_configuration_mistakes_fail_with_one_line_naming_the_variable() -> None:
+    with pytest.raises(ValidationError, match="XTRACK_LLM_API_KEY is required"):
+        Settings(summarizer="anthropic")
+    with pytest.raises(ValidationError, match="XTRACK_LLM_API_KEY is required"):
+        Settings(summarizer="openai")
+    assert (
+        Settings(summarizer="openai", llm_url="http://127.0.0.1:11434/v1/").llm_url
+        == "http://127.0.0.1:11434/v1"
+    )
+    with pytest.raises(ValidationError, match="must start with http"):
+        Settings(llm_url="ftp://x")

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import make_user
+from xtrack.config import Settings
+from xtrack.db import Database, utcnow
+from xtrack.errors import NotFound
+from xtrack.users.auth import SESSION_COOKIE, create_web_session
+from xtrack.users.deps import CurrentUser
+from xtrack.users.models import Theme
+from xtrack.web.app import create_app
+
+
+async def test_an_error_raised_after_sign_in_renders_the_page_for_that_user(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
+    """The route's session rolls back on the error; the 404 page must still know the viewer."""
+    user = await make_user(session)
+    user.theme = Theme.DARK.value
+    cookie = await create_web_session(session, user=user, now=utcnow())
+    await session.commit()
+
+    router = APIRouter()
+
+    @router.get("/_test/owned-thing")
+    async def owned_thing(viewer: CurrentUser) -> None:
+        raise NotFound("No such job.")
+
+    app = create_app(settings, manage_database=False)
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        client.cookies.set(SESSION_COOKIE, cookie)
+        response = await client.get("/_test/owned-thing")
+    assert response.status_code == 404
+    assert "No such job." in response.text
+    assert 'data-theme="dark"' in response.text  # rendered for the signed-in viewer
