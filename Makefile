@@ -21,6 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
 ## run: install the runtime, migrate, load the demo once and serve on http://127.0.0.1:8000
 run: $(VENV)/.runtime
 	$(BIN)/xtrack db upgrade
+	$(BIN)/xtrack demo
 	$(BIN)/xtrack serve
 
 ## test: dev tools, local services, then ruff, mypy and pytest

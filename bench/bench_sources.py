@@ -153,14 +153,21 @@ async def run_round(
 
 
 async def bench(
-    url: str, accounts: int, needs: int, posts: int, new_posts: int, processes: int, port: int
+    url: str,
+    accounts: int,
+    needs: int,
+    posts: int,
+    new_posts: int,
+    processes: int,
+    port: int,
+    pool_size: int = 10,
 ) -> list[Round]:
     await recreate(url)
     await asyncio.to_thread(migrate.upgrade, url)
     base_url = f"http://127.0.0.1:{port}"
     pairs = [
         (
-            Database(create_engine(url, pool_size=10)),
+            Database(create_engine(url, pool_size=pool_size)),
             XSource(
                 base_url=base_url, bearer_token=TOKEN, public_url="http://bench", timeout=30, max_retries=2
             ),
@@ -208,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posts", type=int, default=200)
     parser.add_argument("--new-posts", type=int, default=20)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="connections per process (the app's default)"
+    )
     args = parser.parse_args(argv)
     setup_logging(level="WARNING")
 
@@ -230,7 +240,16 @@ def main(argv: list[str] | None = None) -> None:
         try:
             wait_for(port)
             rounds = asyncio.run(
-                bench(args.url, args.accounts, args.needs, args.posts, args.new_posts, processes, port)
+                bench(
+                    args.url,
+                    args.accounts,
+                    args.needs,
+                    args.posts,
+                    args.new_posts,
+                    processes,
+                    port,
+                    args.pool_size,
+                )
             )
         finally:
             server.terminate()

@@ -59,13 +59,18 @@ TEST_PASSWORD = "correct horse battery"
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The pid keeps concurrent pytest runs (two developers, CI) from dropping each other's databases.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+
+
+_CREATED_PG_DATABASES: set[str] = set()
 
 
 async def _recreate_pg_database(label: str) -> str:
     """A private, empty PostgreSQL database for this test worker and label."""
     parsed = make_url(PG_URL)
-    name = f"{parsed.database}_{label}_{_worker_suffix()}"
+    name = f"{parsed.database}_{label}_{_worker_suffix()}"[:63]
+    _CREATED_PG_DATABASES.add(name)
     conn = await asyncpg.connect(
         user=parsed.username or "postgres",
         password=parsed.password,
@@ -79,6 +84,29 @@ async def _recreate_pg_database(label: str) -> str:
     finally:
         await conn.close()
     return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_databases(names: set[str]) -> None:
+    parsed = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        database=parsed.database or "postgres",
+    )
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the PostgreSQL databases this process created (their names are unique per process)."""
+    if _CREATED_PG_DATABASES:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, _drop_pg_databases(set(_CREATED_PG_DATABASES))).result()
 
 
 def fresh_database_url(kind: str, label: str) -> str:

@@ -302,5 +302,35 @@ def scheduler() -> None:
         raise fail(f"cannot reach the database ({exc})") from None
 
 
+@app.command()
+def demo() -> None:
+    """Create a demo user with three jobs and their first runs (once); print how to sign in."""
+    from xtrack.demo import ensure_demo
+
+    settings = settings_or_exit()
+    migrate_or_exit(settings)
+    result = run_with_database(settings, lambda database: ensure_demo(database, settings))
+    console.print("[bold]XTrack demo[/] [dim](demo data on the offline demo source; not a real account)[/]")
+    console.print(f"  Address:   {settings.base_url}", highlight=False)
+    console.print(f"  Email:     {result.email}", highlight=False)
+    if result.password is not None:
+        console.print(
+            f"  Password:  {result.password}   [dim](shown once: it is stored hashed)[/]", highlight=False
+        )
+    else:
+        console.print(
+            "  Password:  [dim](set when the demo was created; use the sign-in link)[/]", highlight=False
+        )
+    console.print(
+        f"  Sign in:   {result.login_url}   [dim](single use, 24 h)[/]", highlight=False, soft_wrap=True
+    )
+    if result.created:
+        console.print(
+            f"  Created {result.jobs} jobs and ran {result.executions} first executions.", highlight=False
+        )
+    else:
+        console.print("  The demo already exists: nothing new was created.", highlight=False)
+
+
 def main() -> None:
     app()

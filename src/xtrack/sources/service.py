@@ -272,7 +272,18 @@ def _insert(database: Database, table: Any) -> Any:
     return dialect.insert(table)
 
 
+_account_ids: dict[tuple[Database, str, str], int] = {}
+_ACCOUNT_IDS_KEPT = 100_000
+
+
 async def _ensure_account(database: Database, source_name: str, username: str) -> int:
+    """The account's id, creating its row on first use (remembered: ids never change)."""
+    key = (database, source_name, username)
+    known = _account_ids.get(key)
+    if known is not None:
+        return known
+    if len(_account_ids) >= _ACCOUNT_IDS_KEPT:
+        _account_ids.clear()
     async with database.session() as session:
         query = select(XAccount.id).where(XAccount.source == source_name, XAccount.username == username)
         account_id = await session.scalar(query)
@@ -286,37 +297,47 @@ async def _ensure_account(database: Database, source_name: str, username: str) -
             )
             account_id = await session.scalar(query)
         assert account_id is not None
-        return int(account_id)
+    _account_ids[key] = int(account_id)
+    return int(account_id)
+
+
+class _AccountGone(Exception):
+    """The account row was deleted while we held its id."""
 
 
 async def _read(
-    database: Database, source: Source, account_id: int, need_since: datetime
+    session: AsyncSession, source: Source, account_id: int, username: str, need_since: datetime
 ) -> tuple[_AccountRow, datetime | None, bool]:
     """The account row, the source's rate-limit reset, and whether a backfill could reach further."""
-    async with database.session() as session:
-        account = await session.get(XAccount, account_id, populate_existing=True)
-        assert account is not None
-        row = _AccountRow.of(account)
-        limited_until = await session.scalar(
-            select(SourceLimit.rate_limited_until).where(SourceLimit.source == source.name)
+    limit = select(SourceLimit.rate_limited_until).where(SourceLimit.source == source.name).scalar_subquery()
+    found = (
+        await session.execute(
+            select(XAccount, limit).where(XAccount.id == account_id).execution_options(populate_existing=True)
         )
-        reachable = True
-        depth = getattr(source, "timeline_depth", None)
-        since = row.coverage.covered_since
-        if depth is not None and since is not None and since > need_since:
-            # The source reaches only its `depth` most recent posts: if that many are stored from
-            # covered_since on, nothing older is within reach and a backfill would re-read them all.
-            stored = await session.scalar(
-                select(func.count())
-                .select_from(PostRow)
-                .where(PostRow.account_id == account_id, PostRow.created_at >= since)
-            )
-            reachable = int(stored or 0) < depth
-        return row, limited_until, reachable
+    ).one_or_none()
+    if found is None:
+        raise _AccountGone
+    account, limited_until = found
+    if account.source != source.name or account.username != username:
+        raise _AccountGone  # the id was deleted and reused (SQLite reuses rowids)
+    row = _AccountRow.of(account)
+    reachable = True
+    depth = getattr(source, "timeline_depth", None)
+    since = row.coverage.covered_since
+    if depth is not None and since is not None and since > need_since:
+        # The source reaches only its `depth` most recent posts: if that many are stored from
+        # covered_since on, nothing older is within reach and a backfill would re-read them all.
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(PostRow)
+            .where(PostRow.account_id == account_id, PostRow.created_at >= since)
+        )
+        reachable = int(stored or 0) < depth
+    return row, limited_until, reachable
 
 
 async def _claim(
-    database: Database, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
+    session: AsyncSession, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
 ) -> bool:
     """Take the lease if it is free (or stale) and nothing was stored since we looked."""
     stale_before = now - timedelta(seconds=lease_seconds)
@@ -325,18 +346,17 @@ async def _claim(
         if seen.covered_until is None
         else XAccount.last_fetched_at == seen.covered_until
     )
-    async with database.session() as session:
-        result = await session.execute(
-            update(XAccount)
-            .where(
-                XAccount.id == account_id,
-                or_(XAccount.fetch_started_at.is_(None), XAccount.fetch_started_at < stale_before),
-                unchanged,
-            )
-            .values(fetch_started_at=now)
-            .execution_options(synchronize_session=False)
+    result = await session.execute(
+        update(XAccount)
+        .where(
+            XAccount.id == account_id,
+            or_(XAccount.fetch_started_at.is_(None), XAccount.fetch_started_at < stale_before),
+            unchanged,
         )
-        return cast(CursorResult[Any], result).rowcount == 1
+        .values(fetch_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 async def _refresh(
@@ -353,21 +373,33 @@ async def _refresh(
     poll = POLL_FIRST_SECONDS
     give_up_at = time.monotonic() + 2 * lease_seconds + 5
     while True:
-        row, limited_until, reachable = await _read(database, source, account_id, need_since)
-        current = now()
-        action = decide_lease(
-            row.coverage,
-            fetch_started_at=row.fetch_started_at,
-            now=current,
-            lease_seconds=lease_seconds,
-            requested_at=requested_at,
-            need_since=need_since,
-            joined=joined,
-            backfill_reachable=reachable,
-        )
+        claimed = False
+        # One short transaction: look, decide, and take the lease when it is ours to take.
+        try:
+            async with database.session() as session:
+                row, limited_until, reachable = await _read(session, source, account_id, username, need_since)
+                current = now()
+                action = decide_lease(
+                    row.coverage,
+                    fetch_started_at=row.fetch_started_at,
+                    now=current,
+                    lease_seconds=lease_seconds,
+                    requested_at=requested_at,
+                    need_since=need_since,
+                    joined=joined,
+                    backfill_reachable=reachable,
+                )
+                limited = limited_until is not None and limited_until > current
+                if action is LeaseAction.CLAIM and not limited:
+                    claimed = await _claim(
+                        session, account_id, now=current, lease_seconds=lease_seconds, seen=row.coverage
+                    )
+        except _AccountGone:
+            _account_ids.pop((database, source.name, username), None)
+            account_id = await _ensure_account(database, source.name, username)
+            continue
         if action is LeaseAction.USE_STORED:
             return _snapshot(row, need_since=need_since, reachable=reachable, requests=0, stored=0)
-        limited = limited_until is not None and limited_until > current
         if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
             assert limited_until is not None
             raise SourceRateLimited(
@@ -376,19 +408,11 @@ async def _refresh(
         if action is LeaseAction.JOINED_FAILED:
             assert joined is not None
             raise _joined_failure(database, source.name, row, joined)
+        if claimed:
+            return await _fetch_and_store(
+                database, source, row, lease_at=current, need_since=need_since, reachable=reachable, now=now
+            )
         if action is LeaseAction.CLAIM:
-            if await _claim(
-                database, account_id, now=current, lease_seconds=lease_seconds, seen=row.coverage
-            ):
-                return await _fetch_and_store(
-                    database,
-                    source,
-                    row,
-                    lease_at=current,
-                    need_since=need_since,
-                    reachable=reachable,
-                    now=now,
-                )
             continue  # someone else got it first: look again
         if action is LeaseAction.JOIN:
             joined = row.fetch_started_at
@@ -511,10 +535,13 @@ async def _insert_posts(
         }
         for post in unique.values()
     ]
+    table = PostRow.__table__
+    # A Core insert (not the ORM's bulk path): executemany batched into multi-row VALUES with
+    # RETURNING, which yields only the rows that were new.
     statement = (
-        _insert(database, PostRow)
+        _insert(database, table)
         .on_conflict_do_nothing(index_elements=["account_id", "external_id"])
-        .returning(PostRow.id)
+        .returning(table.c.id)
     )
     result = await session.execute(statement, rows)
     return len(result.all())
@@ -585,6 +612,12 @@ async def _store(
         return stored, _AccountRow.of(account)
 
 
+# The remaining budget is informational and every fetch reports it; one row per source is hot, so a
+# process refreshes it at most this often. A limit (remaining 0 / a 429) is always written at once.
+REMAINING_WRITE_INTERVAL_SECONDS = 1.0
+_remaining_written: dict[tuple[Database, str], float] = {}
+
+
 async def _record_limits(
     session: AsyncSession,
     database: Database,
@@ -595,13 +628,13 @@ async def _record_limits(
     now: datetime,
 ) -> None:
     """Share what the source said about its budget with every process (``source_limits``)."""
-    if remaining is None and limited_until is None:
-        return
-    await session.execute(
-        _insert(database, SourceLimit)
-        .values(source=source_name, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["source"])
-    )
+    key = (database, source_name)
+    if limited_until is None:
+        last = _remaining_written.get(key)
+        if remaining is None or (
+            last is not None and time.monotonic() - last < REMAINING_WRITE_INTERVAL_SECONDS
+        ):
+            return
     values: dict[str, Any] = {"updated_at": now}
     if remaining is not None:
         values["remaining"] = remaining
@@ -611,12 +644,20 @@ async def _record_limits(
         values["rate_limited_until"] = case(
             (or_(column.is_(None), column < limited_until), limited_until), else_=column
         )
-    await session.execute(
+    statement = (
         update(SourceLimit)
         .where(SourceLimit.source == source_name)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    if cast(CursorResult[Any], await session.execute(statement)).rowcount == 0:
+        await session.execute(
+            _insert(database, SourceLimit)
+            .values(source=source_name, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["source"])
+        )
+        await session.execute(statement)
+    _remaining_written[key] = time.monotonic()
 
 
 async def _record_failure(
