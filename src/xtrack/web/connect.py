@@ -1,0 +1,98 @@
+""" "Connect real services": which variables switch XTrack from the offline defaults to the real
+X API, twitterapi.io, RSS, an LLM and SMTP, with what this instance uses now (never secrets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from xtrack.users.deps import CurrentUser
+from xtrack.web.deps import SettingsDep
+from xtrack.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class Integration:
+    title: str
+    current: str
+    variables: list[tuple[str, str]]  # (line for .env, what it does)
+    note: str
+
+
+def integrations(current_source: str, current_summarizer: str, smtp_configured: bool) -> list[Integration]:
+    return [
+        Integration(
+            "Official X API v2",
+            "in use" if current_source == "x" else "",
+            [
+                ("XTRACK_SOURCE=x", "fetch posts from the official X API"),
+                ("XTRACK_X_BEARER_TOKEN=…", "the app's bearer token from the X developer portal"),
+            ],
+            "X bills per post read; XTrack reads each post once however many jobs follow the account.",
+        ),
+        Integration(
+            "twitterapi.io",
+            "in use" if current_source == "twitterapi" else "",
+            [
+                ("XTRACK_SOURCE=twitterapi", "use twitterapi.io's search"),
+                ("XTRACK_TWITTERAPI_KEY=…", "your key"),
+            ],
+            "A cheaper third-party API with the same results for public accounts.",
+        ),
+        Integration(
+            "RSS (self-hosted bridge)",
+            "in use" if current_source == "rss" else "",
+            [
+                ("XTRACK_SOURCE=rss", "read an RSS bridge"),
+                ("XTRACK_RSS_URL_TEMPLATE=https://…/{username}", ""),
+            ],
+            "For an RSSHub-style bridge you run; conditional requests keep it cheap.",
+        ),
+        Integration(
+            "OpenAI-compatible LLM (OpenAI, Ollama, vLLM, OpenRouter, Gemini)",
+            "in use" if current_summarizer == "openai" else "",
+            [
+                ("XTRACK_SUMMARIZER=openai", "summaries written by an LLM"),
+                ("XTRACK_LLM_API_KEY=…", "not needed for a local Ollama"),
+                ("XTRACK_LLM_URL=http://127.0.0.1:11434/v1", "only for a server other than OpenAI's"),
+                ("XTRACK_LLM_MODEL=…", "e.g. gpt-4o-mini or llama3.1"),
+            ],
+            "Runs with fewer than 5 new posts still use the free extractive summary.",
+        ),
+        Integration(
+            "Anthropic",
+            "in use" if current_summarizer == "anthropic" else "",
+            [
+                ("XTRACK_SUMMARIZER=anthropic", ""),
+                ("XTRACK_LLM_API_KEY=…", ""),
+                ("XTRACK_LLM_MODEL=…", "optional"),
+            ],
+            "Token use and cost are recorded on every summary.",
+        ),
+        Integration(
+            "Email (SMTP)",
+            "configured" if smtp_configured else "",
+            [
+                ("XTRACK_SMTP_URL=smtp://user:password@host:587?starttls=true", ""),
+                ("XTRACK_EMAIL_FROM=XTrack <xtrack@yourdomain>", ""),
+            ],
+            "Without it, emails are printed in the terminal and kept as .eml files in the data directory.",
+        ),
+    ]
+
+
+@router.get("/connect", response_class=HTMLResponse)
+async def connect_page(request: Request, user: CurrentUser, settings: SettingsDep) -> HTMLResponse:
+    return render(
+        request,
+        "connect.html",
+        {
+            "source": settings.source,
+            "summarizer": settings.summarizer,
+            "items": integrations(settings.source, settings.summarizer, settings.smtp_url is not None),
+        },
+    )
