@@ -45,6 +45,9 @@ from xtrack import migrate  # noqa: E402
 from xtrack.db import Database, create_engine  # noqa: E402
 from xtrack.observability import setup_logging  # noqa: E402
 from xtrack.sources import service  # noqa: E402
+from xtrack.sources.base import AccountInfo, FetchResult  # noqa: E402
+from xtrack.sources.base import Post as BasePost  # noqa: E402
+from xtrack.sources.ids import snowflake  # noqa: E402
 from xtrack.sources.models import Post as PostRow  # noqa: E402
 from xtrack.sources.x import XSource  # noqa: E402
 
@@ -109,7 +112,7 @@ class Round:
 
     @property
     def read_per_stored(self) -> str:
-        return f"{self.posts_read / self.posts_stored:.3f}" if self.posts_stored else "-"
+        return f"{self.posts_read / self.posts_stored:.3f}" if self.posts_stored and self.requests else "-"
 
     @property
     def stored_per_second(self) -> str:
@@ -119,6 +122,82 @@ class Round:
 async def stats(control: httpx.AsyncClient) -> tuple[int, int]:
     body = (await control.get("/_stats")).json()
     return int(body["posts_served"]), int(body["requests"])
+
+
+class MemorySource:
+    """A source answering from memory instantly: isolates the store path (PostgreSQL) from HTTP."""
+
+    name = "memory"
+    timeline_depth = None
+
+    def __init__(self, posts: dict[str, list[BasePost]]) -> None:
+        self.posts = posts
+
+    async def resolve(self, username: str) -> AccountInfo:
+        return AccountInfo(username=username, external_id=username)
+
+    async def fetch(
+        self,
+        account: AccountInfo,
+        *,
+        since_id: str | None,
+        start_time: datetime | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        return FetchResult(posts=self.posts[account.username])
+
+    async def aclose(self) -> None:
+        return None
+
+
+def memory_posts(username: str, count: int, now: datetime) -> list[BasePost]:
+    step = timedelta(hours=23) / count
+    posts = []
+    for i in range(count):
+        created = (now - timedelta(hours=23) + step * i).replace(microsecond=0)
+        post_id = str(snowflake(created, i))
+        posts.append(
+            BasePost(
+                external_id=post_id,
+                author_username=username,
+                text=f"post {i} of @{username}: chips, markets and #AI, about as long as most posts "
+                "on the timeline, a hundred and forty characters or so",
+                created_at=created,
+                url=f"https://x.com/{username}/status/{post_id}",
+                metrics={"likes": i, "reposts": 1, "replies": 2, "quotes": 0, "views": 100 * i},
+                raw={"id": post_id, "public_metrics": {"like_count": i}},
+            )
+        )
+    return posts
+
+
+async def store_only(url: str, accounts: int, posts: int, pool_size: int) -> Round:
+    """Every account fetched once by a source with no network: posts stored per second."""
+    requested = datetime.now(UTC)
+    usernames = [f"mem{i:04d}" for i in range(accounts)]
+    source = MemorySource({name: memory_posts(name, posts, requested) for name in usernames})
+    database = Database(create_engine(url, pool_size=pool_size))
+    try:
+        started = time.perf_counter()
+        snapshots = await asyncio.gather(
+            *(
+                service.refresh_account(
+                    database,
+                    source,
+                    username=name,
+                    need_since=requested - timedelta(hours=24),
+                    requested_at=requested,
+                )
+                for name in usernames
+            )
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        await database.dispose()
+    stored = sum(s.posts_stored for s in snapshots)
+    assert stored == accounts * posts
+    return Round(f"store path only ({posts:,} posts per account, no HTTP)", accounts, 0, 0, stored, seconds)
 
 
 async def run_round(
@@ -182,10 +261,11 @@ async def bench(
             await control.post("/_add", params={"count": new_posts})
             rounds.append(await run_round("incremental", pairs, usernames, needs, control))
             rounds.append(await run_round("nothing new", pairs, usernames, needs, control))
+        rounds.append(await store_only(url, accounts, 1000, pool_size))
         async with pairs[0][0].session() as session:
             total = await session.scalar(select(func.count()).select_from(PostRow))
         # (account_id, external_id) is unique, so this also says every post was stored exactly once.
-        expected = accounts * (posts + new_posts)
+        expected = accounts * (posts + new_posts) + accounts * 1000
         assert total == expected, f"stored {total} posts, expected {expected}"
     finally:
         for database, source in pairs:
@@ -265,8 +345,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {r.name} | {r.calls:,} | {r.requests:,} | {r.posts_read:,} | {r.posts_stored:,} | "
                 f"{r.read_per_stored} | {r.seconds:.2f} | {r.stored_per_second} |"
             )
-        total_read = sum(r.posts_read for r in rounds)
-        total_stored = sum(r.posts_stored for r in rounds)
+        total_read = sum(r.posts_read for r in rounds if r.requests)
+        total_stored = sum(r.posts_stored for r in rounds if r.requests)
         verdict = "OK" if total_read <= 1.01 * total_stored else "OVER TARGET"
         print(
             f"overall: {total_read:,} posts read for {total_stored:,} stored = "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -123,6 +124,10 @@ def web(
     _run_web(settings, host or settings.host, port or settings.port, background=False)
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> None:
     import uvicorn
 
@@ -132,7 +137,13 @@ def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> N
     setup_logging(settings.log_format, settings.log_level)
     application = create_app(settings, background=background)
     err_console.print(f"XTrack {__version__} listening on http://{host}:{port}", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    # SIGTERM/SIGINT: uvicorn stops accepting, finishes the requests in flight (at most 30 s) and runs
+    # the shutdown, then re-raises the signal to the handler found at start: exit 0, like the others.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
+    uvicorn.run(
+        application, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
 
 
 @db_app.command("upgrade")
@@ -303,6 +314,39 @@ def scheduler() -> None:
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Executions in flight in this process (XTRACK_EXECUTOR_CONCURRENCY)."),
+    ] = None,
+    loglevel: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (XTRACK_LOG_LEVEL).")
+    ] = None,
+) -> None:
+    """Run a Celery worker (XTRACK_EXECUTOR=celery) until SIGTERM/SIGINT: a warm shutdown lets the
+    runs in flight finish. Any number of workers may run, on any number of machines."""
+    from xtrack.observability import setup_logging
+
+    settings = settings_or_exit()
+    if settings.executor != "celery":
+        raise fail(
+            "XTRACK_EXECUTOR must be celery for `xtrack worker` "
+            "(with local, the scheduler runs the executions itself)",
+            code=2,
+        )
+    level = (loglevel or settings.log_level).upper()
+    setup_logging(settings.log_format, level)
+    from xtrack.executions.executors.celery import run_worker
+
+    try:
+        code = run_worker(settings, concurrency=concurrency, loglevel=level)
+    except OSError as exc:
+        raise fail(f"cannot reach the database ({exc})") from None
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def demo() -> None:
     """Create a demo user with three jobs and their first runs (once); print how to sign in."""
     from xtrack.demo import ensure_demo
@@ -330,6 +374,168 @@ def demo() -> None:
         )
     else:
         console.print("  The demo already exists: nothing new was created.", highlight=False)
+
+
+_PLAYGROUND_OPTIONS = {
+    "x_username": "USERNAME",
+    "topics": "--topics",
+    "hours_back": "--hours",
+    "language": "--language",
+}
+
+
+@app.command()
+def playground(
+    username: Annotated[str, typer.Argument(help="The X account to read, with or without @.")],
+    topics: Annotated[str, typer.Option("--topics", help="Comma-separated topics, e.g. ai,chips.")] = "",
+    hours: Annotated[int, typer.Option("--hours", help="How far back to read, in hours (1-168).")] = 24,
+    language: Annotated[str, typer.Option("--language", help="Language of the summary.")] = "en",
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Run as this user: in their history, counted in their quota."),
+    ] = None,
+) -> None:
+    """Run the pipeline once on an account and print the summary (recorded as a playground run;
+    without --user it runs as the local operator: no quota, in nobody's history)."""
+    from pydantic import ValidationError
+    from rich.markdown import Markdown
+    from rich.text import Text
+
+    from xtrack.executions.models import ExecutionStatus
+    from xtrack.observability import setup_logging
+    from xtrack.playground.schemas import PlaygroundRunCreate
+    from xtrack.playground.service import PlaygroundRun
+    from xtrack.playground.tasks import run_once
+    from xtrack.web.presenters import format_cost, format_tokens, pluralize
+
+    settings = settings_or_exit()
+    try:
+        data = PlaygroundRunCreate(
+            x_username=username, topics=topics.split(","), hours_back=hours, language=language
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = _PLAYGROUND_OPTIONS.get(str(first["loc"][0]) if first["loc"] else "", "input")
+        raise fail(f"{option}: {str(first['msg']).removeprefix('Value error, ')}", code=2) from None
+
+    # The terminal shows the spinner and the result; the run's log lines only when debugging.
+    setup_logging(settings.log_format, "DEBUG" if settings.log_level.upper() == "DEBUG" else "ERROR")
+
+    async def work(database: Database) -> PlaygroundRun:
+        with err_console.status(f"Reading @{data.x_username} and summarizing…"):
+            return await run_once(database, settings, data=data, user_email=user)
+
+    run = run_with_database(settings, work)
+    name = f"@{data.x_username}"
+    if run.status != ExecutionStatus.COMPLETED.value:
+        reason = " ".join((run.error_message or run.status.lower()).split())
+        if name.lower() not in reason.lower():
+            reason = f"{name}: {reason}"
+        raise fail(f"{reason} ({run.error_kind or run.status.lower()})")
+    if run.summary is None:
+        console.print(f"{name} posted nothing in the last {pluralize(hours, 'hour')}.", highlight=False)
+        return
+    summary = run.summary
+    facts = [pluralize(run.tweets_fetched, "post"), summary.model or "unknown model"]
+    if summary.input_tokens or summary.output_tokens:
+        facts.append(f"{format_tokens(summary.input_tokens, summary.output_tokens)} tokens")
+    facts += [format_cost(summary.cost), f"run {run.id}"]
+    console.print(Markdown(summary.content))
+    console.print()
+    console.print(Text(" · ".join(facts), style="dim"))
+
+
+maintenance_app = typer.Typer(help="Housekeeping: retention.", no_args_is_help=True)
+app.add_typer(maintenance_app, name="maintenance")
+
+
+@maintenance_app.command("prune")
+def maintenance_prune() -> None:
+    """Apply the retention settings now: old executions and unneeded posts (summaries are kept)."""
+    from xtrack.db import utcnow
+    from xtrack.maintenance import prune
+
+    settings = settings_or_exit()
+    result = run_with_database(settings, lambda database: prune(database, settings, now=utcnow()))
+    console.print(
+        f"pruned {result.executions_deleted} executions (older than {settings.retention_days} days or "
+        f"beyond {settings.retention_max_runs_per_job} per job), {result.posts_deleted} posts (older than "
+        f"{settings.post_retention_days} days, no job needing them; {result.accounts_advanced} accounts "
+        f"moved their coverage), {result.heartbeats_deleted} old scheduler heartbeats",
+        highlight=False,
+    )
+
+
+@app.command("export")
+def export_command(
+    user: Annotated[str, typer.Option("--user", help="Email of the user whose summaries to export.")],
+    fmt: Annotated[str, typer.Option("--format", help="json or md (Markdown).")] = "json",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+    ] = None,
+    job: Annotated[int | None, typer.Option("--job", help="Only this job's summaries.")] = None,
+) -> None:
+    """Export a user's summaries as JSON or Markdown, newest first."""
+    from pathlib import Path
+
+    from xtrack.db import utcnow
+    from xtrack.summaries import export
+    from xtrack.summaries.service import SummaryFilters
+    from xtrack.users import service as users_service
+
+    if fmt not in ("json", "md"):
+        raise fail(f"--format must be json or md, not {fmt!r}", code=2)
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> int:
+        async with database.session() as session:
+            owner = await users_service.get_by_email_or_404(session, user)
+            owner_id, email = owner.id, owner.email
+        chunks = export.stream(
+            "json" if fmt == "json" else "md",
+            database,
+            owner_id=owner_id,
+            email=email,
+            filters=SummaryFilters(job_id=job),
+            now=utcnow(),
+        )
+        written = 0
+        if output is None:
+            async for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+                written += len(chunk)
+            sys.stdout.buffer.flush()
+            return written
+        with Path(output).open("wb") as file:  # noqa: ASYNC230 - a local file, written chunk by chunk
+            async for chunk in chunks:
+                file.write(chunk)
+                written += len(chunk)
+        return written
+
+    written = run_with_database(settings, work)
+    if output is not None:
+        err_console.print(f"wrote {written} bytes to {output}", highlight=False)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration, database, broker, source, LLM and SMTP; exit 1 if something required fails."""
+    from rich.markup import escape
+
+    from xtrack import doctor as doctor_checks
+
+    report = asyncio.run(doctor_checks.run())
+    table = Table("", "Check", "Result", "Hint", title="XTrack doctor", title_justify="left")
+    for check in report.checks:
+        table.add_row(
+            doctor_checks.SYMBOLS[check.mark], escape(check.name), escape(check.detail), escape(check.hint)
+        )
+    console.print(table, highlight=False)
+    if report.ok:
+        console.print("[green]everything XTrack needs is in order[/]")
+        return
+    failed = ", ".join(check.name for check in report.checks if check.failed)
+    raise fail(f"failed: {failed}")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
 
     executor: Literal["local", "celery"] = "local"
     broker_url: str | None = None
+    celery_queue: str = Field(default="xtrack", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     redis_url: str | None = None
 
     source: Literal["demo", "x", "twitterapi", "rss"] = "demo"
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     rss_url_template: str | None = None
     source_timeout_seconds: float = Field(default=20.0, gt=0)
     source_max_retries: int = Field(default=3, ge=0, le=10)
+    source_max_connections: int = Field(default=100, ge=1)
 
     summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"
     llm_url: str | None = None
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=5, ge=1)
     retention_days: int = Field(default=90, ge=1)
     post_retention_days: int = Field(default=30, ge=1)
+    retention_max_runs_per_job: int = Field(default=1000, ge=1)
     metrics_token: SecretStr | None = None
 
     session_idle_minutes: int = Field(default=60 * 24 * 7, ge=5)

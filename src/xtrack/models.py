@@ -2,16 +2,24 @@
 
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
+from xtrack.maintenance import MaintenanceRun, SchedulerHeartbeat
+from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
 from xtrack.sources.models import Post, SourceLimit, XAccount
-from xtrack.summaries.models import Summary
+from xtrack.summaries.models import FeedToken, Summary
 from xtrack.users.models import ApiToken, EmailToken, User, WebSession
 
 __all__ = [
     "ApiToken",
     "EmailToken",
+    "FeedToken",
     "Job",
     "JobExecution",
+    "JobNotificationTarget",
+    "MaintenanceRun",
+    "NotificationDelivery",
+    "NotificationTarget",
     "Post",
+    "SchedulerHeartbeat",
     "SourceLimit",
     "Summary",
     "User",

@@ -5,10 +5,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import delete
+
 from tests.conftest import fresh_database_url
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeFeed, FakeTwitterApi, FakeX
-
 from xtrack import migrate
 from xtrack.db import Database, create_engine
 from xtrack.sources.models import Post, SourceLimit, XAccount

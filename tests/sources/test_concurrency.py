@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
-from tests.sources.fakes import FakeX
+from sqlalchemy import delete, func, select
 
+from tests.sources.fakes import FakeX
 from xtrack.db import Database, create_engine
 from xtrack.sources import service
 from xtrack.sources.base import BadCredentials, SourceRateLimited
 from xtrack.sources.models import Post as PostRow
+from xtrack.sources.models import XAccount
 from xtrack.sources.x import XSource
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -201,3 +202,26 @@ async def test_a_429_in_one_process_stops_the_others(
         await second.aclose()
     assert caught.value.reset_at == datetime.fromtimestamp(reset, tz=UTC)
     assert len(fake.requests) == 1
+
+
+async def test_a_deleted_and_reused_account_id_is_not_mistaken_for_another_account(
+    own_database: Database, fake_x: tuple[FakeX, str], x_source: XSource
+) -> None:
+    fake, _ = fake_x
+    alice, bob = fake.add_user("alice"), fake.add_user("bob")
+    fake.add_posts(alice, 2, start=NOW - timedelta(hours=1))
+    bob_ids = fake.add_posts(bob, 3, start=NOW - timedelta(hours=1))
+    await service.refresh_account(
+        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
+    )
+    async with own_database.session() as session:
+        await session.execute(delete(XAccount))  # e.g. a clean-up of unfollowed accounts
+    first_bob = await service.refresh_account(
+        own_database, x_source, username="bob", need_since=DAY_AGO, requested_at=NOW
+    )
+    again = await service.refresh_account(
+        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    )
+    assert first_bob.newest_post_id == bob_ids[-1]
+    assert again.username == "alice" and again.account_id != first_bob.account_id
+    assert again.posts_stored == 2

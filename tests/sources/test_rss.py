@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeFeed
-
 from xtrack.sources.base import AccountInfo, AccountNotFound, MalformedResponse
 from xtrack.sources.ids import snowflake_time
 from xtrack.sources.rss import RssSource, html_to_text

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeFeed, FakeX
-
 from xtrack.db import Database
 from xtrack.sources import service
 from xtrack.sources.base import (

@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.sources.fakes import FakeTwitterApi
 
+from tests.sources.fakes import FakeTwitterApi
 from xtrack.sources.base import (
     AccountInfo,
     AccountNotFound,

@@ -6,8 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.sources.fakes import FakeX
 
+from tests.sources.fakes import FakeX
 from xtrack import __version__
 from xtrack.sources.base import (
     AccountInfo,

@@ -45,6 +45,7 @@ from xtrack.config import Settings, get_settings, set_settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
+from xtrack.notify.models import NotificationTarget
 from xtrack.summaries.models import Summary
 from xtrack.users import auth
 from xtrack.users import service as users_service
@@ -152,6 +153,27 @@ async def summary(session: AsyncSession, owner: User) -> dict[str, Any]:
     return {"summary_id": row.id}
 
 
+async def playground_run(session: AsyncSession, owner: User) -> dict[str, Any]:
+    row = JobExecution(
+        user_id=owner.id,
+        status="COMPLETED",
+        trigger="PLAYGROUND",
+        params={"x_username": "matrix", "topics": ["ai"], "hours_back": 6, "language": "en"},
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return {"run_id": row.id}
+
+
+async def notification_target(session: AsyncSession, owner: User) -> dict[str, Any]:
+    # Port 9 (discard) refuses at once: "Send test" reaches the handler and fails fast.
+    row = NotificationTarget(user_id=owner.id, kind="apprise", name="matrix", url="json://127.0.0.1:9/matrix")
+    session.add(row)
+    await session.flush()
+    return {"target_id": row.id}
+
+
 PASSWORD_CHANGE = {"current_password": TEST_PASSWORD, "new_password": "another long password"}
 # A user of its own: the password-change rows change the owner's password.
 SIGNIN_CREDENTIALS = {"email": "matrix-signin@example.com", "password": TEST_PASSWORD}
@@ -160,6 +182,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     # Foundation
     ("GET", "/"): public(),
     ("GET", "/healthz"): public(),
+    ("GET", "/connect"): authenticated(),
     # Users: API
     ("POST", "/api/v1/auth/register"): public(
         json={"email": "matrix-new@example.com", "password": "long password 1"}
@@ -214,6 +237,67 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/executions/{execution_id}"): owner_object(execution, active=False),
     ("POST", "/api/v1/executions/{execution_id}/retry"): owner_object(execution, active=True),
     ("GET", "/api/v1/summaries/{summary_id}"): owner_object(summary, active=False),
+    # Playground
+    ("POST", "/api/v1/playground/runs"): active(
+        json={"x_username": "matrix", "topics": ["ai"], "hours_back": 6}
+    ),
+    ("GET", "/api/v1/playground/runs/{run_id}"): owner_object(playground_run, active=False),
+    ("GET", "/api/v1/playground/history"): authenticated(),
+    ("POST", "/api/v1/playground/runs/{run_id}/save-as-job"): owner_object(
+        playground_run, active=True, json={"frequency": "1h"}
+    ),
+    # Product pages: dashboard, jobs, runs, summaries, playground
+    ("GET", "/dashboard/poll"): authenticated(),
+    ("GET", "/jobs/new"): authenticated(),
+    ("POST", "/jobs"): active(form={"x_username": "matrix", "topics": "ai", "frequency": "60", "language": "en"}),
+    ("GET", "/jobs/{job_id}"): owner_object(job, active=False),
+    ("GET", "/jobs/{job_id}/edit"): owner_object(job, active=False),
+    ("POST", "/jobs/{job_id}/edit"): owner_object(
+        job, active=True, form={"x_username": "matrix", "topics": "chips", "frequency": "60", "language": "en"}
+    ),
+    ("GET", "/jobs/{job_id}/runs/poll"): owner_object(job, active=False),
+    ("POST", "/jobs/{job_id}/run"): owner_object(job, active=True),
+    ("POST", "/jobs/{job_id}/pause"): owner_object(job, active=True),
+    ("POST", "/jobs/{job_id}/resume"): owner_object(job, active=True),
+    ("GET", "/jobs/{job_id}/delete"): owner_object(job, active=False),
+    ("POST", "/jobs/{job_id}/delete"): owner_object(job, active=True),
+    ("GET", "/runs/{execution_id}"): owner_object(execution, active=False),
+    ("GET", "/runs/{execution_id}/poll"): owner_object(execution, active=False),
+    ("POST", "/runs/{execution_id}/retry"): owner_object(execution, active=True),
+    ("GET", "/summaries/{summary_id}"): owner_object(summary, active=False),
+    ("GET", "/playground"): authenticated(),
+    ("GET", "/playground/poll"): authenticated(),
+    ("POST", "/playground"): active(form={"x_username": "matrix", "topics": "ai", "hours_back": "6"}),
+    ("GET", "/playground/runs/{run_id}"): owner_object(playground_run, active=False),
+    ("GET", "/playground/runs/{run_id}/poll"): owner_object(playground_run, active=False),
+    ("POST", "/playground/runs/{run_id}/save"): owner_object(playground_run, active=True, form={"frequency": "60"}),
+    # Notifications
+    ("GET", "/api/v1/targets"): authenticated(),
+    ("POST", "/api/v1/targets"): active(
+        json={"kind": "apprise", "name": "matrix", "url": "json://127.0.0.1:9/x"}
+    ),
+    ("GET", "/api/v1/targets/{target_id}"): owner_object(notification_target, active=False),
+    ("PATCH", "/api/v1/targets/{target_id}"): owner_object(
+        notification_target, active=True, json={"name": "renamed"}
+    ),
+    ("DELETE", "/api/v1/targets/{target_id}"): owner_object(notification_target, active=True),
+    ("POST", "/api/v1/targets/{target_id}/test"): owner_object(notification_target, active=True),
+    ("GET", "/api/v1/jobs/{job_id}/targets"): owner_object(job, active=False),
+    ("PUT", "/api/v1/jobs/{job_id}/targets"): owner_object(job, active=True, json={"target_ids": []}),
+    ("GET", "/api/v1/jobs/{job_id}/deliveries"): owner_object(job, active=False),
+    ("GET", "/targets"): authenticated(),
+    ("POST", "/targets"): active(form={"kind": "apprise", "name": "matrix", "url": "json://127.0.0.1:9/x"}),
+    ("GET", "/targets/{target_id}/edit"): owner_object(notification_target, active=False),
+    ("POST", "/targets/{target_id}/edit"): owner_object(
+        notification_target, active=True, form={"name": "renamed"}
+    ),
+    ("GET", "/targets/{target_id}/delete"): owner_object(notification_target, active=False),
+    ("POST", "/targets/{target_id}/delete"): owner_object(notification_target, active=True),
+    ("POST", "/targets/{target_id}/test"): owner_object(notification_target, active=True),
+    ("GET", "/jobs/{job_id}/targets"): owner_object(job, active=False),
+    ("POST", "/jobs/{job_id}/targets"): owner_object(job, active=True, form={"failure_threshold": "3"}),
+    ("GET", "/unsubscribe"): public(query={"token": "unknown"}),
+    ("POST", "/unsubscribe"): public(form={"token": "unknown"}),
 }
 
 

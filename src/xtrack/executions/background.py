@@ -14,6 +14,7 @@ from xtrack.executions import dispatcher, reaper
 from xtrack.executions.executors import get_executor
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.heartbeat import HEARTBEATS
+from xtrack.maintenance import Housekeeping
 from xtrack.observability import get_logger
 
 logger = get_logger("xtrack.scheduler")
@@ -35,6 +36,7 @@ class SchedulerLoop:
         self.executor = executor
         self.clock = clock
         self.ticks = 0
+        self.housekeeping = Housekeeping(database, settings)  # heartbeat for /readyz, daily prune
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -59,6 +61,7 @@ class SchedulerLoop:
         while not self._stop.is_set():
             try:
                 await self.run_once()
+                await self.housekeeping.on_tick(self.clock())
             except Exception:
                 logger.exception("scheduler.tick_failed")
             with contextlib.suppress(TimeoutError):
@@ -73,6 +76,7 @@ class SchedulerLoop:
         if self._task is not None:
             await self._task
             self._task = None
+        await self.housekeeping.stop()
 
 
 class Background:
@@ -83,10 +87,17 @@ class Background:
         self.executor = executor or get_executor(settings, database=database)
         self.loop = SchedulerLoop(database, settings, self.executor)
         self.settings = settings
+        # Notifications: deliver the outbox here, or (Celery) hand each round to a worker.
+        from xtrack.notify.outbox import NotifyLoop
+
+        self.notify = NotifyLoop(
+            database, settings, trigger=getattr(self.executor, "trigger_notifications", None)
+        )
 
     async def start(self) -> None:
         await self.executor.start()
         await self.loop.start()
+        await self.notify.start()
         logger.info(
             "scheduler.started",
             executor=self.settings.executor,
@@ -97,6 +108,7 @@ class Background:
     async def stop(self, *, grace_seconds: float = 30.0) -> None:
         """Stop ticking, then let the executor finish or release its in-flight work."""
         await self.loop.stop()
+        await self.notify.stop()
         await self.executor.stop(grace_seconds=grace_seconds)
         await HEARTBEATS.stop()
         from xtrack.sources.registry import close_sources

@@ -78,6 +78,13 @@ class JobExecution(Base):
             sqlite_where=text(_ACTIVE_SQL),
             postgresql_where=text(_ACTIVE_SQL),
         ),
+        # Retention deletes old rows: the ON DELETE SET NULL of retry_of_id must not scan the table.
+        Index(
+            "ix_job_executions_retry_of_id",
+            "retry_of_id",
+            sqlite_where=text("retry_of_id IS NOT NULL"),
+            postgresql_where=text("retry_of_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, literal, select, update
 
+from xtrack.config import get_settings
 from xtrack.db import Database, UTCDateTime
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
+from xtrack.notify import service as notify_service
 from xtrack.observability import get_logger
 
 logger = get_logger("xtrack.reaper")
@@ -67,10 +69,23 @@ async def reap(
                         f"{lease_seconds:g} s) and it is out of attempts ({max_attempts}).",
                     ),
                 )
-                .returning(JobExecution.id, JobExecution.status)
+                .returning(
+                    JobExecution.id, JobExecution.status, JobExecution.job_id, JobExecution.error_message
+                )
                 .execution_options(synchronize_session=False)
             )
         ).all()
+        # Notifications: a run that ends FAILED here counts toward the job's failure notice.
+        for row in rows:
+            if row.status == ExecutionStatus.FAILED.value and row.job_id is not None:
+                await notify_service.on_run_failed(
+                    session,
+                    job_id=row.job_id,
+                    execution_id=row.id,
+                    error=row.error_message,
+                    now=now,
+                    settings=get_settings(),
+                )
     result = ReapResult(
         requeued=sorted(row.id for row in rows if row.status == ExecutionStatus.QUEUED.value),
         failed=sorted(row.id for row in rows if row.status == ExecutionStatus.FAILED.value),

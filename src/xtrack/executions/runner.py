@@ -29,14 +29,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack import backoff
+from xtrack import backoff, metrics
 from xtrack.config import Settings, get_settings
 from xtrack.db import Database, get_database, utcnow
 from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
-from xtrack.observability import get_logger
+from xtrack.notify import service as notify_service
+from xtrack.observability import bind_execution, get_logger, unbind
 from xtrack.sources import service as sources_service
 from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
 from xtrack.sources.models import Post as StoredPost
@@ -191,6 +192,7 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
                 .execution_options(synchronize_session=False)
             )
             logger.info("execution.cancelled", execution_id=execution.id, reason=reason)
+            metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=execution.trigger)
             return None
         inputs = (
             _job_inputs(job, now=now) if job is not None else _playground_inputs(execution.params, now=now)
@@ -216,6 +218,12 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
         )
         if getattr(claimed, "rowcount", 0) != 1:
             return None
+        metrics.execution_started(
+            trigger=execution.trigger,
+            attempt=execution.attempt,
+            scheduled_for=execution.scheduled_for,
+            started_at=now,
+        )
         return Claim(
             execution_id=execution.id,
             attempt=execution.attempt,
@@ -248,8 +256,10 @@ async def _complete(
     covered_to: datetime,
     gap: bool,
     now: datetime,
+    settings: Settings | None = None,
 ) -> bool:
-    """The one transaction that finishes a run: summary, COMPLETED and the job's cursor together."""
+    """The one transaction that finishes a run: summary, COMPLETED, the job's cursor and the
+    notification outbox rows together."""
     async with database.session() as session:
         done = await session.execute(
             update(JobExecution)
@@ -271,26 +281,26 @@ async def _complete(
         if getattr(done, "rowcount", 0) != 1:
             return False  # reaped and re-queued, or the job (and this row) was deleted: not ours any more
         newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
+        summary: Summary | None = None
         if result is not None and posts:
-            session.add(
-                Summary(
-                    job_id=claim.job_id,
-                    execution_id=claim.execution_id,
-                    user_id=claim.user_id,
-                    is_playground=claim.is_playground,
-                    x_username=claim.x_username,
-                    topics=claim.topics,
-                    hours_back=claim.hours_back if claim.is_playground else None,
-                    content=result.content,
-                    tweets_count=len(posts),
-                    raw_data={"post_ids": [post.external_id for post in posts], "headline": result.headline},
-                    created_at=now,
-                    model=result.model,
-                    input_tokens=result.input_tokens,
-                    output_tokens=result.output_tokens,
-                    cost=result.cost,
-                )
+            summary = Summary(
+                job_id=claim.job_id,
+                execution_id=claim.execution_id,
+                user_id=claim.user_id,
+                is_playground=claim.is_playground,
+                x_username=claim.x_username,
+                topics=claim.topics,
+                hours_back=claim.hours_back if claim.is_playground else None,
+                content=result.content,
+                tweets_count=len(posts),
+                raw_data={"post_ids": [post.external_id for post in posts], "headline": result.headline},
+                created_at=now,
+                model=result.model,
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                cost=result.cost,
             )
+            session.add(summary)
         if claim.job_id is not None:
             values: dict[str, Any] = {"last_run": now}
             if newest is not None:
@@ -302,7 +312,19 @@ async def _complete(
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-        # The notifications issue adds its outbox rows here, in this same transaction.
+            # Notifications: outbox rows in this same transaction (sent after the commit).
+            settings = settings or get_settings()
+            if summary is not None:
+                await notify_service.enqueue_for_summary(
+                    session,
+                    summary=summary,
+                    post_urls=[post.url for post in posts],
+                    now=now,
+                    settings=settings,
+                )
+            await notify_service.on_run_completed(
+                session, job_id=claim.job_id, execution_id=claim.execution_id, now=now, settings=settings
+            )
     return True
 
 
@@ -323,12 +345,22 @@ async def _fail(
     else:
         values |= {"status": ExecutionStatus.FAILED.value, "completed_at": now}
     async with database.session() as session:
-        await session.execute(
+        failed = await session.execute(
             update(JobExecution)
             .where(_fenced(claim))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        if not retry and claim.job_id is not None and getattr(failed, "rowcount", 0) == 1:
+            # Notifications: a failure notice after N failed runs in a row, in this same transaction.
+            await notify_service.on_run_failed(
+                session,
+                job_id=claim.job_id,
+                execution_id=claim.execution_id,
+                error=failure.message,
+                now=now,
+                settings=settings,
+            )
     logger.warning(
         "execution.failed",
         execution_id=claim.execution_id,
@@ -336,6 +368,12 @@ async def _fail(
         error_kind=failure.kind,
         attempt=claim.attempt,
         will_retry=retry,
+    )
+    metrics.execution_finished(
+        status=metrics.RETRYING if retry else ExecutionStatus.FAILED.value,
+        trigger=claim.trigger,
+        error_kind=failure.kind,
+        seconds=(now - claim.started_at).total_seconds(),
     )
 
 
@@ -400,6 +438,7 @@ async def _work(
         covered_to=covered_to,
         gap=snapshot.gap,
         now=now(),
+        settings=settings,
     )
     if finished:
         logger.info(
@@ -408,6 +447,12 @@ async def _work(
             job_id=claim.job_id,
             posts=len(posts),
             attempt=claim.attempt,
+        )
+        metrics.execution_finished(
+            status=ExecutionStatus.COMPLETED.value,
+            trigger=claim.trigger,
+            seconds=(now() - claim.started_at).total_seconds(),
+            posts=len(posts),
         )
     else:
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
@@ -430,6 +475,13 @@ async def run_execution(
     claim = await _claim(database, execution_id, now=now())
     if claim is None:
         return
+    log_context = bind_execution(
+        execution_id=claim.execution_id,
+        job_id=claim.job_id,
+        user_id=claim.user_id,
+        trigger=claim.trigger,
+        attempt=claim.attempt,
+    )
     registry = heartbeats or HEARTBEATS
     registry.add(claim.execution_id, database)
     try:
@@ -444,3 +496,4 @@ async def run_execution(
         await _fail(database, claim, exc, now=now(), settings=settings)
     finally:
         registry.discard(claim.execution_id)
+        unbind(log_context)

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
 from xtrack.db import after_commit
-from xtrack.errors import Conflict, Invalid, NotFound, RateLimited
+from xtrack.errors import Conflict, Invalid, NotFound
 from xtrack.executions.executors.base import Executor
-from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
+from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
@@ -108,26 +108,11 @@ async def playground_runs_today(session: AsyncSession, *, user_id: int, now: dat
 async def check_playground_quota(
     session: AsyncSession, *, user_id: int, settings: Settings, now: datetime
 ) -> None:
-    """RateLimited (429) when the user has used the daily playground quota or has too many in flight."""
-    if await playground_runs_today(session, user_id=user_id, now=now) >= settings.playground_daily_quota:
-        raise RateLimited(
-            f"You have used your {settings.playground_daily_quota} playground runs for the last 24 hours.",
-            retry_after=3600,
-        )
-    active = await session.scalar(
-        select(func.count())
-        .select_from(JobExecution)
-        .where(
-            JobExecution.user_id == user_id,
-            JobExecution.trigger == Trigger.PLAYGROUND.value,
-            JobExecution.status.in_(ACTIVE_STATUSES),
-        )
-    )
-    if int(active or 0) >= settings.playground_max_concurrent:
-        raise RateLimited(
-            f"At most {settings.playground_max_concurrent} playground runs at a time: wait for one to end.",
-            retry_after=10,
-        )
+    """RateLimited (429) when the user has used the daily playground quota or has too many in flight
+    (the playground owns the rules: ``xtrack.playground.service.check_quota``)."""
+    from xtrack.playground import service as playground_service  # it imports this module
+
+    await playground_service.check_quota(session, user_id=user_id, settings=settings, now=now)
 
 
 async def create_playground_execution(
@@ -329,3 +314,40 @@ async def history(
         raise NotFound("Job not found.")
     items = [ExecutionView(*row) for row in rows[:limit]]
     return HistoryPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
+
+
+async def history_counts(session: AsyncSession, *, owner_id: int, job_id: int) -> dict[tuple[str, str], int]:
+    """How many of the job's executions have each (status, trigger): one grouped query, from which
+    history filters show their counts. NotFound unless the job is the owner's."""
+    await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id)
+    rows = await session.execute(
+        select(JobExecution.status, JobExecution.trigger, func.count())
+        .where(JobExecution.job_id == job_id)
+        .group_by(JobExecution.status, JobExecution.trigger)
+    )
+    return {(str(status), str(trigger)): int(count) for status, trigger, count in rows}
+
+
+async def newer_page_before(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    job_id: int,
+    before: int,
+    limit: int = HISTORY_DEFAULT_LIMIT,
+    status: ExecutionStatus | None = None,
+    trigger: Trigger | None = None,
+) -> int | None:
+    """The ``before`` of the history page just newer than the page at ``before`` (the same filters),
+    or None when that page is the first one. Paging Older then Newer visits every row exactly once."""
+    limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+    owned = select(Job.id).where(Job.id == job_id, Job.user_id == owner_id).exists()
+    query = select(JobExecution.id).where(JobExecution.job_id == job_id, owned, JobExecution.id >= before)
+    if status is not None:
+        query = query.where(JobExecution.status == status.value)
+    if trigger is not None:
+        query = query.where(JobExecution.trigger == trigger.value)
+    ids = list((await session.scalars(query.order_by(JobExecution.id.asc()).limit(limit + 1))).all())
+    if len(ids) <= limit:
+        return None
+    return ids[limit - 1] + 1

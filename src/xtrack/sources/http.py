@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from xtrack import __version__
+from xtrack import __version__, metrics
 from xtrack.backoff import backoff_delay, retry_after_seconds
 from xtrack.db import utcnow
 from xtrack.observability import get_logger
@@ -114,6 +114,7 @@ class SourceHttp:
         sleep: Sleep = asyncio.sleep,
         rand: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 50,
     ) -> None:
         self.source_name = source_name
         self.max_retries = max_retries
@@ -128,7 +129,11 @@ class SourceHttp:
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": user_agent(public_url), "Accept": "application/json", **(headers or {})},
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS).
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(max_connections, max(20, max_connections // 2)),
+            ),
             transport=transport,
         )
 
@@ -137,6 +142,7 @@ class SourceHttp:
 
     def _check_budget(self, now: datetime) -> None:
         if self.blocked_until is not None and self.blocked_until > now:
+            metrics.rate_limit_wait(self.source_name, "budget")
             raise SourceRateLimited(
                 f"{self.source_name} is rate limited until {self.blocked_until.isoformat()}",
                 reset_at=self.blocked_until,
@@ -163,9 +169,12 @@ class SourceHttp:
                 response = await self.client.get(url, params=params, headers=headers)
             except httpx.TimeoutException as exc:
                 problem = f"timed out ({exc.__class__.__name__})"
+                metrics.source_request(self.source_name, "timeout")
             except httpx.TransportError as exc:
                 problem = f"connection failed ({exc.__class__.__name__})"
+                metrics.source_request(self.source_name, "error")
             else:
+                metrics.source_request(self.source_name, response.status_code)
                 now = self.clock()
                 limit = parse_rate_limit(response.headers, now=now)
                 status = response.status_code
@@ -177,6 +186,7 @@ class SourceHttp:
                             seconds=delay if delay is not None else DEFAULT_RATE_LIMIT_SECONDS
                         )
                     self._block(reset_at)
+                    metrics.rate_limit_wait(self.source_name, "429")
                     raise SourceRateLimited(
                         f"{self.source_name} answered 429: rate limited until {reset_at.isoformat()}",
                         reset_at=reset_at,

@@ -24,6 +24,7 @@ def build_source(settings: Settings) -> Source:
         "public_url": settings.base_url,
         "timeout": settings.source_timeout_seconds,
         "max_retries": settings.source_max_retries,
+        "max_connections": settings.source_max_connections,
     }
     if settings.source == "demo":
         return DemoSource()
@@ -55,6 +56,7 @@ def _key(settings: Settings) -> tuple[str | float | int | None, ...]:
         settings.rss_url_template,
         settings.source_timeout_seconds,
         settings.source_max_retries,
+        settings.source_max_connections,
     )
 
 

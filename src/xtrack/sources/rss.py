@@ -113,6 +113,7 @@ class RssSource:
         max_retries: int,
         retry_base_seconds: float = 1.0,
         clock: Clock = utcnow,
+        max_connections: int = 50,
     ) -> None:
         self.url_template = url_template
         self.http = SourceHttp(
@@ -124,6 +125,7 @@ class RssSource:
             headers={"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"},
             retry_base_seconds=retry_base_seconds,
             clock=clock,
+            max_connections=max_connections,
         )
 
     async def aclose(self) -> None:

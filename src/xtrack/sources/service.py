@@ -249,9 +249,7 @@ class _AccountRow:
         )
 
 
-def _snapshot(
-    account: _AccountRow, *, need_since: datetime, reachable: bool, requests: int, stored: int
-) -> AccountSnapshot:
+def _snapshot(account: _AccountRow, *, need_since: datetime, requests: int, stored: int) -> AccountSnapshot:
     since = account.coverage.covered_since
     return AccountSnapshot(
         account_id=account.id,
@@ -399,7 +397,7 @@ async def _refresh(
             account_id = await _ensure_account(database, source.name, username)
             continue
         if action is LeaseAction.USE_STORED:
-            return _snapshot(row, need_since=need_since, reachable=reachable, requests=0, stored=0)
+            return _snapshot(row, need_since=need_since, requests=0, stored=0)
         if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
             assert limited_until is not None
             raise SourceRateLimited(
@@ -507,7 +505,7 @@ async def _fetch_and_store(
         not_modified=result.not_modified,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    return _snapshot(account, need_since=need_since, reachable=reachable, requests=requests, stored=stored)
+    return _snapshot(account, need_since=need_since, requests=requests, stored=stored)
 
 
 async def _insert_posts(

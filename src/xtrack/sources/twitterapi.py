@@ -100,6 +100,7 @@ class TwitterApiSource:
         max_retries: int,
         retry_base_seconds: float = 1.0,
         clock: Clock = utcnow,
+        max_connections: int = 50,
     ) -> None:
         self.http = SourceHttp(
             source_name=self.name,
@@ -110,6 +111,7 @@ class TwitterApiSource:
             headers={"X-API-Key": api_key},
             retry_base_seconds=retry_base_seconds,
             clock=clock,
+            max_connections=max_connections,
         )
 
     async def aclose(self) -> None:

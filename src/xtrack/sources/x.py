@@ -110,6 +110,7 @@ class XSource:
         clock: Clock = utcnow,
         page_size: int = PAGE_SIZE,
         timeline_depth: int = TIMELINE_DEPTH,
+        max_connections: int = 50,
     ) -> None:
         self.page_size = page_size
         self.timeline_depth = timeline_depth
@@ -122,6 +123,7 @@ class XSource:
             headers={"Authorization": f"Bearer {bearer_token}"},
             retry_base_seconds=retry_base_seconds,
             clock=clock,
+            max_connections=max_connections,
         )
 
     async def aclose(self) -> None:

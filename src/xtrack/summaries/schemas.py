@@ -46,3 +46,26 @@ class SummaryRead(BaseModel):
             cost=summary.cost,
             created_at=summary.created_at,
         )
+
+
+class SummaryPage(BaseModel):
+    items: list[SummaryRead]
+    next_before: int | None = Field(description="Pass as ?before= for the next (older) page; null at the end")
+
+
+class FeedCreate(BaseModel):
+    name: str = Field(default="feed", min_length=1, max_length=100, examples=["feed reader"])
+
+
+class FeedRead(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell feeds apart")
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class FeedCreated(FeedRead):
+    token: str = Field(description="The feed token itself: shown this once, store it now.")
+    url: str = Field(description="Atom feed of every job's summaries")
+    job_url_template: str = Field(description="One job's feed: replace {job_id}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from xtrack import metrics
 from xtrack.backoff import backoff_delay, retry_after_seconds
 from xtrack.config import Settings
 from xtrack.observability import get_logger
@@ -190,7 +191,9 @@ class LLMSummarizer(ABC):
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return self._read(response, prompt)
+                    completion = self._read(response, prompt)
+                    self._count(completion.usage)
+                    return completion
                 detail = self._error_detail(response)
                 if status in (401, 403):
                     raise SummarizeError(
@@ -241,6 +244,16 @@ class LLMSummarizer(ABC):
             )
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count(self, usage: Usage) -> None:
+        """Every billed call's tokens and cost, in the Prometheus counters."""
+        metrics.llm_usage(
+            summarizer=self.name,
+            model=self.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=compute_cost(usage, self.price),
+        )
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         millis = response.headers.get("retry-after-ms")

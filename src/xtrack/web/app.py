@@ -48,9 +48,18 @@ def create_app(
             engine_loop = Background(get_database(), settings)
             await engine_loop.start()
             app.state.executor = engine_loop.executor  # manual runs are handed out at once
+        broker = None
+        if not background and settings.executor == "celery":
+            # ``xtrack web`` with Celery workers: manual runs go to the broker at once rather than
+            # waiting for a scheduler tick.
+            from xtrack.executions.executors import get_executor
+
+            broker = app.state.executor = get_executor(settings)
         try:
             yield
         finally:
+            if broker is not None:
+                await broker.stop()
             if engine_loop is not None:
                 await engine_loop.stop()
             if manage_database:

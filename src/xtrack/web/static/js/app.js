@@ -22,7 +22,7 @@
   setInterval(refreshTimes, 60000);
   // Disable submit buttons once a form is sent, so a double click does not post twice.
   document.addEventListener("submit", function (event) {
-    var button = event.target.querySelector("button[type=submit]");
+    var button = event.submitter || event.target.querySelector("button[type=submit]");
     if (button && !button.dataset.busy) {
       button.dataset.busy = "1";
       button.dataset.label = button.textContent;

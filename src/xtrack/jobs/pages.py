@@ -1,0 +1,457 @@
+"""Job pages: create and edit forms, the job page (runs, chart, live updates), run now, pause,
+resume and delete with confirmation. Thin routes over the jobs, executions and summaries services;
+another user's job is the 404 page. GET never changes anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from xtrack.db import utcnow
+from xtrack.errors import Conflict, XTrackError
+from xtrack.executions import service as executions_service
+from xtrack.executions.models import ExecutionStatus, Trigger
+from xtrack.executions.router import ExecutorDep
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.models import Job
+from xtrack.jobs.schedule import PRESETS
+from xtrack.jobs.schemas import JobCreate, JobUpdate
+from xtrack.summaries import service as summaries_service
+from xtrack.users.deps import ActiveUser, CurrentUser
+from xtrack.users.models import User, UserStatus
+from xtrack.web import live
+from xtrack.web.charts import runs_chart
+from xtrack.web.csrf import CsrfForm
+from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.flash import redirect_with_flash
+from xtrack.web.forms import error_of, field_errors, split_list
+from xtrack.web.presenters import format_frequency, pluralize
+from xtrack.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+FormStr = Annotated[str, Form()]
+
+RUNS_PER_PAGE = 25
+CHART_RUNS = 50
+# A job due this soon (or overdue) counts as live: the page polls until its run shows up and ends.
+DUE_SOON = timedelta(seconds=60)
+
+FIELD_LABELS = {
+    "x_username": "X account",
+    "topics": "Topics",
+    "frequency": "Frequency",
+    "language": "Summary language",
+}
+REQUIRED_MESSAGES = {"x_username": "Enter the X account to follow, e.g. @alice."}
+
+FREQUENCY_CHOICES: list[tuple[str, str]] = [
+    (str(minutes), format_frequency(minutes).capitalize()) for minutes in PRESETS.values()
+]
+DEFAULT_FREQUENCY = "360"
+LANGUAGE_CHOICES: list[tuple[str, str]] = [
+    ("en", "English"),
+    ("de", "Deutsch (German)"),
+    ("es", "Español (Spanish)"),
+    ("fr", "Français (French)"),
+    ("it", "Italiano (Italian)"),
+    ("nl", "Nederlands (Dutch)"),
+    ("pl", "Polski (Polish)"),
+    ("pt", "Português (Portuguese)"),
+    ("pt-br", "Português do Brasil (Brazilian Portuguese)"),
+    ("sv", "Svenska (Swedish)"),
+    ("tr", "Türkçe (Turkish)"),
+    ("uk", "Українська (Ukrainian)"),
+    ("ru", "Русский (Russian)"),
+    ("ar", "العربية (Arabic)"),
+    ("hi", "हिन्दी (Hindi)"),
+    ("ja", "日本語 (Japanese)"),
+    ("ko", "한국어 (Korean)"),
+    ("zh", "中文 (Chinese)"),
+]
+
+STATUS_FILTERS = [status.value for status in ExecutionStatus]
+TRIGGER_FILTERS = [Trigger.SCHEDULED.value, Trigger.MANUAL.value]
+
+
+def summary_excerpt(content: str, *, lines: int = 5) -> str:
+    """The start of a summary's Markdown (its headline and first key points), headings turned into
+    bold text so the excerpt does not add headings to the page around it."""
+    kept: list[str] = []
+    seen = 0
+    for line in (content or "").splitlines():
+        if line.strip():
+            if seen == lines:
+                break
+            seen += 1
+        if line.lstrip().startswith("#"):
+            text = line.lstrip().lstrip("#").strip()
+            line = f"**{text}**" if text else ""
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def frequency_choices(current: str | int | None = None) -> list[tuple[str, str]]:
+    """The presets, plus the job's own frequency when it was set to something else (through the API)."""
+    choices = list(FREQUENCY_CHOICES)
+    value = str(current) if current is not None else ""
+    if value.isdigit() and value not in {v for v, _ in choices}:
+        choices.append((value, f"{format_frequency(int(value)).capitalize()} (current)"))
+    return choices
+
+
+def language_choices(current: str | None = None) -> list[tuple[str, str]]:
+    choices = list(LANGUAGE_CHOICES)
+    if current and current not in {v for v, _ in choices}:
+        choices.append((current, current))
+    return choices
+
+
+def job_form_values(job: Job) -> dict[str, str]:
+    return {
+        "x_username": job.x_username,
+        "topics": "\n".join(job.topics or []),
+        "frequency": str(job.frequency),
+        "language": job.language,
+    }
+
+
+def _validate(
+    schema: type[JobCreate] | type[JobUpdate], form: dict[str, str]
+) -> tuple[JobCreate | JobUpdate | None, dict[str, str]]:
+    """The form checked by the API's schema: (data, {}) or (None, {field: message})."""
+    errors: dict[str, str] = {}
+    if not form["x_username"].strip().removeprefix("@"):
+        errors["x_username"] = REQUIRED_MESSAGES["x_username"]
+    values = {
+        "x_username": form["x_username"],
+        "topics": split_list(form["topics"]),
+        "frequency": form["frequency"] or DEFAULT_FREQUENCY,
+        "language": form["language"] or "en",
+    }
+    try:
+        data = schema.model_validate(values)
+    except ValidationError as exc:
+        for name, message in field_errors(exc, labels=FIELD_LABELS, required=REQUIRED_MESSAGES).items():
+            errors.setdefault(name, message)
+        return None, errors
+    return (None, errors) if errors else (data, {})
+
+
+def _form_page(
+    request: Request,
+    user: User,
+    *,
+    form: dict[str, str],
+    errors: dict[str, str],
+    job: Job | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {
+        "form": form,
+        "errors": errors,
+        "job": job,
+        "frequencies": frequency_choices(form.get("frequency")),
+        "languages": language_choices(form.get("language")),
+        "can_write": user.status == UserStatus.ACTIVE.value,
+    }
+    return render(request, "jobs/form.html", context, status_code=status_code)
+
+
+def _status_filter(value: str | None) -> ExecutionStatus | None:
+    text = (value or "").upper()
+    return ExecutionStatus(text) if text in STATUS_FILTERS else None
+
+
+def _trigger_filter(value: str | None) -> Trigger | None:
+    text = (value or "").upper()
+    return Trigger(text) if text in TRIGGER_FILTERS else None
+
+
+def is_live(overview: jobs_service.JobOverview, now: datetime) -> bool:
+    """Whether the job page should poll: a run is queued or running, or the job is due any moment."""
+    if overview.has_active_run:
+        return True
+    job = overview.job
+    return bool(job.is_active and job.next_run_at is not None and job.next_run_at <= now + DUE_SOON)
+
+
+def run_now_blocker(overview: jobs_service.JobOverview, user: User) -> str | None:
+    """Why "Run now" is disabled, or None when it can be pressed."""
+    if user.status != UserStatus.ACTIVE.value:
+        return "Confirm your email address to run jobs."
+    if not overview.job.is_active:
+        return "This job is paused: resume it to run it."
+    if overview.has_active_run:
+        return "A run is in progress: wait for it to finish."
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilters:
+    status: ExecutionStatus | None
+    trigger: Trigger | None
+    before: int | None
+
+    def url(self, job_id: int, *, path: str = "", anchor: bool = True, **changes: Any) -> str:
+        """The job page (or ``path`` under it) with these filters, ``changes`` applied."""
+        values: dict[str, Any] = {"status": self.status, "trigger": self.trigger, "before": self.before}
+        values.update(changes)
+        query = urlencode({k: (v.value if hasattr(v, "value") else v) for k, v in values.items() if v})
+        return f"/jobs/{job_id}{path}" + (f"?{query}" if query else "") + ("#runs" if anchor else "")
+
+    @property
+    def any(self) -> bool:
+        return self.status is not None or self.trigger is not None
+
+
+async def _runs_context(
+    session: SessionDep,
+    user: User,
+    overview: jobs_service.JobOverview,
+    filters: RunFilters,
+    now: datetime,
+) -> dict[str, Any]:
+    """What jobs/_runs.html shows: filters with counts, one page of runs, Newer/Older links."""
+    job = overview.job
+    counts = await executions_service.history_counts(session, owner_id=user.id, job_id=job.id)
+    page = await executions_service.history(
+        session,
+        owner_id=user.id,
+        job_id=job.id,
+        limit=RUNS_PER_PAGE,
+        before=filters.before,
+        status=filters.status,
+        trigger=filters.trigger,
+    )
+    newer_url = None
+    if filters.before is not None:
+        newer_before = await executions_service.newer_page_before(
+            session,
+            owner_id=user.id,
+            job_id=job.id,
+            before=filters.before,
+            limit=RUNS_PER_PAGE,
+            status=filters.status,
+            trigger=filters.trigger,
+        )
+        newer_url = filters.url(job.id, before=newer_before)
+    older_url = filters.url(job.id, before=page.next_before) if page.next_before is not None else None
+    trigger_value = filters.trigger.value if filters.trigger else None
+    status_value = filters.status.value if filters.status else None
+    status_counts = {
+        status: sum(c for (s, t), c in counts.items() if s == status and trigger_value in (None, t))
+        for status in STATUS_FILTERS
+    }
+    trigger_counts = {
+        trigger: sum(c for (s, t), c in counts.items() if t == trigger and status_value in (None, s))
+        for trigger in TRIGGER_FILTERS
+    }
+    return {
+        "job": job,
+        "overview": overview,
+        "runs": page.items,
+        "filters": filters,
+        "status_counts": status_counts,
+        "trigger_counts": trigger_counts,
+        "all_count": sum(c for (_, t), c in counts.items() if trigger_value in (None, t)),
+        "any_trigger_count": sum(c for (s, _), c in counts.items() if status_value in (None, s)),
+        "total_runs": sum(counts.values()),
+        "newer_url": newer_url,
+        "older_url": older_url,
+        "can_write": user.status == UserStatus.ACTIVE.value,
+        "run_now_blocker": run_now_blocker(overview, user),
+        "now": now,
+    }
+
+
+# Create ------------------------------------------------------------------------------------------
+
+
+@router.get("/jobs/new", response_class=HTMLResponse)
+async def new_job(request: Request, user: CurrentUser) -> Response:
+    form = {"x_username": "", "topics": "", "frequency": DEFAULT_FREQUENCY, "language": "en"}
+    return _form_page(request, user, form=form, errors={})
+
+
+@router.post("/jobs", response_class=HTMLResponse)
+async def create_job(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: ActiveUser,
+    _csrf: CsrfForm,
+    x_username: FormStr = "",
+    topics: FormStr = "",
+    frequency: FormStr = "",
+    language: FormStr = "",
+) -> Response:
+    form = {"x_username": x_username, "topics": topics, "frequency": frequency, "language": language}
+    data, errors = _validate(JobCreate, form)
+    if data is None or not isinstance(data, JobCreate):
+        return _form_page(request, user, form=form, errors=errors, status_code=422)
+    try:
+        job = await jobs_service.create(
+            session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=utcnow()
+        )
+    except XTrackError as exc:
+        return _form_page(request, user, form=form, errors=error_of(exc), status_code=exc.status_code)
+    return redirect_with_flash(
+        request, f"/jobs/{job.id}", f"Job created: @{job.x_username} runs for the first time in a moment."
+    )
+
+
+# Edit --------------------------------------------------------------------------------------------
+
+
+@router.get("/jobs/{job_id}/edit", response_class=HTMLResponse)
+async def edit_job(request: Request, session: SessionDep, user: CurrentUser, job_id: int) -> Response:
+    job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
+    return _form_page(request, user, form=job_form_values(job), errors={}, job=job)
+
+
+@router.post("/jobs/{job_id}/edit", response_class=HTMLResponse)
+async def update_job(
+    request: Request,
+    session: SessionDep,
+    user: ActiveUser,
+    _csrf: CsrfForm,
+    job_id: int,
+    x_username: FormStr = "",
+    topics: FormStr = "",
+    frequency: FormStr = "",
+    language: FormStr = "",
+) -> Response:
+    job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
+    form = {"x_username": x_username, "topics": topics, "frequency": frequency, "language": language}
+    data, errors = _validate(JobUpdate, form)
+    if data is None or not isinstance(data, JobUpdate):
+        return _form_page(request, user, form=form, errors=errors, job=job, status_code=422)
+    await jobs_service.update(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
+    return redirect_with_flash(request, f"/jobs/{job_id}", "Job saved.")
+
+
+# The job page ------------------------------------------------------------------------------------
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    job_id: int,
+    status: str | None = None,
+    trigger: str | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    now = utcnow()
+    overview = await jobs_service.get_overview(session, owner_id=user.id, job_id=job_id)
+    filters = RunFilters(_status_filter(status), _trigger_filter(trigger), before)
+    context = await _runs_context(session, user, overview, filters, now)
+    chart_runs = await executions_service.history(session, owner_id=user.id, job_id=job_id, limit=CHART_RUNS)
+    latest = await summaries_service.latest_for_job(session, owner_id=user.id, job_id=job_id)
+    context.update(
+        {
+            "chart_runs": chart_runs.items,
+            "chart": runs_chart(chart_runs.items, viewer=user, now=now),
+            "latest_summary": latest,
+            "latest_excerpt": summary_excerpt(latest.content) if latest else "",
+            "language_label": dict(language_choices(overview.job.language)).get(overview.job.language, ""),
+            "live": is_live(overview, now),
+            "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
+        }
+    )
+    return render(request, "jobs/job.html", context)
+
+
+@router.get("/jobs/{job_id}/runs/poll", response_class=HTMLResponse)
+async def job_runs_poll(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    job_id: int,
+    status: str | None = None,
+    trigger: str | None = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The runs fragment of the job page; 204 while it is unchanged (``since``, see xtrack.web.live)."""
+    now = utcnow()
+    overview = await jobs_service.get_overview(session, owner_id=user.id, job_id=job_id)
+    filters = RunFilters(_status_filter(status), _trigger_filter(trigger), before)
+    context = await _runs_context(session, user, overview, filters, now)
+    return live.poll_response(request, "jobs/_runs.html", context, active=is_live(overview, now))
+
+
+# Actions -----------------------------------------------------------------------------------------
+
+
+@router.post("/jobs/{job_id}/run")
+async def run_job_now(
+    request: Request,
+    session: SessionDep,
+    user: ActiveUser,
+    _csrf: CsrfForm,
+    executor: ExecutorDep,
+    job_id: int,
+) -> Response:
+    try:
+        execution = await executions_service.run_now(
+            session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
+        )
+    except Conflict as exc:
+        return redirect_with_flash(request, f"/jobs/{job_id}", exc.message, kind="error")
+    return redirect_with_flash(
+        request, f"/jobs/{job_id}", f"Run #{execution.id} queued: it starts in a moment."
+    )
+
+
+@router.post("/jobs/{job_id}/pause")
+async def pause_job(
+    request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, job_id: int
+) -> Response:
+    await jobs_service.pause(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    return redirect_with_flash(
+        request, f"/jobs/{job_id}", "Job paused: it will not run until you resume it.", kind="info"
+    )
+
+
+@router.post("/jobs/{job_id}/resume")
+async def resume_job(
+    request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, job_id: int
+) -> Response:
+    await jobs_service.resume(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    return redirect_with_flash(request, f"/jobs/{job_id}", "Job resumed: it runs on its schedule again.")
+
+
+# Delete ------------------------------------------------------------------------------------------
+
+
+@router.get("/jobs/{job_id}/delete", response_class=HTMLResponse)
+async def confirm_delete_job(
+    request: Request, session: SessionDep, user: CurrentUser, job_id: int
+) -> Response:
+    job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
+    contents = await jobs_service.contents(session, owner_id=user.id, job_id=job_id)
+    context = {"job": job, "contents": contents, "can_write": user.status == UserStatus.ACTIVE.value}
+    return render(request, "jobs/delete.html", context)
+
+
+@router.post("/jobs/{job_id}/delete")
+async def delete_job(
+    request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, job_id: int
+) -> Response:
+    job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
+    contents = await jobs_service.contents(session, owner_id=user.id, job_id=job_id)
+    username = job.x_username
+    await jobs_service.delete_for_owner(session, owner_id=user.id, job_id=job_id)
+    message = (
+        f"Deleted the job following @{username}, with its {pluralize(contents.runs, 'run')} "
+        f"and {pluralize(contents.summaries, 'summary', 'summaries')}."
+    )
+    return redirect_with_flash(request, "/", message)

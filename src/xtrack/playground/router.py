@@ -1,0 +1,88 @@
+"""Playground API: start a run, read it, the caller's history (the seed's endpoint), save as a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from xtrack.db import utcnow
+from xtrack.executions.router import ExecutorDep
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.router import job_read
+from xtrack.jobs.schemas import JobRead
+from xtrack.playground import service as playground_service
+from xtrack.playground.schemas import PlaygroundHistory, PlaygroundRunCreate, PlaygroundRunRead, SaveAsJob
+from xtrack.users.deps import ActiveUser, CurrentUser
+from xtrack.users.schemas import error_responses
+from xtrack.web.deps import SessionDep, SettingsDep
+
+router = APIRouter(prefix="/playground", tags=["playground"])
+
+
+@router.post(
+    "/runs",
+    response_model=PlaygroundRunRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Run the pipeline once on an account (queued; poll GET /playground/runs/{run_id})",
+    responses=error_responses(401, 403, 422, 429),
+)
+async def create_run(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: ActiveUser,
+    executor: ExecutorDep,
+    data: PlaygroundRunCreate,
+) -> PlaygroundRunRead:
+    execution = await playground_service.create_run(
+        session, user=user, data=data, now=utcnow(), settings=settings, executor=executor
+    )
+    return PlaygroundRunRead.of(await playground_service.get_run(session, user=user, run_id=execution.id))
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=PlaygroundRunRead,
+    summary="One of your playground runs: status, timings, error, summary",
+    responses=error_responses(401, 404, 422),
+)
+async def get_run(session: SessionDep, user: CurrentUser, run_id: int) -> PlaygroundRunRead:
+    return PlaygroundRunRead.of(await playground_service.get_run(session, user=user, run_id=run_id))
+
+
+@router.get(
+    "/history",
+    response_model=PlaygroundHistory,
+    summary="Your playground runs, newest first (queued and failed ones included)",
+    responses=error_responses(401, 422),
+)
+async def history(
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=playground_service.HISTORY_MAX_LIMIT)] = (
+        playground_service.HISTORY_DEFAULT_LIMIT
+    ),
+    before: Annotated[
+        int | None, Query(ge=1, description="Only runs with a smaller id (next_before)")
+    ] = None,
+) -> PlaygroundHistory:
+    page = await playground_service.history(session, user=user, limit=limit, before=before)
+    return PlaygroundHistory(
+        items=[PlaygroundRunRead.of(run) for run in page.items], next_before=page.next_before
+    )
+
+
+@router.post(
+    "/runs/{run_id}/save-as-job",
+    response_model=JobRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a job following the run's account with its topics and language",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def save_as_job(
+    session: SessionDep, settings: SettingsDep, user: ActiveUser, run_id: int, data: SaveAsJob
+) -> JobRead:
+    job = await playground_service.save_as_job(
+        session, user=user, run_id=run_id, frequency=data.frequency, now=utcnow(), settings=settings
+    )
+    return job_read(await jobs_service.get_with_stats(session, owner_id=user.id, job_id=job.id))

@@ -1,0 +1,113 @@
+"""Playground runs in and out of the API. The inputs reuse the jobs' validators (username, topics,
+language, frequency), so a run and the job saved from it accept exactly the same values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from xtrack.jobs.schemas import Frequency, Language, Topics, Username
+
+if TYPE_CHECKING:
+    from xtrack.playground.service import PlaygroundRun, PlaygroundSummary
+
+MAX_HOURS_BACK = 168
+
+HoursBack = Annotated[
+    int,
+    Field(ge=1, le=MAX_HOURS_BACK, description=f"How far back to read, in hours (1 to {MAX_HOURS_BACK})"),
+]
+
+
+class PlaygroundRunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x_username: Username
+    topics: Topics = Field(default_factory=list)
+    hours_back: HoursBack = 24
+    language: Language = "en"
+
+
+class SaveAsJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    frequency: Frequency = 360
+
+
+class PlaygroundSummaryRead(BaseModel):
+    id: int
+    content: str = Field(description="Markdown: a headline line, then key points linking the posts")
+    tweets_count: int
+    post_ids: list[str] = Field(description="Ids of the posts summarized")
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float = Field(description="US dollars")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, summary: PlaygroundSummary) -> PlaygroundSummaryRead:
+        return cls(
+            id=summary.id,
+            content=summary.content,
+            tweets_count=summary.tweets_count,
+            post_ids=list(summary.post_ids),
+            model=summary.model,
+            input_tokens=summary.input_tokens,
+            output_tokens=summary.output_tokens,
+            cost=summary.cost,
+            created_at=summary.created_at,
+        )
+
+
+class PlaygroundRunRead(BaseModel):
+    id: int
+    status: str = Field(description="QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED")
+    x_username: str
+    topics: list[str]
+    hours_back: int
+    language: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    tweets_fetched: int = Field(description="Posts summarized")
+    error_kind: str | None = Field(description="Why the run failed (or why a queued retry waits)")
+    error_message: str | None
+    attempt: int
+    not_before: datetime | None = Field(description="A queued automatic retry waits until then")
+    retry_of_id: int | None = Field(description="The failed run this one retries")
+    covered_from: datetime | None = Field(description="Oldest time the run's posts could come from")
+    covered_to: datetime | None = Field(description="When the account was read for this run")
+    summary: PlaygroundSummaryRead | None = Field(description="Present once the run has completed with posts")
+
+    @classmethod
+    def of(cls, run: PlaygroundRun) -> PlaygroundRunRead:
+        return cls(
+            id=run.id,
+            status=run.status,
+            x_username=run.x_username,
+            topics=list(run.topics),
+            hours_back=run.hours_back,
+            language=run.language,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            completed_at=run.completed_at,
+            duration_ms=run.duration_ms,
+            tweets_fetched=run.tweets_fetched,
+            error_kind=run.error_kind,
+            error_message=run.error_message,
+            attempt=run.attempt,
+            not_before=run.not_before,
+            retry_of_id=run.retry_of_id,
+            covered_from=run.covered_from,
+            covered_to=run.covered_to,
+            summary=PlaygroundSummaryRead.of(run.summary) if run.summary is not None else None,
+        )
+
+
+class PlaygroundHistory(BaseModel):
+    items: list[PlaygroundRunRead]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end")

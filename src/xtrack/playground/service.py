@@ -1,0 +1,375 @@
+"""Playground: one-off runs of the engine's pipeline, a private history per user, quotas. Never commits.
+
+A playground run is a ``job_executions`` row (trigger PLAYGROUND, job_id NULL, user_id the caller,
+``params`` its inputs) run by the same runner and executor as a job's runs, so it is queued,
+retried, reaped and shown the same way; its summary (``is_playground``) points back through
+``execution_id``. The local operator's runs (``xtrack playground`` without ``--user``) have
+user_id NULL: no quota, and in nobody's history.
+
+Quota, per user: at most ``XTRACK_PLAYGROUND_DAILY_QUOTA`` runs in any rolling 24 hours (rolling
+rather than per calendar day, so a burst just before midnight UTC does not get a second quota a
+minute later) and ``XTRACK_PLAYGROUND_MAX_CONCURRENT`` QUEUED or RUNNING at once. Every PLAYGROUND
+row of the user counts whatever its outcome, including retries of failed runs
+(``executions.service.retry`` goes through ``check_quota``) and ``xtrack playground --user``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.config import Settings
+from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
+from xtrack.executions import service as executions_service
+from xtrack.executions.executors.base import Executor
+from xtrack.executions.models import ACTIVE_STATUSES, JobExecution, Trigger
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.models import Job
+from xtrack.jobs.schemas import JobCreate
+from xtrack.summaries.models import Summary
+from xtrack.users.models import User, UserStatus
+
+if TYPE_CHECKING:
+    from xtrack.playground.schemas import PlaygroundRunCreate
+
+QUOTA_WINDOW = timedelta(hours=24)
+CONCURRENCY_RETRY_AFTER = 10  # seconds: runs take seconds, so ask again soon
+HISTORY_DEFAULT_LIMIT = 20
+HISTORY_MAX_LIMIT = 100
+NOT_ACTIVE_DETAIL = "Verify your email address first: the playground is open to verified accounts only."
+NOT_FOUND_DETAIL = "Playground run not found."
+
+
+@dataclass(frozen=True, slots=True)
+class PlaygroundSummary:
+    id: int
+    content: str  # Markdown
+    tweets_count: int
+    post_ids: list[str]
+    headline: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float  # US dollars
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlaygroundRun:
+    """A playground run with its summary (when it completed with posts): plain values, so pages
+    can hand it to ``ui.run_row`` and ``ui.status_badge`` like any execution."""
+
+    id: int
+    user_id: int | None
+    status: str
+    params: dict[str, Any]
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    tweets_fetched: int
+    error_kind: str | None
+    error_message: str | None
+    attempt: int
+    not_before: datetime | None
+    retry_of_id: int | None
+    covered_from: datetime | None
+    covered_to: datetime | None
+    gap: bool
+    summary: PlaygroundSummary | None
+    trigger: str = Trigger.PLAYGROUND.value
+    job_id: None = None
+
+    @property
+    def x_username(self) -> str:
+        return str(self.params.get("x_username") or "")
+
+    @property
+    def topics(self) -> list[str]:
+        return [str(topic) for topic in self.params.get("topics") or []]
+
+    @property
+    def hours_back(self) -> int:
+        return int(self.params.get("hours_back") or 24)
+
+    @property
+    def language(self) -> str:
+        return str(self.params.get("language") or "en")
+
+    @property
+    def summary_id(self) -> int | None:
+        return self.summary.id if self.summary is not None else None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    items: list[PlaygroundRun]
+    next_before: int | None  # pass as ``before`` for the next (older) page; None at the end
+
+
+_RUN_COLUMNS = (
+    JobExecution.id,
+    JobExecution.user_id,
+    JobExecution.status,
+    JobExecution.params,
+    JobExecution.created_at,
+    JobExecution.queued_at,
+    JobExecution.started_at,
+    JobExecution.completed_at,
+    JobExecution.tweets_fetched,
+    JobExecution.error_kind,
+    JobExecution.error_message,
+    JobExecution.attempt,
+    JobExecution.not_before,
+    JobExecution.retry_of_id,
+    JobExecution.covered_from,
+    JobExecution.covered_to,
+    JobExecution.gap,
+)
+_SUMMARY_COLUMNS = (
+    Summary.id,
+    Summary.content,
+    Summary.tweets_count,
+    Summary.raw_data,
+    Summary.model,
+    Summary.input_tokens,
+    Summary.output_tokens,
+    Summary.cost,
+    Summary.created_at,
+)
+_SPLIT = len(_RUN_COLUMNS)
+
+
+_RUNS = (
+    select(*_RUN_COLUMNS, *_SUMMARY_COLUMNS)
+    .select_from(JobExecution)
+    .outerjoin(Summary, Summary.execution_id == JobExecution.id)
+    .where(JobExecution.trigger == Trigger.PLAYGROUND.value)
+)
+
+
+def _runs_query(user_id: int | None) -> Select[Any]:
+    """Runs of ``user_id`` (None: the local operator's) joined to their summaries: one statement,
+    served by the (user_id, id) index of job_executions and the execution_id index of summaries."""
+    owner = JobExecution.user_id.is_(None) if user_id is None else JobExecution.user_id == user_id
+    return _RUNS.where(owner)
+
+
+def _run(row: Any) -> PlaygroundRun:
+    values = tuple(row)
+    summary = None
+    summary_id, content, tweets_count, raw_data, model, tokens_in, tokens_out, cost, created_at = values[
+        _SPLIT:
+    ]
+    if summary_id is not None:
+        raw = raw_data or {}
+        headline = raw.get("headline")
+        summary = PlaygroundSummary(
+            id=summary_id,
+            content=content,
+            tweets_count=tweets_count,
+            post_ids=[str(post_id) for post_id in raw.get("post_ids") or []],
+            headline=str(headline) if headline else None,
+            model=model,
+            input_tokens=tokens_in or 0,
+            output_tokens=tokens_out or 0,
+            cost=float(cost or 0.0),
+            created_at=created_at,
+        )
+    run: dict[str, Any] = {column.key: value for column, value in zip(_RUN_COLUMNS, values, strict=False)}
+    run["params"] = dict(run["params"] or {})
+    return PlaygroundRun(**run, summary=summary)
+
+
+def _user_id(user: User | None) -> int | None:
+    return None if user is None else user.id
+
+
+async def _serialize_user(session: AsyncSession, user_id: int) -> None:
+    """Make one user's concurrent requests take turns, so two cannot both take the last slot."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        # SQLite has one writer at a time: take the write lock before reading the counts.
+        await session.execute(text("UPDATE users SET id = id WHERE 0"))
+    else:
+        await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def _wait_words(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} seconds"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+async def check_quota(session: AsyncSession, *, user_id: int, settings: Settings, now: datetime) -> None:
+    """RateLimited (429) when the user has had ``playground_daily_quota`` runs in the last 24 hours
+    (``retry_after``: seconds until the oldest of them leaves the window) or has
+    ``playground_max_concurrent`` runs QUEUED or RUNNING (``retry_after`` 10 s). Takes the user's
+    row lock first, so the check and the insert that follows it are atomic per user."""
+    await _serialize_user(session, user_id)
+    quota = settings.playground_daily_quota
+    mine = (JobExecution.user_id == user_id) & (JobExecution.trigger == Trigger.PLAYGROUND.value)
+    if quota <= 0:
+        raise RateLimited(
+            "The playground is turned off on this server (XTRACK_PLAYGROUND_DAILY_QUOTA is 0).",
+            retry_after=int(QUOTA_WINDOW.total_seconds()),
+        )
+    recent = list(
+        await session.scalars(
+            select(JobExecution.created_at)
+            .where(mine, JobExecution.created_at > now - QUOTA_WINDOW)
+            .order_by(JobExecution.created_at.desc())
+            .limit(quota)
+        )
+    )
+    if len(recent) >= quota:
+        # When the quota-th newest run leaves the window, quota - 1 remain: a slot is free.
+        wait = max(1, math.ceil((recent[quota - 1] + QUOTA_WINDOW - now).total_seconds()))
+        raise RateLimited(
+            f"You have used your {quota} playground runs for the last 24 hours; "
+            f"the next one is available in {_wait_words(wait)}.",
+            retry_after=wait,
+        )
+    active = await session.scalar(
+        select(func.count()).select_from(JobExecution).where(mine, JobExecution.status.in_(ACTIVE_STATUSES))
+    )
+    if int(active or 0) >= settings.playground_max_concurrent:
+        limit = settings.playground_max_concurrent
+        runs = "run" if limit == 1 else "runs"
+        raise RateLimited(
+            f"At most {limit} playground {runs} at a time: wait for one to finish.",
+            retry_after=CONCURRENCY_RETRY_AFTER,
+        )
+
+
+async def create_run(
+    session: AsyncSession,
+    *,
+    user: User | None,
+    data: PlaygroundRunCreate,
+    now: datetime,
+    settings: Settings,
+    executor: Executor | None = None,
+) -> JobExecution:
+    """Queue a playground run for ``user`` (ACTIVE users only; quota checked) and hand it to
+    ``executor`` after the commit, as the engine does for manual runs; without an executor the next
+    scheduler tick hands it out. ``user=None``: the local operator (CLI), no quota."""
+    if user is not None:
+        if user.status != UserStatus.ACTIVE.value:
+            raise Forbidden(NOT_ACTIVE_DETAIL)
+        await check_quota(session, user_id=user.id, settings=settings, now=now)
+    return await executions_service.create_playground_execution(
+        session,
+        user_id=_user_id(user),
+        x_username=data.x_username,
+        topics=data.topics,
+        hours_back=data.hours_back,
+        language=data.language,
+        now=now,
+        executor=executor,
+    )
+
+
+async def get_run(session: AsyncSession, *, user: User | None, run_id: int) -> PlaygroundRun:
+    """One of the user's playground runs with its summary; NotFound for anyone else's (or for an
+    execution that is not a playground run). ``user=None``: the local operator's runs."""
+    row = (await session.execute(_runs_query(_user_id(user)).where(JobExecution.id == run_id))).first()
+    if row is None:
+        raise NotFound(NOT_FOUND_DETAIL)
+    return _run(row)
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    user: User,
+    limit: int = HISTORY_DEFAULT_LIMIT,
+    before: int | None = None,
+) -> HistoryPage:
+    """The user's playground runs, newest first (queued and failed ones included), with their
+    summaries; keyset-paginated on id: pass ``next_before`` as ``before`` for the next page."""
+    limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+    query = _runs_query(user.id)
+    if before is not None:
+        query = query.where(JobExecution.id < before)
+    rows = (await session.execute(query.order_by(JobExecution.id.desc()).limit(limit + 1))).all()
+    items = [_run(row) for row in rows[:limit]]
+    return HistoryPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
+
+
+async def newer_before(
+    session: AsyncSession, *, user: User, before: int, limit: int = HISTORY_DEFAULT_LIMIT
+) -> int | None:
+    """The ``before`` of the history page just newer than the page at ``before``, or None when that
+    is the first page (for a "Newer" link: Older then Newer visits every run exactly once)."""
+    limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+    ids = list(
+        await session.scalars(
+            select(JobExecution.id)
+            .where(
+                JobExecution.user_id == user.id,
+                JobExecution.trigger == Trigger.PLAYGROUND.value,
+                JobExecution.id >= before,
+            )
+            .order_by(JobExecution.id.asc())
+            .limit(limit + 1)
+        )
+    )
+    return ids[limit - 1] + 1 if len(ids) > limit else None
+
+
+def _invalid(exc: ValidationError) -> Invalid:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first.get("loc") else None
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return Invalid(f"{field}: {message}" if field else message, field=field)
+
+
+async def save_as_job(
+    session: AsyncSession,
+    *,
+    user: User,
+    run_id: int,
+    frequency: int | str,
+    now: datetime,
+    settings: Settings,
+) -> Job:
+    """A new job following the run's account with its topics and language, every ``frequency``
+    (minutes or a preset such as "6h"). NotFound for another user's run; Conflict over the job limit."""
+    if user.status != UserStatus.ACTIVE.value:
+        raise Forbidden(NOT_ACTIVE_DETAIL)
+    run = await get_run(session, user=user, run_id=run_id)
+    try:
+        data = JobCreate.model_validate(
+            {
+                "x_username": run.x_username,
+                "topics": run.topics,
+                "frequency": frequency,
+                "language": run.language,
+            }
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return await jobs_service.create(
+        session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=now
+    )

@@ -1,0 +1,221 @@
+"""Atom feeds of summaries at private, revocable addresses.
+
+A user creates feed tokens (``POST /api/v1/feeds``); the token is shown once and stored as a
+SHA-256 hash. ``/feeds/{token}.atom`` is the user's feed (summaries of their jobs, newest first);
+``/feeds/{token}/jobs/{job_id}.atom`` is one job's. An unknown or revoked token, a suspended
+owner, or another user's job is a 404: a feed address reveals nothing unless it is valid.
+
+Entry content is the summary rendered by ``render_markdown`` (sanitized HTML, the same as the
+pages), sent as escaped ``type="html"`` text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.errors import NotFound
+from xtrack.jobs.models import Job
+from xtrack.summaries import service as summaries_service
+from xtrack.summaries.models import FeedToken, Summary
+from xtrack.summarize.llm import headline_of
+from xtrack.summarize.rendering import render_markdown
+from xtrack.users.auth import hash_token, new_token
+from xtrack.users.models import User, UserStatus
+
+FEED_TOKEN_PREFIX = "xf_"
+FEED_ENTRIES = 50
+LAST_USED_WRITE_INTERVAL = timedelta(hours=1)
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+TAG_DATE = "2024"
+
+
+def feed_url(base_url: str, token: str, *, job_id: int | None = None) -> str:
+    if job_id is None:
+        return f"{base_url}/feeds/{token}.atom"
+    return f"{base_url}/feeds/{token}/jobs/{job_id}.atom"
+
+
+# Tokens -------------------------------------------------------------------------------------------
+
+
+async def create_token(
+    session: AsyncSession, *, user: User, name: str, now: datetime
+) -> tuple[FeedToken, str]:
+    """A new feed token; the plain value is returned once and never stored."""
+    plain = new_token(FEED_TOKEN_PREFIX)
+    token = FeedToken(
+        user_id=user.id,
+        name=name.strip() or "feed",
+        token_hash=hash_token(plain),
+        prefix=plain[:10],
+        created_at=now,
+    )
+    session.add(token)
+    await session.flush()
+    return token, plain
+
+
+async def list_tokens(session: AsyncSession, *, user_id: int) -> list[FeedToken]:
+    return list(
+        (
+            await session.scalars(
+                select(FeedToken).where(FeedToken.user_id == user_id).order_by(FeedToken.id)
+            )
+        ).all()
+    )
+
+
+async def revoke(session: AsyncSession, *, user_id: int, feed_id: int) -> None:
+    """Delete the user's feed token: its addresses are a 404 from now on."""
+    token = await session.scalar(
+        select(FeedToken).where(FeedToken.id == feed_id, FeedToken.user_id == user_id)
+    )
+    if token is None:
+        raise NotFound("Feed not found.")
+    await session.delete(token)
+    await session.flush()
+
+
+async def owner_of(session: AsyncSession, plain: str, *, now: datetime) -> User:
+    """The user a feed token belongs to; NotFound for an unknown or revoked token or a suspended owner."""
+    if not plain.startswith(FEED_TOKEN_PREFIX) or len(plain) > 100:
+        raise NotFound("Not Found")
+    row = (
+        await session.execute(
+            select(FeedToken, User)
+            .join(User, User.id == FeedToken.user_id)
+            .where(FeedToken.token_hash == hash_token(plain))
+        )
+    ).first()
+    if row is None or row[1].status == UserStatus.SUSPENDED.value:
+        raise NotFound("Not Found")
+    token, user = row
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_WRITE_INTERVAL:
+        token.last_used_at = now  # at most one write an hour per token
+    return user
+
+
+# The feed -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    body: bytes
+    etag: str
+
+
+def _tag(base_url: str, *parts: object) -> str:
+    host = urlsplit(base_url).hostname or "localhost"
+    return f"tag:{host},{TAG_DATE}:xtrack:" + ":".join(str(part) for part in parts)
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def entry_title(summary: Summary) -> str:
+    raw = summary.raw_data or {}
+    headline = raw.get("headline") if isinstance(raw.get("headline"), str) else None
+    headline = (headline or headline_of(summary.content) or "Summary").strip()
+    who = f"@{summary.x_username}" if summary.x_username else "Summary"
+    return f"{who}: {headline}"[:300]
+
+
+def render_atom(
+    summaries: Sequence[Summary],
+    *,
+    base_url: str,
+    feed_id: str,
+    title: str,
+    self_url: str,
+    alternate_url: str,
+    now: datetime,
+) -> bytes:
+    """An Atom 1.0 document (RFC 4287) of ``summaries``, newest first."""
+    ET.register_namespace("", ATOM_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attributes)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed")
+    sub(feed, "id", feed_id)
+    sub(feed, "title", title)
+    sub(feed, "updated", _time(summaries[0].created_at if summaries else now))
+    sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    sub(feed, "link", rel="alternate", type="text/html", href=alternate_url)
+    author = sub(feed, "author")
+    sub(author, "name", "XTrack")
+    sub(feed, "generator", "XTrack")
+    for summary in summaries:
+        entry = sub(feed, "entry")
+        sub(entry, "id", _tag(base_url, "summary", summary.id))
+        sub(entry, "title", entry_title(summary))
+        sub(entry, "updated", _time(summary.created_at))
+        sub(entry, "published", _time(summary.created_at))
+        sub(entry, "link", rel="alternate", type="text/html", href=f"{base_url}/summaries/{summary.id}")
+        for topic in summary.topics or []:
+            sub(entry, "category", term=str(topic))
+        sub(entry, "content", str(render_markdown(summary.content)), type="html")
+    document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + document
+
+
+def _etag(kind: str, key: object, summaries: Sequence[Summary]) -> str:
+    digest = hashlib.sha256(f"{kind}:{key}:{[s.id for s in summaries]}".encode()).hexdigest()[:32]
+    return f'W/"{digest}"'
+
+
+async def user_feed(
+    session: AsyncSession, *, token: str, base_url: str, now: datetime, limit: int = FEED_ENTRIES
+) -> Feed:
+    """The token owner's feed: summaries of their jobs (playground runs are not in feeds)."""
+    user = await owner_of(session, token, now=now)
+    page = await summaries_service.list_for_owner(
+        session, owner_id=user.id, filters=summaries_service.SummaryFilters(playground=False), limit=limit
+    )
+    body = render_atom(
+        page.items,
+        base_url=base_url,
+        feed_id=_tag(base_url, "feed", "user", user.id),
+        title="XTrack: your summaries",
+        self_url=feed_url(base_url, token),
+        alternate_url=f"{base_url}/",
+        now=now,
+    )
+    return Feed(body=body, etag=_etag("user", user.id, page.items))
+
+
+async def job_feed(
+    session: AsyncSession, *, token: str, job_id: int, base_url: str, now: datetime, limit: int = FEED_ENTRIES
+) -> Feed:
+    """One job's feed; NotFound when the job is not the token owner's."""
+    user = await owner_of(session, token, now=now)
+    job = await session.scalar(select(Job).where(Job.id == job_id, Job.user_id == user.id))
+    if job is None:
+        raise NotFound("Not Found")
+    page = await summaries_service.list_for_owner(
+        session, owner_id=user.id, filters=summaries_service.SummaryFilters(job_id=job.id), limit=limit
+    )
+    topics = ", ".join(job.topics or [])
+    body = render_atom(
+        page.items,
+        base_url=base_url,
+        feed_id=_tag(base_url, "feed", "job", job.id),
+        title=f"XTrack: @{job.x_username}" + (f" ({topics})" if topics else ""),
+        self_url=feed_url(base_url, token, job_id=job.id),
+        alternate_url=f"{base_url}/jobs/{job.id}",
+        now=now,
+    )
+    return Feed(body=body, etag=_etag("job", job.id, page.items))

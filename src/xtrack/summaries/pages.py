@@ -1,0 +1,38 @@
+"""The summary page: the rendered summary, the posts it cites, model, tokens and cost (owner only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from xtrack.db import utcnow
+from xtrack.errors import NotFound
+from xtrack.executions import service as executions_service
+from xtrack.summaries import service as summaries_service
+from xtrack.users.deps import CurrentUser
+from xtrack.web.deps import SessionDep
+from xtrack.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/summaries/{summary_id}", response_class=HTMLResponse)
+async def summary_page(request: Request, session: SessionDep, user: CurrentUser, summary_id: int) -> Response:
+    summary = await summaries_service.get_for_owner(session, owner_id=user.id, summary_id=summary_id)
+    posts = await summaries_service.cited_posts(session, summary=summary)
+    run = None
+    if summary.execution_id is not None:
+        try:
+            run = await executions_service.get_for_owner(
+                session, owner_id=user.id, execution_id=summary.execution_id
+            )
+        except NotFound:
+            run = None  # pruned history keeps the summary
+    context = {
+        "summary": summary,
+        "posts": posts,
+        "cited_count": len(summaries_service.post_ids(summary)),
+        "run": run,
+        "now": utcnow(),
+    }
+    return render(request, "summaries/summary.html", context)

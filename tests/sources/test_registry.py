@@ -1,0 +1,51 @@
+"""One source per process and configuration, chosen by XTRACK_SOURCE."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from xtrack.config import Settings
+from xtrack.sources.demo import DemoSource
+from xtrack.sources.registry import build_source, close_sources, get_source
+from xtrack.sources.rss import RssSource
+from xtrack.sources.twitterapi import TwitterApiSource
+from xtrack.sources.x import XSource
+
+
+async def test_demo_is_the_default_and_cached(settings: Settings) -> None:
+    demo = Settings(source="demo")
+    assert isinstance(get_source(demo), DemoSource)
+    assert get_source(demo) is get_source(Settings(source="demo"))
+    await close_sources()
+
+
+async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown() -> None:
+    x_settings = Settings(
+        source="x",
+        x_bearer_token=SecretStr("token"),
+        x_api_url="http://127.0.0.1:9/",
+        base_url="https://xtrack.example",
+        source_timeout_seconds=7,
+    )
+    x = get_source(x_settings)
+    assert isinstance(x, XSource) and get_source(x_settings) is x
+    client = x.http.client
+    assert str(client.base_url) == "http://127.0.0.1:9"
+    assert client.headers["user-agent"].endswith("(+https://xtrack.example)")
+    assert client.timeout.read == 7
+    twitterapi = get_source(Settings(source="twitterapi", twitterapi_key=SecretStr("k")))
+    rss = get_source(Settings(source="rss", rss_url_template="http://127.0.0.1:9/{username}/rss"))
+    assert isinstance(twitterapi, TwitterApiSource) and isinstance(rss, RssSource)
+    assert get_source(x_settings.model_copy(update={"x_api_url": "http://127.0.0.1:10"})) is not x
+
+    await close_sources()
+    assert client.is_closed
+    assert get_source(x_settings) is not x  # a new one after shutdown
+    await close_sources()
+
+
+def test_missing_keys_fail_clearly() -> None:
+    broken = Settings(source="demo").model_copy(update={"source": "x"})
+    with pytest.raises(Exception, match="XTRACK_X_BEARER_TOKEN"):
+        build_source(broken)
