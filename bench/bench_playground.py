@@ -259,6 +259,14 @@ async def bench(database: Database, *, requests: int) -> dict[str, dict[str, flo
             results["endpoint"],
         )
 
+        async def baseline() -> None:
+            response = await client.get("/api/v1/me", headers=tokens[rand.choice(users)])
+            assert response.status_code == 200, response.text
+
+        # The same app, auth and unit of work with a one-row read: what any API call costs here.
+        results["baseline"] = await measure(baseline, requests=requests)
+        show("GET /api/v1/me (baseline: bearer auth, one row)", results["baseline"])
+
     async with database.session() as session:
         people: dict[int, User] = {}
         for user_id in users:

@@ -43,7 +43,9 @@ def _connect_broker(url: str, timeout: float) -> None:
     from kombu.connection import Connection
 
     with Connection(url, connect_timeout=timeout) as connection:  # type: ignore[no-untyped-call]
-        connection.ensure_connection(max_retries=1, timeout=timeout)
+        connection.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0.2, interval_max=0.5, timeout=timeout
+        )
 
 
 async def broker(url: str, *, seconds: float = DEFAULT_TIMEOUT) -> str | None:

@@ -88,7 +88,8 @@ def publish(fake: FakeX, user: FakeUser, count: int, *, start: datetime, step: t
         created = created.replace(microsecond=created.microsecond // 1000 * 1000)
         seq = len(user.posts) + i
         post_id = str(snowflake(created, seq))
-        posts.append({"id": post_id, "text": f"post {seq} of {user.username} about #AI", "created_at": created})
+        text = f"post {seq} of {user.username} about #AI"
+        posts.append({"id": post_id, "text": text, "created_at": created})
     user.posts = sorted([*user.posts, *posts], key=lambda p: int(p["id"]))
     return [p["id"] for p in posts]
 
@@ -162,7 +163,8 @@ class Cluster:
         async def ready() -> bool:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+                    log = self.log(name)[-3000:]
+                    raise AssertionError(f"{name} exited with {process.returncode}:\n{log}")
             for name in self.processes:
                 text = self.log(name)
                 if name.startswith("scheduler") and "scheduler.started" not in text:
@@ -209,9 +211,7 @@ class Cluster:
 
 async def execution_counts(database: Database) -> dict[str, int]:
     async with database.session() as session:
-        rows = await session.execute(
-            select(JobExecution.status, func.count()).group_by(JobExecution.status)
-        )
+        rows = await session.execute(select(JobExecution.status, func.count()).group_by(JobExecution.status))
         return {status: int(count) for status, count in rows.all()}
 
 

@@ -337,3 +337,36 @@ async def test_the_api_documents_its_errors(api: ClientFactory) -> None:
     assert {"200", "401", "422"} <= paths["/api/v1/playground/history"]["get"]["responses"].keys()
     save = paths["/api/v1/playground/runs/{run_id}/save-as-job"]["post"]["responses"]
     assert {"201", "401", "403", "404", "409", "422"} <= save.keys()
+
+
+async def test_the_service_refuses_unverified_and_suspended_users(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """The CLI's --user path has no ActiveUser dependency: the service itself checks."""
+    from xtrack.errors import Forbidden
+    from xtrack.playground.schemas import PlaygroundRunCreate
+    from xtrack.users import service as users_service
+
+    data = PlaygroundRunCreate(x_username="alice")
+    unverified = await make_user(session, status=UserStatus.UNVERIFIED)
+    suspended = await make_user(session)
+    await users_service.suspend(session, user=suspended)
+    run = await add_run(session, suspended)
+    for user, detail in ((unverified, "Verify your email"), (suspended, "suspended")):
+        try:
+            await playground_service.create_run(
+                session, user=user, data=data, now=utcnow(), settings=settings
+            )
+        except Forbidden as exc:
+            assert detail in exc.message
+        else:
+            raise AssertionError(f"{user.status} ran the playground")
+    try:
+        await playground_service.save_as_job(
+            session, user=suspended, run_id=run.id, frequency=60, now=utcnow(), settings=settings
+        )
+    except Forbidden:
+        pass
+    else:
+        raise AssertionError("a suspended user saved a job")
+    assert await session.scalar(select(JobExecution.id).where(JobExecution.user_id == unverified.id)) is None

@@ -132,15 +132,22 @@ def assess(
     if is_active and any(run.status == ExecutionStatus.COMPLETED.value for run in finished):
         limit = stale_after(gap)
         usually = f" (usually every {_days(gap)})" if gap is not None else ""
-        if newest_post_at is not None and now - newest_post_at > limit:
+        # The stored posts may have been pruned: a run that found posts also says when they came.
+        found = [
+            run.completed_at
+            for run in finished
+            if run.status == ExecutionStatus.COMPLETED.value and run.tweets_fetched > 0 and run.completed_at
+        ]
+        last_new = max([newest_post_at, *found], key=lambda at: at or datetime.min.replace(tzinfo=UTC))
+        if last_new is not None and now - last_new > limit:
             return Health(
                 HealthState.STALE,
-                f"No new posts from @{username} for {_days(now - newest_post_at)}{usually}.",
+                f"No new posts from @{username} for {_days(now - last_new)}{usually}.",
                 consecutive_failures=failures,
                 last_post_at=newest_post_at,
                 usual_gap=gap,
             )
-        if newest_post_at is None and now - created_at > limit:
+        if last_new is None and now - created_at > limit:
             return Health(
                 HealthState.STALE,
                 f"No posts from @{username} since this job was created {_days(now - created_at)} ago.",

@@ -102,13 +102,20 @@ def _send_apprise_blocking(url: str, message: Message) -> None:
         body_format=apprise.NotifyFormat.MARKDOWN,
         timeout=APPRISE_TIMEOUT_SECONDS,
     )
-    if result:
-        return
-    problems = [
-        entry.message
-        for entry in result.logs()
-        if getattr(entry, "level", logging.WARNING) >= logging.WARNING and entry.message
-    ]
+    try:
+        if result:
+            return
+        problems = [
+            entry.message
+            for entry in result.logs()
+            if getattr(entry, "level", logging.WARNING) >= logging.WARNING and entry.message
+        ]
+    finally:
+        # Release the result's log store here, in this thread: left to the garbage collector, its
+        # __del__ takes a lock at an arbitrary point of another thread (a deadlock seen in tests).
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
     detail = "; ".join(dict.fromkeys(problems)) or "the service did not accept the message"
     raise SendError(masking.scrub(detail, url))
 

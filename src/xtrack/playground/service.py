@@ -43,6 +43,7 @@ CONCURRENCY_RETRY_AFTER = 10  # seconds: runs take seconds, so ask again soon
 HISTORY_DEFAULT_LIMIT = 20
 HISTORY_MAX_LIMIT = 100
 NOT_ACTIVE_DETAIL = "Verify your email address first: the playground is open to verified accounts only."
+SUSPENDED_DETAIL = "This account is suspended."
 NOT_FOUND_DETAIL = "Playground run not found."
 
 
@@ -197,6 +198,14 @@ def _run(row: Any) -> PlaygroundRun:
     return PlaygroundRun(**run, summary=summary)
 
 
+def _require_active(user: User) -> None:
+    """Runs spend money: verified (ACTIVE) users only."""
+    if user.status == UserStatus.SUSPENDED.value:
+        raise Forbidden(SUSPENDED_DETAIL)
+    if user.status != UserStatus.ACTIVE.value:
+        raise Forbidden(NOT_ACTIVE_DETAIL)
+
+
 def _user_id(user: User | None) -> int | None:
     return None if user is None else user.id
 
@@ -275,8 +284,7 @@ async def create_run(
     ``executor`` after the commit, as the engine does for manual runs; without an executor the next
     scheduler tick hands it out. ``user=None``: the local operator (CLI), no quota."""
     if user is not None:
-        if user.status != UserStatus.ACTIVE.value:
-            raise Forbidden(NOT_ACTIVE_DETAIL)
+        _require_active(user)
         await check_quota(session, user_id=user.id, settings=settings, now=now)
     return await executions_service.create_playground_execution(
         session,
@@ -356,8 +364,7 @@ async def save_as_job(
 ) -> Job:
     """A new job following the run's account with its topics and language, every ``frequency``
     (minutes or a preset such as "6h"). NotFound for another user's run; Conflict over the job limit."""
-    if user.status != UserStatus.ACTIVE.value:
-        raise Forbidden(NOT_ACTIVE_DETAIL)
+    _require_active(user)
     run = await get_run(session, user=user, run_id=run_id)
     try:
         data = JobCreate.model_validate(

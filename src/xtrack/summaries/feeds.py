@@ -12,6 +12,7 @@ pages), sent as escaped ``type="html"`` text.
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ LAST_USED_WRITE_INTERVAL = timedelta(hours=1)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
 TAG_DATE = "2024"
+_TAG = re.compile(r"<[^>]*>")
 
 
 def feed_url(base_url: str, token: str, *, job_id: int | None = None) -> str:
@@ -127,7 +129,8 @@ def entry_title(summary: Summary) -> str:
     headline = raw.get("headline") if isinstance(raw.get("headline"), str) else None
     headline = (headline or headline_of(summary.content) or "Summary").strip()
     who = f"@{summary.x_username}" if summary.x_username else "Summary"
-    return f"{who}: {headline}"[:300]
+    # A plain-text title; tags dropped too, for feed readers that render titles as HTML anyway.
+    return " ".join(_TAG.sub(" ", f"{who}: {headline}").split())[:300]
 
 
 def render_atom(

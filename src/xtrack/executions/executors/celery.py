@@ -242,7 +242,8 @@ def run_execution_task(execution_id: int) -> None:
     """Celery task ``xtrack.run_execution``: run one execution on the process's loop."""
     from xtrack.executions.runner import run_execution
 
-    run_on_process_loop(run_execution(int(execution_id)))
+    loop = process_loop()
+    loop.run(run_execution(int(execution_id), settings=loop.settings))
 
 
 def deliver_notifications_task() -> None:

@@ -1,0 +1,301 @@
+"""The Celery executor's parts in this process: app configuration, publishing to a real broker, the
+worker's process loop running the task body, idempotency, shutdown, and the worker command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from kombu import Connection
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from tests.conftest import fresh_database_url
+from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue
+from tests.fakes.server import free_port, serve_app
+from tests.sources.fakes import FakeX
+from xtrack import migrate
+from xtrack.config import Settings
+from xtrack.db import Database, create_engine, get_database, utcnow
+from xtrack.executions.executors import celery as celery_executor
+from xtrack.executions.executors import get_executor
+from xtrack.executions.executors.celery import (
+    RUN_EXECUTION,
+    CeleryExecutor,
+    make_celery,
+    run_execution_task,
+    start_process_loop,
+    stop_process_loop,
+    worker_argv,
+)
+from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.schemas import JobCreate
+from xtrack.sources import registry as sources_registry
+from xtrack.summaries.models import Summary
+from xtrack.users import service as users_service
+from xtrack.users.models import UserStatus
+
+pytestmark = pytest.mark.xdist_group("processes")
+
+
+def celery_settings(settings: Settings, **changes: Any) -> Settings:
+    return settings.model_copy(
+        update={
+            "executor": "celery",
+            "broker_url": BROKERS["redis"],
+            "celery_queue": unique_queue(),
+            **changes,
+        }
+    )
+
+
+def test_the_app_acks_late_on_the_configured_queue_and_the_worker_uses_threads(settings: Settings) -> None:
+    configured = celery_settings(settings, executor_concurrency=250)
+    app = make_celery(configured)
+    task = app.tasks[RUN_EXECUTION]
+    assert task.acks_late and task.ignore_result
+    assert app.conf.task_default_queue == configured.celery_queue
+    assert app.conf.worker_prefetch_multiplier == 1 and app.conf.accept_content == ["json"]
+    argv = worker_argv(configured)
+    assert argv[0] == "worker" and "--pool=threads" in argv and "--concurrency=250" in argv
+    assert f"--queues={configured.celery_queue}" in argv
+    assert "--concurrency=7" in worker_argv(configured, concurrency=7)
+    assert isinstance(get_executor(configured), CeleryExecutor)
+
+
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+async def test_submit_publishes_one_message_per_execution(broker: str, settings: Settings) -> None:
+    configured = celery_settings(settings, broker_url=BROKERS[broker])
+    executor = CeleryExecutor(configured)
+    try:
+        await executor.submit([11, 12, 13])
+        await executor.submit([])
+        assert await asyncio.to_thread(queue_length, BROKERS[broker], configured.celery_queue) == 3
+        with Connection(BROKERS[broker]) as connection:
+            queue = connection.SimpleQueue(configured.celery_queue)
+            bodies = []
+            for _ in range(3):
+                message = queue.get(timeout=5)
+                bodies.append((message.headers["task"], message.decode()))
+                message.ack()
+            queue.close()
+        assert [task for task, _body in bodies] == [RUN_EXECUTION] * 3
+        assert [body[0] for _task, body in bodies] == [[11], [12], [13]]  # (args, kwargs, embed)
+    finally:
+        await executor.stop()
+        delete_queue(BROKERS[broker], configured.celery_queue)
+
+
+async def test_an_unreachable_broker_is_logged_not_raised(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows stay QUEUED in the database; the dispatcher hands them out again after a lease."""
+    logged: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        celery_executor.logger, "error", lambda event, **fields: logged.append((event, fields))
+    )
+    executor = CeleryExecutor(celery_settings(settings, broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+    try:
+        await asyncio.wait_for(executor.submit([1, 2]), timeout=30)
+    finally:
+        await executor.stop()
+    assert [(event, fields["executions"]) for event, fields in logged] == [("executor.submit_failed", 2)]
+    assert "Error" in logged[0][1]["error"]
+
+
+@pytest.fixture
+def fresh_database(settings: Settings) -> Iterator[str]:
+    url = fresh_database_url("postgresql", "celery_loop")
+    migrate.upgrade(url)
+    yield url
+
+
+async def _seed(url: str) -> dict[str, int]:
+    """Executions in every state the task may meet; returns their ids by name."""
+    database = Database(create_engine(url, pool_size=2))
+    now = utcnow()
+    try:
+        async with database.session() as session:
+            owner = await users_service.create(
+                session, email="loop@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+            )
+            ids = {}
+            for name in ("due", "later", "done"):
+                job = await jobs_service.create(
+                    session, owner=owner, data=JobCreate(x_username=f"demo{name}"), max_jobs=50, now=now
+                )
+                execution = JobExecution(
+                    job_id=job.id,
+                    user_id=owner.id,
+                    status=(ExecutionStatus.COMPLETED if name == "done" else ExecutionStatus.QUEUED).value,
+                    trigger=Trigger.MANUAL.value,
+                    params={"x_username": job.x_username, "topics": [], "language": "en"},
+                    created_at=now,
+                    queued_at=now,
+                    completed_at=now if name == "done" else None,
+                    not_before=now + timedelta(hours=1) if name == "later" else None,
+                    attempt=1,
+                )
+                session.add(execution)
+                await session.flush()
+                ids[name] = execution.id
+            return ids
+    finally:
+        await database.dispose()
+
+
+async def _state(url: str) -> tuple[dict[int, tuple[str, Any]], int]:
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            query = select(JobExecution.id, JobExecution.status, JobExecution.started_at)
+            rows = await session.execute(query)
+            summaries = await session.scalar(select(func.count()).select_from(Summary))
+            return {row.id: (row.status, row.started_at) for row in rows}, int(summaries or 0)
+    finally:
+        await database.dispose()
+
+
+def test_the_task_runs_on_the_process_loop_once_and_skips_what_is_not_due(
+    fresh_database: str, settings: Settings
+) -> None:
+    ids = asyncio.run(_seed(fresh_database))
+    configured = settings.model_copy(update={"database_url": fresh_database, "source": "demo"})
+    loop = start_process_loop(configured, concurrency=8)
+    try:
+        assert celery_executor.process_loop() is loop
+        run_execution_task(ids["due"])
+        run_execution_task(ids["due"])  # a redelivered message: the claim skips it
+        run_execution_task(ids["later"])  # not_before in the future: left QUEUED for the dispatcher
+        run_execution_task(ids["done"])
+        run_execution_task(10_000_000)  # gone (job deleted): nothing to do
+        database = loop.run(_current_database())
+        assert database.engine.url.database == make_url(fresh_database).database
+    finally:
+        stop_process_loop(grace_seconds=5)
+    states, summaries = asyncio.run(_state(fresh_database))
+    assert states[ids["due"]][0] == ExecutionStatus.COMPLETED.value
+    assert states[ids["later"]] == (ExecutionStatus.QUEUED.value, None)
+    assert states[ids["done"]] == (ExecutionStatus.COMPLETED.value, None)
+    assert summaries == 1
+    # Shut down: the loop stopped, its engine disposed and its HTTP clients closed.
+    assert loop.loop.is_closed()
+    assert celery_executor._process_loop is None
+    with pytest.raises(RuntimeError):
+        get_database()
+    assert not sources_registry._sources
+
+
+async def _current_database() -> Database:
+    return get_database()
+
+
+def test_no_database_connection_is_held_across_an_upstream_call(
+    fresh_database: str, settings: Settings
+) -> None:
+    """While the fake X is answering (slowly), the worker's engine has no connection checked out."""
+    fake = FakeX()
+    fake.delay = 0.3
+    for name in ("alpha", "bravo", "charlie"):
+        user = fake.add_user(name)
+        fake.add_posts(user, 3, start=utcnow() - timedelta(hours=2))
+    held: list[tuple[str, int]] = []
+    original_answer, original_intercept = fake.answer, fake._intercept
+
+    def checked_out() -> int:
+        pool: Any = get_database().engine.sync_engine.pool
+        return int(pool.checkedout())
+
+    async def answer(response: Any) -> Any:
+        result = await original_answer(response)  # the delay: the run is waiting on us now
+        held.append(("timeline", checked_out()))
+        return result
+
+    async def intercept(request: Any) -> Any:
+        held.append((request.url.path.split("/")[2], checked_out()))
+        return await original_intercept(request)
+
+    fake.answer = answer  # type: ignore[method-assign]
+    fake._intercept = intercept  # type: ignore[method-assign]
+    with serve_app(fake.app) as base_url:
+        configured = settings.model_copy(
+            update={
+                "database_url": fresh_database,
+                "source": "x",
+                "x_api_url": base_url,
+                "x_bearer_token": SecretStr("good-token"),
+            }
+        )
+        asyncio.run(_jobs(fresh_database, ["alpha", "bravo", "charlie"]))
+        ids = sorted(asyncio.run(_state(fresh_database))[0])
+        start_process_loop(configured, concurrency=4)
+        try:
+            for execution_id in ids:
+                run_execution_task(execution_id)
+        finally:
+            stop_process_loop(grace_seconds=5)
+    states, summaries = asyncio.run(_state(fresh_database))
+    assert {status for status, _started in states.values()} == {ExecutionStatus.COMPLETED.value}
+    assert summaries == 3
+    assert [kind for kind, _count in held].count("timeline") == 3
+    assert held and all(count == 0 for _kind, count in held), held
+
+
+async def _jobs(url: str, usernames: list[str]) -> None:
+    database = Database(create_engine(url, pool_size=2))
+    now = utcnow()
+    try:
+        async with database.session() as session:
+            owner = await users_service.create(
+                session, email="held@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+            )
+            for username in usernames:
+                job = await jobs_service.create(
+                    session, owner=owner, data=JobCreate(x_username=username), max_jobs=50, now=now
+                )
+                session.add(
+                    JobExecution(
+                        job_id=job.id,
+                        user_id=owner.id,
+                        status=ExecutionStatus.QUEUED.value,
+                        trigger=Trigger.MANUAL.value,
+                        params={"x_username": username, "topics": [], "language": "en"},
+                        created_at=now,
+                        queued_at=now,
+                        attempt=1,
+                    )
+                )
+    finally:
+        await database.dispose()
+
+
+def _xtrack(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xtrack", *argv],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_worker_command_refuses_the_local_executor_and_an_unreachable_database() -> None:
+    local = _xtrack("worker", XTRACK_EXECUTOR="local")
+    assert local.returncode == 2
+    assert "XTRACK_EXECUTOR must be celery" in local.stderr and "Traceback" not in local.stderr
+    no_database = _xtrack(
+        "worker",
+        XTRACK_EXECUTOR="celery",
+        XTRACK_BROKER_URL=BROKERS["redis"],
+        XTRACK_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing",
+    )
+    assert no_database.returncode == 1, no_database.stderr
+    assert "cannot reach the database" in no_database.stderr and "Traceback" not in no_database.stderr
