@@ -29,13 +29,13 @@ from sqlalchemy.engine import make_url
 os.environ.setdefault("XTRACK_SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
 os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
 
-from xtrack import migrate  # noqa: E402
-from xtrack.config import get_settings, set_settings  # noqa: E402
-from xtrack.db import Database, create_engine, set_database, utcnow  # noqa: E402
-from xtrack.executions import dispatcher  # noqa: E402
-from xtrack.users.auth import create_api_token  # noqa: E402
-from xtrack.users.models import User  # noqa: E402
-from xtrack.web.app import create_app  # noqa: E402
+from xtrack import migrate
+from xtrack.config import get_settings, set_settings
+from xtrack.db import Database, create_engine, set_database, utcnow
+from xtrack.executions import dispatcher
+from xtrack.users.auth import create_api_token
+from xtrack.users.models import User
+from xtrack.web.app import create_app
 
 DEFAULT_URL = os.environ.get(
     "XTRACK_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench"
@@ -85,7 +85,8 @@ async def bench_dispatch(database: Database, *, jobs: int, repeat: int) -> list[
             text(
                 "INSERT INTO jobs (user_id, x_username, frequency, topics, is_active, language, next_run_at,"
                 " created_at, updated_at) "
-                "SELECT 1 + (g % :users), 'acct' || (g % 5000), (ARRAY[15, 30, 60, 180, 360, 720, 1440])[1 + g % 7],"
+                "SELECT 1 + (g % :users), 'acct' || (g % 5000),"
+                " (ARRAY[15, 30, 60, 180, 360, 720, 1440])[1 + g % 7],"
                 " '[\"ai\", \"chips\"]'::jsonb, true, 'en', now(), now(), now() "
                 "FROM generate_series(1, :jobs) AS g"
             ),
@@ -132,13 +133,13 @@ async def bench_history(
     async with database.session() as session:
         await session.execute(
             text(
-                "INSERT INTO job_executions (job_id, user_id, status, trigger, params, scheduled_for, created_at,"
-                " queued_at, started_at, completed_at, heartbeat_at, attempt, tweets_fetched, error_kind,"
-                " error_message, gap) "
+                "INSERT INTO job_executions (job_id, user_id, status, trigger, params, scheduled_for,"
+                " created_at, queued_at, started_at, completed_at, heartbeat_at, attempt, tweets_fetched,"
+                " error_kind, error_message, gap) "
                 "SELECT j.id, j.user_id,"
                 " CASE WHEN g % 10 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,"
                 " CASE WHEN g % 4 = 0 THEN 'MANUAL' ELSE 'SCHEDULED' END,"
-                " '{\"x_username\": \"alice\", \"topics\": [\"ai\"], \"language\": \"en\"}'::jsonb,"
+                ' \'{"x_username": "alice", "topics": ["ai"], "language": "en"}\'::jsonb,'
                 " CASE WHEN g % 4 = 0 THEN NULL ELSE t END, t, t, t, t + interval '3 seconds',"
                 " t + interval '3 seconds', 1, g % 20,"
                 " CASE WHEN g % 10 = 0 THEN 'upstream' END,"
@@ -151,8 +152,8 @@ async def bench_history(
         )
         await session.execute(
             text(
-                "INSERT INTO summaries (job_id, execution_id, user_id, is_playground, x_username, topics, content,"
-                " tweets_count, raw_data, created_at, model, input_tokens, output_tokens, cost) "
+                "INSERT INTO summaries (job_id, execution_id, user_id, is_playground, x_username, topics,"
+                " content, tweets_count, raw_data, created_at, model, input_tokens, output_tokens, cost) "
                 "SELECT e.job_id, e.id, e.user_id, false, 'alice', '[\"ai\"]'::jsonb, '## Headline', 5,"
                 " '{\"post_ids\": []}'::jsonb, e.completed_at, 'extractive', 0, 0, 0 "
                 "FROM job_executions AS e WHERE e.status = 'COMPLETED' AND e.id % 2 = 0"
@@ -167,7 +168,9 @@ async def bench_history(
     app = create_app(settings, manage_database=False)
     async with database.session() as session:
         owner_ids = list(
-            (await session.execute(text("SELECT DISTINCT user_id FROM jobs WHERE x_username LIKE 'hist%'"))).scalars()
+            (
+                await session.execute(text("SELECT DISTINCT user_id FROM jobs WHERE x_username LIKE 'hist%'"))
+            ).scalars()
         )
         tokens: dict[int, dict[str, str]] = {}
         for owner_id in owner_ids:
@@ -177,7 +180,9 @@ async def bench_history(
             tokens[owner_id] = {"Authorization": f"Bearer {plain}"}
         jobs = [
             (row.id, row.user_id)
-            for row in await session.execute(text("SELECT id, user_id FROM jobs WHERE x_username LIKE 'hist%'"))
+            for row in await session.execute(
+                text("SELECT id, user_id FROM jobs WHERE x_username LIKE 'hist%'")
+            )
         ]
         max_id = int(await session.scalar(text("SELECT max(id) FROM job_executions")) or 0)
 
@@ -199,7 +204,9 @@ async def bench_history(
             else:
                 params["limit"] = 200
             began = time.perf_counter()
-            response = await client.get(f"/api/v1/jobs/{job_id}/executions", params=params, headers=tokens[owner_id])
+            response = await client.get(
+                f"/api/v1/jobs/{job_id}/executions", params=params, headers=tokens[owner_id]
+            )
             elapsed = time.perf_counter() - began
             assert response.status_code == 200, response.text
             return elapsed
@@ -223,11 +230,17 @@ async def bench_history(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=DEFAULT_URL, help="PostgreSQL URL; the database is dropped and re-created")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, help="PostgreSQL URL; the database is dropped and re-created"
+    )
     parser.add_argument("--jobs", type=int, default=100_000, help="due jobs per dispatch tick")
     parser.add_argument("--repeat", type=int, default=3, help="dispatch rounds")
-    parser.add_argument("--executions", type=int, default=1_000_000, help="execution rows for the history bench")
+    parser.add_argument(
+        "--executions", type=int, default=1_000_000, help="execution rows for the history bench"
+    )
     parser.add_argument("--history-jobs", type=int, default=1_000, help="jobs the executions are spread over")
     parser.add_argument("--requests", type=int, default=2_000, help="measured history requests")
     parser.add_argument("--skip-dispatch", action="store_true")

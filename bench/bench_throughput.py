@@ -65,7 +65,6 @@ def free_port() -> int:
 def serve_fake_x(port: int, accounts: int, latency: float) -> None:
     """The fake X process: ``accounts`` users acct0.. with 3 posts each in the last hours."""
     import uvicorn
-
     from tests.sources.fakes import FakeX
 
     fake = FakeX(budget=10**9)
@@ -210,14 +209,17 @@ async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Res
     from xtrack.config import set_settings
     from xtrack.db import Database, create_engine, set_database, utcnow
     from xtrack.executions import dispatcher
+    from xtrack.executions.executors.celery import worker_pool_size
     from xtrack.executions.executors.local import LocalExecutor
     from xtrack.executions.heartbeat import HEARTBEATS
     from xtrack.sources.registry import close_sources
 
     await prepare(url, jobs)
-    settings = bench_settings(url, x_url, executor_concurrency=concurrency, source_max_connections=concurrency)
+    settings = bench_settings(
+        url, x_url, executor_concurrency=concurrency, source_max_connections=concurrency
+    )
     set_settings(settings)
-    database = Database(create_engine(url, pool_size=max(2, min(50, concurrency))))
+    database = Database(create_engine(url, pool_size=worker_pool_size(concurrency)))
     set_database(database)
     executor = LocalExecutor(concurrency=concurrency, database=database)
     try:
@@ -321,8 +323,12 @@ async def run_celery(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=DEFAULT_URL, help="PostgreSQL URL; the database is dropped and re-created")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, help="PostgreSQL URL; the database is dropped and re-created"
+    )
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="Celery broker (redis:// or amqp://)")
     parser.add_argument("--jobs", type=int, default=2000, help="(a) due jobs (one execution each)")
     parser.add_argument("--concurrency", type=int, default=100, help="(a) executions in flight per process")
@@ -350,9 +356,14 @@ async def main() -> None:
                         f"= {result.per_second:,.0f}/s (tick {result.tick_seconds * 1000:.0f} ms)"
                     )
                 verdict = "OK" if statistics.median(rates) >= 200 else "UNDER TARGET"
-                print(f"  => median {statistics.median(rates):,.0f} executions/s (target >= 200/s: {verdict})")
+                print(
+                    f"  => median {statistics.median(rates):,.0f} executions/s (target >= 200/s: {verdict})"
+                )
             if not args.skip_celery:
-                print(f"(a) celery executor (1 worker process, {args.broker.split(':')[0]}), {args.jobs:,} jobs,")
+                print(
+                    f"(a) celery executor (1 worker process, {args.broker.split(':')[0]}),"
+                    f" {args.jobs:,} jobs,"
+                )
                 print(f"    worker concurrency {args.concurrency}:")
                 rates = []
                 for round_number in range(args.repeat):

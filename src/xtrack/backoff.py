@@ -6,7 +6,6 @@ import random
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-
 _RANDOM = random.Random()
 
 

@@ -49,5 +49,7 @@ async def dispatch_and_run(db: Database, settings: Settings) -> list[int]:
     heartbeats = Heartbeats(auto_start=False)
     source = DemoSource()
     for execution_id in ids:
-        await run_execution(execution_id, database=db, settings=settings, source=source, heartbeats=heartbeats)
+        await run_execution(
+            execution_id, database=db, settings=settings, source=source, heartbeats=heartbeats
+        )
     return ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ async def _seed(session: AsyncSession, owner: User, count: int) -> tuple[Job, li
             x_username="alice",
             topics=["AI", "chips"],
             hours_back=24 if playground else None,
-            content=f"## Headline {i}\n- point {i} with ünïcode and \"quotes\"",
+            content=f'## Headline {i}\n- point {i} with ünïcode and "quotes"',
             tweets_count=i + 1,
             raw_data={"post_ids": [str(1000 + i)]},
             created_at=T0 + timedelta(minutes=i),
@@ -55,7 +56,15 @@ async def test_json_export_holds_every_summary_newest_first(
     _, summaries = await _seed(session, owner, 12)
     await _seed(session, other, 2)
     await session.commit()
-    monkeypatch.setattr(export, "PAGE_SIZE", 5)  # several pages
+    monkeypatch.setattr(export, "PAGE_SIZE", 5)  # several pages, one short session each
+    pages: list[int] = []
+    real_list = export.summaries_service.list_for_owner
+
+    async def counting_list(*args: Any, **kwargs: Any) -> Any:
+        pages.append(kwargs["limit"])
+        return await real_list(*args, **kwargs)
+
+    monkeypatch.setattr(export.summaries_service, "list_for_owner", counting_list)
     headers = await auth_headers(session, owner)
 
     response = await client.get("/api/v1/summaries/export", params={"format": "json"}, headers=headers)
@@ -65,7 +74,7 @@ async def test_json_export_holds_every_summary_newest_first(
     assert response.headers["content-disposition"].startswith('attachment; filename="xtrack-summaries-')
     body = json.loads(response.content)
     assert body["format"] == "xtrack.summaries/1" and body["user"] == {"email": "exporter@example.com"}
-    assert body["count"] == 12 == len(body["summaries"])
+    assert body["count"] == 12 == len(body["summaries"]) and pages == [5, 5, 5]
     assert [item["id"] for item in body["summaries"]] == [s.id for s in reversed(summaries)]
     newest = body["summaries"][0]
     assert newest["content"] == '## Headline 11\n- point 11 with ünïcode and "quotes"'
@@ -94,7 +103,9 @@ async def test_markdown_export(client: httpx.AsyncClient, session: AsyncSession)
     assert text.startswith("# XTrack summaries\n\nExported ") and "for md@example.com." in text
     sections = text.split("\n---\n\n")[1:]
     assert len(sections) == 4  # the playground run is not this job's
-    assert sections[0].startswith("## @alice · Fri 20 Nov 2026, 08:03 UTC\n\n_Topics: AI, chips · Posts: 4 · ")
+    assert sections[0].startswith(
+        "## @alice · Fri 20 Nov 2026, 08:03 UTC\n\n_Topics: AI, chips · Posts: 4 · "
+    )
     assert "## Headline 3" in sections[0] and "## Headline 0" in sections[-1]
 
 

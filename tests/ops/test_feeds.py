@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 HOSTILE = (
     "## Chips <script>alert('xss')</script> news\n\n"
     "- [click me](javascript:alert(1)) and <img src=x onerror=alert(2)>\n"
-    "- <a href=\"https://evil.example\" onclick=\"steal()\">raw link</a>\n"
+    '- <a href="https://evil.example" onclick="steal()">raw link</a>\n'
     "- a real [source](https://x.com/alice/status/1)\n"
 )
 
@@ -37,7 +37,12 @@ async def _job(session: AsyncSession, owner: User, username: str = "alice") -> J
 
 
 async def _summary(
-    session: AsyncSession, owner: User, job: Job | None, *, hours: int, content: str = "## Quiet day\n- nothing"
+    session: AsyncSession,
+    owner: User,
+    job: Job | None,
+    *,
+    hours: int,
+    content: str = "## Quiet day\n- nothing",
 ) -> Summary:
     summary = Summary(
         job_id=job.id if job else None,
@@ -168,7 +173,9 @@ async def test_job_feed_and_conditional_requests(client: httpx.AsyncClient, sess
     assert changed.status_code == 200 and len(feedparser.parse(changed.content).entries) == 2
 
 
-async def test_unknown_revoked_or_foreign_feeds_are_404(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_unknown_revoked_or_foreign_feeds_are_404(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     owner = await make_user(session)
     other = await make_user(session)
     other_job = await _job(session, other)

@@ -40,8 +40,14 @@ def test_silence_far_beyond_the_cadence_is_stale() -> None:
     # Daily posts until 12 days ago, then nothing although the job kept running.
     runs = [ok(NOW - timedelta(days=d), posts=0) for d in range(0, 12)]
     runs += [ok(NOW - timedelta(days=d)) for d in range(12, 20)]
-    health = assess(runs, username="alice", newest_post_at=NOW - timedelta(days=12), is_active=True,
-                    created_at=CREATED, now=NOW)
+    health = assess(
+        runs,
+        username="alice",
+        newest_post_at=NOW - timedelta(days=12),
+        is_active=True,
+        created_at=CREATED,
+        now=NOW,
+    )
     assert health.state is HealthState.STALE and health.flagged
     assert health.reason is not None and "@alice" in health.reason and "12 days" in health.reason
     # Ten times the usual gap is the threshold: a weekly poster is not stale after 12 days.
@@ -77,7 +83,9 @@ def test_paused_and_new_jobs_are_not_stale() -> None:
 def test_repeated_failures_are_failing() -> None:
     two = [failed(NOW), failed(NOW - timedelta(hours=1)), ok(NOW - timedelta(hours=2))]
     assert _assess(two, NOW) is HealthState.OK
-    three = [failed(NOW - timedelta(hours=h), "rate_limited") for h in range(3)] + [ok(NOW - timedelta(hours=4))]
+    three = [failed(NOW - timedelta(hours=h), "rate_limited") for h in range(3)] + [
+        ok(NOW - timedelta(hours=4))
+    ]
     health = assess(three, username="alice", newest_post_at=NOW, is_active=True, created_at=CREATED, now=NOW)
     assert health.state is HealthState.FAILING and health.consecutive_failures == 3
     assert health.reason == "The last 3 runs failed (rate_limited)."
@@ -87,7 +95,9 @@ def test_repeated_failures_are_failing() -> None:
 
 
 def test_a_permanent_failure_is_failing_at_once() -> None:
-    assert _assess([failed(NOW, "source_not_found"), ok(NOW - timedelta(hours=1))], None) is HealthState.FAILING
+    assert (
+        _assess([failed(NOW, "source_not_found"), ok(NOW - timedelta(hours=1))], None) is HealthState.FAILING
+    )
     assert _assess([failed(NOW, "upstream"), ok(NOW - timedelta(hours=1))], None) is HealthState.OK
 
 
@@ -98,7 +108,13 @@ async def test_job_health_for_every_job_of_a_user(session: AsyncSession) -> None
     def job(username: str, user_id: int = owner.id) -> Job:
         return Job(user_id=user_id, x_username=username, frequency=60 * 24, topics=["ai"], created_at=CREATED)
 
-    quiet, broken, fine, fresh, theirs = job("Quiet"), job("broken"), job("fine"), job("fresh"), job("x", stranger.id)
+    quiet, broken, fine, fresh, theirs = (
+        job("Quiet"),
+        job("broken"),
+        job("fine"),
+        job("fresh"),
+        job("x", stranger.id),
+    )
     session.add_all([quiet, broken, fine, fresh, theirs])
     await session.flush()
     for name, last_post_days in (("quiet", 30), ("fine", 0.5)):
@@ -107,15 +123,33 @@ async def test_job_health_for_every_job_of_a_user(session: AsyncSession) -> None
         await session.flush()
         created = NOW - timedelta(days=last_post_days)
         session.add(
-            Post(account_id=account.id, external_id=str(snowflake(created)), sort_key=snowflake(created),
-                 author_username=name, text="hello", url="https://x.com/s/1", created_at=created)
+            Post(
+                account_id=account.id,
+                external_id=str(snowflake(created)),
+                sort_key=snowflake(created),
+                author_username=name,
+                text="hello",
+                url="https://x.com/s/1",
+                created_at=created,
+            )
         )
 
-    def run(target: Job, status: str, days_ago: float, posts: int = 0, kind: str | None = None) -> JobExecution:
+    def run(
+        target: Job, status: str, days_ago: float, posts: int = 0, kind: str | None = None
+    ) -> JobExecution:
         at = NOW - timedelta(days=days_ago)
-        return JobExecution(job_id=target.id, user_id=target.user_id, status=status, trigger="SCHEDULED",
-                            params={}, created_at=at, started_at=at, completed_at=at, tweets_fetched=posts,
-                            error_kind=kind)
+        return JobExecution(
+            job_id=target.id,
+            user_id=target.user_id,
+            status=status,
+            trigger="SCHEDULED",
+            params={},
+            created_at=at,
+            started_at=at,
+            completed_at=at,
+            tweets_fetched=posts,
+            error_kind=kind,
+        )
 
     session.add_all([run(quiet, "COMPLETED", d, posts=2 if d >= 30 else 0) for d in range(0, 40, 2)])
     session.add_all([run(broken, "FAILED", d, kind="source_auth") for d in (0.1, 0.2, 0.3)])

@@ -92,7 +92,9 @@ def test_secrets_are_redacted_in_json(log_output: io.StringIO) -> None:
     assert SECRET not in text and BEARER not in text
     lines = _lines(log_output)
     first = lines[0]
-    assert first["password"] == first["api_key"] == first["llm_api_key"] == first["csrf_token"] == "[redacted]"
+    assert (
+        first["password"] == first["api_key"] == first["llm_api_key"] == first["csrf_token"] == "[redacted]"
+    )
     assert first["headers"]["Accept"] == "application/json"  # the rest of the data survives
     assert first["url"] == "postgresql+asyncpg://xtrack:[redacted]@db.internal/xtrack"
     assert first["input_tokens"] == 1200 and first["token_id"] == 7  # counters and ids are not secrets

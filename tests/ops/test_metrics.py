@@ -138,7 +138,12 @@ def _openai_app() -> Starlette:
     async def chat(request: Request) -> Response:
         return JSONResponse(
             {
-                "choices": [{"message": {"role": "assistant", "content": "## AI news\n- chips"}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "message": {"role": "assistant", "content": "## AI news\n- chips"},
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 1200, "completion_tokens": 80},
             }
         )
@@ -161,8 +166,13 @@ async def test_llm_tokens_and_cost(settings: Settings) -> None:
         )
         summarizer = OpenAISummarizer(llm)
         posts = [
-            Post(external_id=str(1_790_000_000_000_000_000 + i), author_username="alice", text=f"post {i} #AI",
-                 created_at=utcnow(), url=f"https://x.com/alice/status/{i}")
+            Post(
+                external_id=str(1_790_000_000_000_000_000 + i),
+                author_username="alice",
+                text=f"post {i} #AI",
+                created_at=utcnow(),
+                url=f"https://x.com/alice/status/{i}",
+            )
             for i in range(5)
         ]
         before = Scrape((await metrics.render(None, now=utcnow())).decode())
@@ -172,13 +182,19 @@ async def test_llm_tokens_and_cost(settings: Settings) -> None:
             await summarizer.aclose()
     after = Scrape((await metrics.render(None, now=utcnow())).decode())
     labels = {"summarizer": "openai", "model": "metrics-model"}
-    assert after.value("xtrack_llm_tokens_total", direction="input", **labels) - before.value(
-        "xtrack_llm_tokens_total", direction="input", **labels
-    ) == 1200
-    assert after.value("xtrack_llm_tokens_total", direction="output", **labels) - before.value(
-        "xtrack_llm_tokens_total", direction="output", **labels
-    ) == 80
-    cost = after.value("xtrack_llm_cost_usd_total", **labels) - before.value("xtrack_llm_cost_usd_total", **labels)
+    assert (
+        after.value("xtrack_llm_tokens_total", direction="input", **labels)
+        - before.value("xtrack_llm_tokens_total", direction="input", **labels)
+        == 1200
+    )
+    assert (
+        after.value("xtrack_llm_tokens_total", direction="output", **labels)
+        - before.value("xtrack_llm_tokens_total", direction="output", **labels)
+        == 80
+    )
+    cost = after.value("xtrack_llm_cost_usd_total", **labels) - before.value(
+        "xtrack_llm_cost_usd_total", **labels
+    )
     # 1,200 input tokens at $1/M and 80 output tokens at $2/M; the same figure the summary records.
     assert cost == pytest.approx(0.00136) and result.cost == pytest.approx(0.00136)
 
@@ -201,7 +217,10 @@ async def test_record_delivery_counts_by_status() -> None:
 def test_multiprocess_mode_merges_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two worker processes count into PROMETHEUS_MULTIPROC_DIR; the exposition sums them."""
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    code = "import xtrack.metrics as m; m.record_delivery('SENT'); m.execution_finished(status='COMPLETED', trigger='MANUAL', seconds=1.5, posts=4)"
+    code = (
+        "import xtrack.metrics as m; m.record_delivery('SENT');"
+        " m.execution_finished(status='COMPLETED', trigger='MANUAL', seconds=1.5, posts=4)"
+    )
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
@@ -216,7 +235,9 @@ def test_multiprocess_mode_merges_every_process(tmp_path: Path, monkeypatch: pyt
 # Access --------------------------------------------------------------------------------------------
 
 
-async def _get(app: object, *, client: tuple[str, int] = ("127.0.0.1", 5000), **headers: str) -> httpx.Response:
+async def _get(
+    app: object, *, client: tuple[str, int] = ("127.0.0.1", 5000), **headers: str
+) -> httpx.Response:
     transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         return await http.get("/metrics", headers=headers)

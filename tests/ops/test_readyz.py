@@ -51,7 +51,9 @@ async def test_the_scheduler_loop_writes_the_heartbeat(db: Database, settings: S
     now = utcnow()
     assert await claim_daily(db, task=PRUNE_TASK, holder="earlier", now=now)
     await finish_daily(db, task=PRUNE_TASK, holder="earlier", now=now, result={})
-    loop = SchedulerLoop(db, settings.model_copy(update={"scheduler_tick_seconds": 0.05}), RecordingExecutor())
+    loop = SchedulerLoop(
+        db, settings.model_copy(update={"scheduler_tick_seconds": 0.05}), RecordingExecutor()
+    )
     await loop.start()
     try:
         for _ in range(200):
@@ -72,7 +74,9 @@ async def test_broker_is_checked_with_celery(db: Database, settings: Settings) -
     response = await _readyz(up)
     assert response.status_code == 200, response.text
     assert response.json()["checks"]["broker"] == "ok"
-    down = settings.model_copy(update={"executor": "celery", "broker_url": "redis://:pw-secret@127.0.0.1:1/0"})
+    down = settings.model_copy(
+        update={"executor": "celery", "broker_url": "redis://:pw-secret@127.0.0.1:1/0"}
+    )
     response = await _readyz(down)
     assert response.status_code == 503
     assert response.json()["failed"] == ["broker"] and "pw-secret" not in response.text

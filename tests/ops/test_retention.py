@@ -116,7 +116,9 @@ async def test_old_finished_runs_go_active_runs_and_every_summary_stay(
     old_completed = await _run(session, owner, job_a, status="COMPLETED", age_days=120)
     old_failed = await _run(session, owner, job_a, status="FAILED", age_days=100)
     old_cancelled = await _run(session, owner, job_a, status="CANCELLED", age_days=95)
-    old_running = await _run(session, owner, job_a, status="RUNNING", age_days=91)  # a stuck run: the reaper's
+    old_running = await _run(
+        session, owner, job_a, status="RUNNING", age_days=91
+    )  # a stuck run: the reaper's
     old_queued = await _run(session, owner, job_b, status="QUEUED", age_days=150)
     old_playground = await _run(session, owner, None, status="COMPLETED", age_days=91)
     retry = await _run(session, owner, job_b, status="FAILED", age_days=10, retry_of=old_failed)
@@ -140,7 +142,9 @@ async def test_old_finished_runs_go_active_runs_and_every_summary_stay(
     assert retried is not None and retried.retry_of_id is None
 
 
-async def test_a_job_keeps_at_most_its_newest_runs(db: Database, session: AsyncSession, settings: Settings) -> None:
+async def test_a_job_keeps_at_most_its_newest_runs(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
     owner = await make_user(session)
     job = await _job(session, owner, "alice")
     other = await _job(session, owner, "bob")
@@ -238,11 +242,15 @@ async def test_the_daily_lease_lets_one_scheduler_prune_per_day(db: Database) ->
     assert not await claim_daily(db, task=PRUNE_TASK, holder="two", now=NOW + timedelta(hours=12))
     assert await claim_daily(db, task=PRUNE_TASK, holder="two", now=NOW + timedelta(hours=24))
     # "two" dies mid-prune: once its lease runs out, someone else takes over (no result recorded).
-    assert not await claim_daily(db, task=PRUNE_TASK, holder="three", now=NOW + timedelta(hours=24, minutes=30))
+    assert not await claim_daily(
+        db, task=PRUNE_TASK, holder="three", now=NOW + timedelta(hours=24, minutes=30)
+    )
     assert await claim_daily(db, task=PRUNE_TASK, holder="three", now=NOW + timedelta(hours=25, minutes=1))
 
 
-async def test_housekeeping_beats_and_prunes_once(db: Database, session: AsyncSession, settings: Settings) -> None:
+async def test_housekeeping_beats_and_prunes_once(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
     owner = await make_user(session)
     job = await _job(session, owner, "alice")
     old = await _run(session, owner, job, status="COMPLETED", age_days=200)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,10 +11,12 @@ from tests.conftest import auth_headers, make_job, make_user
 from tests.playground.conftest import PARAMS, ClientFactory, add_run
 from xtrack.config import Settings
 from xtrack.db import utcnow
-from xtrack.errors import RateLimited
+from xtrack.errors import Forbidden, RateLimited
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.playground import service as playground_service
+from xtrack.playground.schemas import PlaygroundRunCreate
+from xtrack.users import service as users_service
 from xtrack.users.models import UserStatus
 
 RUN = {"x_username": "@Alice", "topics": ["AI", " chips ", "ai"], "hours_back": 12, "language": "DE"}
@@ -171,14 +174,11 @@ async def test_retry_after_counts_to_the_second_the_oldest_run_leaves(
     for minutes_ago in (1430, 600, 5):
         await add_run(session, user, created_at=now - timedelta(minutes=minutes_ago))
     limited = settings.model_copy(update={"playground_daily_quota": 2, "playground_max_concurrent": 5})
-    try:
+    with pytest.raises(RateLimited) as caught:
         await playground_service.check_quota(session, user_id=user.id, settings=limited, now=now)
-    except RateLimited as exc:
-        # Two runs are in the window's newest two: the one of 600 minutes ago frees a slot.
-        assert exc.retry_after == (1440 - 600) * 60
-        assert "14 h 00 min" in exc.message
-    else:
-        raise AssertionError("the quota was not enforced")
+    # The newest two runs fill the quota: the one of 600 minutes ago leaving the window frees a slot.
+    assert caught.value.retry_after == (1440 - 600) * 60
+    assert "14 h 00 min" in caught.value.message
     roomy = limited.model_copy(update={"playground_daily_quota": 4})
     await playground_service.check_quota(session, user_id=user.id, settings=roomy, now=now)
 
@@ -343,30 +343,18 @@ async def test_the_service_refuses_unverified_and_suspended_users(
     session: AsyncSession, settings: Settings
 ) -> None:
     """The CLI's --user path has no ActiveUser dependency: the service itself checks."""
-    from xtrack.errors import Forbidden
-    from xtrack.playground.schemas import PlaygroundRunCreate
-    from xtrack.users import service as users_service
-
     data = PlaygroundRunCreate(x_username="alice")
     unverified = await make_user(session, status=UserStatus.UNVERIFIED)
     suspended = await make_user(session)
     await users_service.suspend(session, user=suspended)
     run = await add_run(session, suspended)
     for user, detail in ((unverified, "Verify your email"), (suspended, "suspended")):
-        try:
+        with pytest.raises(Forbidden, match=detail):
             await playground_service.create_run(
                 session, user=user, data=data, now=utcnow(), settings=settings
             )
-        except Forbidden as exc:
-            assert detail in exc.message
-        else:
-            raise AssertionError(f"{user.status} ran the playground")
-    try:
+    with pytest.raises(Forbidden):
         await playground_service.save_as_job(
             session, user=suspended, run_id=run.id, frequency=60, now=utcnow(), settings=settings
         )
-    except Forbidden:
-        pass
-    else:
-        raise AssertionError("a suspended user saved a job")
     assert await session.scalar(select(JobExecution.id).where(JobExecution.user_id == unverified.id)) is None

@@ -174,6 +174,25 @@ async def notification_target(session: AsyncSession, owner: User) -> dict[str, A
     return {"target_id": row.id}
 
 
+async def feed_token(session: AsyncSession, owner: User) -> dict[str, Any]:
+    from xtrack.summaries import feeds
+
+    row, plain = await feeds.create_token(session, user=owner, name="matrix", now=utcnow())
+    return {"feed_id": row.id, "token": plain}
+
+
+async def job_feed(session: AsyncSession, owner: User) -> dict[str, Any]:
+    return {**await feed_token(session, owner), **await job(session, owner)}
+
+
+async def scheduler_heartbeat(session: AsyncSession, owner: User) -> dict[str, Any]:
+    from xtrack.maintenance import SchedulerHeartbeat
+
+    session.add(SchedulerHeartbeat(instance_id="matrix", hostname="matrix", pid=1, beat_at=utcnow()))
+    await session.flush()
+    return {}
+
+
 PASSWORD_CHANGE = {"current_password": TEST_PASSWORD, "new_password": "another long password"}
 # A user of its own: the password-change rows change the owner's password.
 SIGNIN_CREDENTIALS = {"email": "matrix-signin@example.com", "password": TEST_PASSWORD}
@@ -249,11 +268,15 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     # Product pages: dashboard, jobs, runs, summaries, playground
     ("GET", "/dashboard/poll"): authenticated(),
     ("GET", "/jobs/new"): authenticated(),
-    ("POST", "/jobs"): active(form={"x_username": "matrix", "topics": "ai", "frequency": "60", "language": "en"}),
+    ("POST", "/jobs"): active(
+        form={"x_username": "matrix", "topics": "ai", "frequency": "60", "language": "en"}
+    ),
     ("GET", "/jobs/{job_id}"): owner_object(job, active=False),
     ("GET", "/jobs/{job_id}/edit"): owner_object(job, active=False),
     ("POST", "/jobs/{job_id}/edit"): owner_object(
-        job, active=True, form={"x_username": "matrix", "topics": "chips", "frequency": "60", "language": "en"}
+        job,
+        active=True,
+        form={"x_username": "matrix", "topics": "chips", "frequency": "60", "language": "en"},
     ),
     ("GET", "/jobs/{job_id}/runs/poll"): owner_object(job, active=False),
     ("POST", "/jobs/{job_id}/run"): owner_object(job, active=True),
@@ -270,7 +293,9 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/playground"): active(form={"x_username": "matrix", "topics": "ai", "hours_back": "6"}),
     ("GET", "/playground/runs/{run_id}"): owner_object(playground_run, active=False),
     ("GET", "/playground/runs/{run_id}/poll"): owner_object(playground_run, active=False),
-    ("POST", "/playground/runs/{run_id}/save"): owner_object(playground_run, active=True, form={"frequency": "60"}),
+    ("POST", "/playground/runs/{run_id}/save"): owner_object(
+        playground_run, active=True, form={"frequency": "60"}
+    ),
     # Notifications
     ("GET", "/api/v1/targets"): authenticated(),
     ("POST", "/api/v1/targets"): active(
@@ -298,6 +323,16 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/jobs/{job_id}/targets"): owner_object(job, active=True, form={"failure_threshold": "3"}),
     ("GET", "/unsubscribe"): public(query={"token": "unknown"}),
     ("POST", "/unsubscribe"): public(form={"token": "unknown"}),
+    # Operations: health, metrics (loopback here: no XTRACK_METRICS_TOKEN), feeds, listing, export
+    ("GET", "/readyz"): public(factory=scheduler_heartbeat),
+    ("GET", "/metrics"): public(),
+    ("GET", "/api/v1/summaries"): authenticated(),
+    ("GET", "/api/v1/summaries/export"): authenticated(query={"format": "md"}),
+    ("POST", "/api/v1/feeds"): authenticated(json={"name": "matrix"}),
+    ("GET", "/api/v1/feeds"): authenticated(),
+    ("DELETE", "/api/v1/feeds/{feed_id}"): owner_object(feed_token, active=False),
+    ("GET", "/feeds/{token}.atom"): public(factory=feed_token),
+    ("GET", "/feeds/{token}/jobs/{job_id}.atom"): public(factory=job_feed),
 }
 
 

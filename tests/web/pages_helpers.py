@@ -42,7 +42,12 @@ async def add_run(
         status=status,
         trigger=trigger,
         params=params
-        or {"x_username": job.x_username if job else "alice", "topics": ["ai"], "language": "en", "hours_back": 24},
+        or {
+            "x_username": job.x_username if job else "alice",
+            "topics": ["ai"],
+            "language": "en",
+            "hours_back": 24,
+        },
         created_at=started - timedelta(seconds=1),
         started_at=None if status == "QUEUED" else started,
         completed_at=started + timedelta(seconds=seconds) if finished and status != "CANCELLED" else None,

@@ -38,7 +38,9 @@ async def test_visitors_get_the_landing_page(client: httpx.AsyncClient) -> None:
     assert "Dashboard" not in title_of(response.text)
 
 
-async def test_no_jobs_leads_to_create_and_the_playground(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_no_jobs_leads_to_create_and_the_playground(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     await signed_in(client, session, user)
     response = await client.get("/")
@@ -140,7 +142,9 @@ async def test_dashboard_polls_while_a_run_is_active_and_answers_204_when_unchan
     first = await client.get("/dashboard/poll", params={"since": ""})
     assert first.status_code == 200 and first.headers["x-poll-active"] == "true"
     assert "Queued" in first.text and "<html" not in first.text
-    assert (await client.get("/dashboard/poll", params={"since": first.headers["x-poll-since"]})).status_code == 204
+    assert (
+        await client.get("/dashboard/poll", params={"since": first.headers["x-poll-since"]})
+    ).status_code == 204
 
     run.status = "FAILED"
     run.error_kind = "upstream"

@@ -100,7 +100,9 @@ async def test_unverified_users_see_why_they_cannot_create_jobs(
     assert refused.status_code == 403
 
 
-async def test_edit_form_is_prefilled_and_saves_with_prg(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_edit_form_is_prefilled_and_saves_with_prg(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     job = await make_job(session, owner=user, x_username="alice", topics=["ai", "chips"], frequency=90)
     csrf = await signed_in(client, session, user)
@@ -118,7 +120,13 @@ async def test_edit_form_is_prefilled_and_saves_with_prg(client: httpx.AsyncClie
 
     saved = await client.post(
         f"/jobs/{job.id}/edit",
-        data={"csrf_token": csrf, "x_username": "alice", "topics": "robots", "frequency": "360", "language": "fr"},
+        data={
+            "csrf_token": csrf,
+            "x_username": "alice",
+            "topics": "robots",
+            "frequency": "360",
+            "language": "fr",
+        },
     )
     assert saved.status_code == 303 and saved.headers["location"] == f"/jobs/{job.id}"
     await session.refresh(job)
@@ -126,7 +134,9 @@ async def test_edit_form_is_prefilled_and_saves_with_prg(client: httpx.AsyncClie
     assert "Job saved." in text_of((await client.get(f"/jobs/{job.id}")).text)
 
 
-async def test_another_users_job_pages_are_the_404_page(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_another_users_job_pages_are_the_404_page(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     owner = await make_user(session)
     job = await make_job(session, owner=owner)
     await add_run(session, job)
@@ -146,7 +156,9 @@ async def test_another_users_job_pages_are_the_404_page(client: httpx.AsyncClien
     assert await session.get(Job, job.id) is not None
 
 
-async def test_job_page_shows_state_summary_chart_and_runs(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_job_page_shows_state_summary_chart_and_runs(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     job = await make_job(session, owner=user, x_username="alice", topics=["ai"])
     job.next_run_at = utcnow() + timedelta(hours=2)
@@ -246,7 +258,9 @@ async def test_delete_asks_first_naming_what_goes_then_deletes(
     assert confirm.status_code == 200
     text = text_of(confirm.text)
     assert "Delete the job following @alice?" in text and "3 runs and 1 summary" in text
-    (cancel,) = [a for a in tags(confirm.text, "a") if a.get("href") == f"/jobs/{job.id}" and "autofocus" in a]
+    (cancel,) = [
+        a for a in tags(confirm.text, "a") if a.get("href") == f"/jobs/{job.id}" and "autofocus" in a
+    ]
     assert cancel is not None
     (danger,) = [b for b in tags(confirm.text, "button") if "danger" in (b.get("class") or "")]
     assert danger["type"] == "submit"
@@ -256,12 +270,16 @@ async def test_delete_asks_first_naming_what_goes_then_deletes(
     assert deleted.status_code == 303 and deleted.headers["location"] == "/"
     session.expunge_all()
     assert await session.get(Job, job.id) is None
-    assert await session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id == job.id)) == 0
+    assert (
+        await session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id == job.id)) == 0
+    )
     home = await client.get("/")
     assert "Deleted the job following @alice, with its 3 runs and 1 summary." in text_of(home.text)
 
 
-async def test_runs_filter_by_status_and_trigger_with_counts(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_runs_filter_by_status_and_trigger_with_counts(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     job = await make_job(session, owner=user)
     completed = [await add_run(session, job, status="COMPLETED") for _ in range(3)]
@@ -295,7 +313,14 @@ async def test_runs_pagination_visits_every_run_once_both_ways(
     job = await make_job(session, owner=user)
     start = utcnow() - timedelta(days=3)
     ids = [
-        (await add_run(session, job, status="FAILED" if i % 4 == 0 else "COMPLETED", started=start + timedelta(minutes=i))).id
+        (
+            await add_run(
+                session,
+                job,
+                status="FAILED" if i % 4 == 0 else "COMPLETED",
+                started=start + timedelta(minutes=i),
+            )
+        ).id
         for i in range(60)
     ]
     await signed_in(client, session, user)
@@ -324,10 +349,16 @@ async def test_runs_pagination_visits_every_run_once_both_ways(
             newer = link(response.text, "prev")
         assert list(reversed(back)) == pages
         if params:
-            assert all("status=COMPLETED" in (urlsplit(a.get("href") or "").query) for a in tags(last_page, "a") if a.get("rel"))
+            assert all(
+                "status=COMPLETED" in (urlsplit(a.get("href") or "").query)
+                for a in tags(last_page, "a")
+                if a.get("rel")
+            )
 
 
-async def test_poll_endpoint_is_204_until_the_runs_change(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_poll_endpoint_is_204_until_the_runs_change(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     job = await make_job(session, owner=user)
     run = await add_run(session, job, status="RUNNING", started=utcnow() - timedelta(hours=2))

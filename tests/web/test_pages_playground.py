@@ -24,11 +24,15 @@ from xtrack.web.app import create_app
 async def small_quota_client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an app whose playground allows 2 runs a day."""
     app = create_app(settings.model_copy(update={"playground_daily_quota": 2}), manage_database=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
         yield http
 
 
-async def test_form_shows_the_quota_and_a_run_starts_with_prg(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_form_shows_the_quota_and_a_run_starts_with_prg(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     csrf = await signed_in(client, session, user)
     page = await client.get("/playground")
@@ -39,19 +43,31 @@ async def test_form_shows_the_quota_and_a_run_starts_with_prg(client: httpx.Asyn
 
     started = await client.post(
         "/playground",
-        data={"csrf_token": csrf, "x_username": "@alice", "topics": "ai, chips", "hours_back": "12", "language": "en"},
+        data={
+            "csrf_token": csrf,
+            "x_username": "@alice",
+            "topics": "ai, chips",
+            "hours_back": "12",
+            "language": "en",
+        },
     )
     assert started.status_code == 303
     run = (await session.execute(select(JobExecution).where(JobExecution.user_id == user.id))).scalar_one()
     assert started.headers["location"] == f"/playground/runs/{run.id}"
-    assert run.trigger == "PLAYGROUND" and run.params["topics"] == ["ai", "chips"] and run.params["hours_back"] == 12
+    assert (
+        run.trigger == "PLAYGROUND"
+        and run.params["topics"] == ["ai", "chips"]
+        and run.params["hours_back"] == 12
+    )
 
     run_page = await client.get(started.headers["location"])
     text = text_of(run_page.text)
     assert f"Playground run #{run.id} started for @alice." in text
     assert "Queued" in text and "Waiting for a worker" in text
     (region,) = [d for d in tags(run_page.text, "div") if d.get("data-poll-url")]
-    assert region["data-poll-url"] == f"/playground/runs/{run.id}/poll" and region["data-poll-active"] == "true"
+    assert (
+        region["data-poll-url"] == f"/playground/runs/{run.id}/poll" and region["data-poll-active"] == "true"
+    )
     assert "Save as job" not in text  # offered once the run has finished
     assert "<noscript>" in run_page.text
 
@@ -63,12 +79,20 @@ async def test_form_shows_the_quota_and_a_run_starts_with_prg(client: httpx.Asyn
     assert region["data-poll-url"] == "/playground/poll" and region["data-poll-active"] == "true"
 
 
-async def test_invalid_input_is_422_with_the_input_kept(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_invalid_input_is_422_with_the_input_kept(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     csrf = await signed_in(client, session, user)
     response = await client.post(
         "/playground",
-        data={"csrf_token": csrf, "x_username": "bad name", "topics": "kept", "hours_back": "500", "language": "en"},
+        data={
+            "csrf_token": csrf,
+            "x_username": "bad name",
+            "topics": "kept",
+            "hours_back": "500",
+            "language": "en",
+        },
     )
     assert response.status_code == 422
     text = text_of(response.text)
@@ -80,7 +104,9 @@ async def test_invalid_input_is_422_with_the_input_kept(client: httpx.AsyncClien
     assert await session.scalar(select(func.count()).select_from(JobExecution)) == 0
 
 
-async def test_used_up_quota_is_explained(small_quota_client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_used_up_quota_is_explained(
+    small_quota_client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     client = small_quota_client
     user = await make_user(session)
     for _ in range(2):
@@ -91,7 +117,9 @@ async def test_used_up_quota_is_explained(small_quota_client: httpx.AsyncClient,
     (button,) = [b for b in tags(page.text, "button") if b.get("type") == "submit" and "disabled" in b]
     assert button["aria-describedby"] == "playground-quota"
 
-    refused = await client.post("/playground", data={"csrf_token": csrf, "x_username": "alice", "hours_back": "24"})
+    refused = await client.post(
+        "/playground", data={"csrf_token": csrf, "x_username": "alice", "hours_back": "24"}
+    )
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     assert "You have used your 2 playground runs for the last 24 hours" in text_of(refused.text)
     assert 'value="alice"' in refused.text
@@ -118,13 +146,17 @@ async def test_finished_run_shows_its_result_and_saves_as_a_job(
     assert "<em>point</em>" not in page.text  # Markdown rendered safely: raw HTML stays text
     assert f'href="/summaries/{summary.id}"' in page.text
     assert "Save as job" in text and "the last 6 hours" in text
-    (again,) = [a.get("href") or "" for a in tags(page.text, "a") if (a.get("href") or "").startswith("/playground?")]
+    (again,) = [
+        a.get("href") or "" for a in tags(page.text, "a") if (a.get("href") or "").startswith("/playground?")
+    ]
     assert again.startswith("/playground?x_username=alice") and "Run again" in text
     prefilled = await client.get(again)
     inputs = {a.get("name"): a for a in tags(prefilled.text, "input")}
     assert inputs["x_username"]["value"] == "alice" and inputs["hours_back"]["value"] == "6"
 
-    saved = await client.post(f"/playground/runs/{run.id}/save", data={"csrf_token": csrf, "frequency": "180"})
+    saved = await client.post(
+        f"/playground/runs/{run.id}/save", data={"csrf_token": csrf, "frequency": "180"}
+    )
     assert saved.status_code == 303
     job = (await session.execute(select(Job).where(Job.user_id == user.id))).scalar_one()
     assert saved.headers["location"] == f"/jobs/{job.id}"
@@ -136,13 +168,17 @@ async def test_failed_playground_run_offers_retry_into_a_new_playground_run(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user = await make_user(session)
-    failed = await add_run(session, None, user_id=user.id, trigger="PLAYGROUND", status="FAILED", error_kind="source_not_found")
+    failed = await add_run(
+        session, None, user_id=user.id, trigger="PLAYGROUND", status="FAILED", error_kind="source_not_found"
+    )
     csrf = await signed_in(client, session, user)
     page = await client.get(f"/playground/runs/{failed.id}")
     assert "Failed: account not found." in text_of(page.text)
     assert f'action="/runs/{failed.id}/retry"' in page.text
     retried = await client.post(f"/runs/{failed.id}/retry", data={"csrf_token": csrf})
-    new = (await session.execute(select(JobExecution).where(JobExecution.retry_of_id == failed.id))).scalar_one()
+    new = (
+        await session.execute(select(JobExecution).where(JobExecution.retry_of_id == failed.id))
+    ).scalar_one()
     assert new.trigger == "PLAYGROUND" and retried.headers["location"] == f"/playground/runs/{new.id}"
 
 
@@ -161,7 +197,9 @@ async def test_history_pages_and_poll(client: httpx.AsyncClient, session: AsyncS
 
     poll = await client.get("/playground/poll", params={"since": ""})
     assert poll.status_code == 200 and poll.headers["x-poll-active"] == "false"
-    assert (await client.get("/playground/poll", params={"since": poll.headers["x-poll-since"]})).status_code == 204
+    assert (
+        await client.get("/playground/poll", params={"since": poll.headers["x-poll-since"]})
+    ).status_code == 204
 
 
 async def test_playground_is_private_and_needs_a_verified_account_to_run(
@@ -185,6 +223,10 @@ async def test_playground_is_private_and_needs_a_verified_account_to_run(
     unverified = await make_user(session, status=UserStatus.UNVERIFIED)
     csrf = await signed_in(client, session, unverified)
     page = await client.get("/playground")
-    assert page.status_code == 200 and "Confirm your email address to use the playground" in text_of(page.text)
-    refused = await client.post("/playground", data={"csrf_token": csrf, "x_username": "alice", "hours_back": "24"})
+    assert page.status_code == 200 and "Confirm your email address to use the playground" in text_of(
+        page.text
+    )
+    refused = await client.post(
+        "/playground", data={"csrf_token": csrf, "x_username": "alice", "hours_back": "24"}
+    )
     assert refused.status_code == 403

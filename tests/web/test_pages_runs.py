@@ -16,7 +16,9 @@ from xtrack.executions.models import JobExecution
 from xtrack.users.models import UserStatus
 
 
-async def test_completed_run_page_tells_the_whole_story(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_completed_run_page_tells_the_whole_story(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     user = await make_user(session)
     user.timezone = "Europe/Berlin"
     job = await make_job(session, owner=user, x_username="alice")
@@ -61,7 +63,9 @@ async def test_failed_run_shows_the_full_error_and_retries_into_a_new_run(
     user = await make_user(session)
     job = await make_job(session, owner=user)
     message = "Rate limited by the source until 14:05 UTC. " + "detail " * 40
-    failed = await add_run(session, job, status="FAILED", error_kind="rate_limited", error_message=message, attempt=5)
+    failed = await add_run(
+        session, job, status="FAILED", error_kind="rate_limited", error_message=message, attempt=5
+    )
     csrf = await signed_in(client, session, user)
 
     page = await client.get(f"/runs/{failed.id}")
@@ -175,7 +179,9 @@ async def test_summary_page_renders_safely_with_cited_posts_from_one_query(
     assert "→" in text  # the window the run covered
 
 
-async def test_another_users_summary_is_the_404_page(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_another_users_summary_is_the_404_page(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
     owner = await make_user(session)
     job = await make_job(session, owner=owner)
     summary = await add_summary(session, await add_run(session, job))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,6 @@ from xtrack.notify import masking
 from xtrack.notify.content import CHAT_LIMITS, Message, escape_markdown, fit_markdown
 from xtrack.notify.models import TargetKind
 
-APPRISE_TIMEOUT_SECONDS = 30.0
 MAX_ERROR_LENGTH = 1000
 
 
@@ -80,11 +80,26 @@ def body_limit(scheme: str, service_limit: int | None) -> int | None:
     return service_limit or None
 
 
+class _ThreadWarnings(logging.Handler):
+    """Collects the warnings apprise logs from one thread: the reason a send failed, kept apart from
+    sends running at the same time in other threads (they may belong to other users)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
 def _send_apprise_blocking(url: str, message: Message) -> None:
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
+    # The plugin's own notify() (a plain bool), not Apprise.notify(): the latter wraps every call in
+    # log stores whose locks deadlocked when the garbage collector released one from another thread.
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
         raise SendError("Apprise does not understand this target's URL any more.", permanent=True)
-    service = notifier[0]
     title = message.subject
     body = message.markdown
     title_limit = int(getattr(service, "title_maxlen", 0) or 0)
@@ -96,27 +111,18 @@ def _send_apprise_blocking(url: str, message: Message) -> None:
         title = title[: title_limit - 1] + "…"
     limit = body_limit(scheme_of(url), int(getattr(service, "body_maxlen", 0) or 0))
     body = fit_markdown(body, limit, link=message.link)
-    result = notifier.notify(
-        body=body,
-        title=title,
-        body_format=apprise.NotifyFormat.MARKDOWN,
-        timeout=APPRISE_TIMEOUT_SECONDS,
-    )
+    warnings = _ThreadWarnings()
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.addHandler(warnings)
     try:
-        if result:
-            return
-        problems = [
-            entry.message
-            for entry in result.logs()
-            if getattr(entry, "level", logging.WARNING) >= logging.WARNING and entry.message
-        ]
+        sent = service.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
     finally:
-        # Release the result's log store here, in this thread: left to the garbage collector, its
-        # __del__ takes a lock at an arbitrary point of another thread (a deadlock seen in tests).
-        close = getattr(result, "close", None)
-        if callable(close):
-            close()
-    detail = "; ".join(dict.fromkeys(problems)) or "the service did not accept the message"
+        apprise_logger.removeHandler(warnings)
+    if sent:
+        return
+    detail = "; ".join(dict.fromkeys(m for m in warnings.messages if m)) or (
+        "the service did not accept the message"
+    )
     raise SendError(masking.scrub(detail, url))
 
 

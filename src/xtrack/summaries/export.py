@@ -29,9 +29,10 @@ async def iter_summaries(
     *,
     owner_id: int,
     filters: summaries_service.SummaryFilters,
-    page_size: int = PAGE_SIZE,
+    page_size: int | None = None,
 ) -> AsyncIterator[Summary]:
     """Every matching summary, newest first; one short session per page (keyset on id)."""
+    page_size = page_size or PAGE_SIZE
     before: int | None = None
     while True:
         async with database.session() as session:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from xtrack.executions.router import router as executions_router
-from xtrack.web.connect import router as connect_pages
 from xtrack.jobs.router import router as jobs_router
 from xtrack.playground.router import router as playground_router
 from xtrack.summaries.router import router as summaries_router
 from xtrack.users.admin_pages import router as users_admin_pages
 from xtrack.users.pages import router as users_pages
 from xtrack.users.router import router as users_router
+from xtrack.web.connect import router as connect_pages
 
 API_ROUTERS: list[APIRouter] = []
 API_ROUTERS += [jobs_router, executions_router, summaries_router]

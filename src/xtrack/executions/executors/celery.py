@@ -74,7 +74,7 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-class PromptShutdown(bootsteps.StartStopStep):
+class PromptShutdown(bootsteps.StartStopStep):  # type: ignore[misc]
     """Celery's signal handlers only set a flag that the worker's event loop checks between polls,
     and a poll may sleep up to 10 s when the next timer is far away (AMQP heartbeats): a timer
     every half second keeps SIGTERM's warm shutdown prompt."""
