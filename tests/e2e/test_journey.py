@@ -133,7 +133,7 @@ def test_a_new_user_follows_an_account_and_reads_its_summaries(
     checked_page(page, "playground-run")
 
     page.get_by_role("link", name="All playground runs").click()
-    page.wait_for_url("**/playground")
+    page.wait_for_url(re.compile(r"/playground#history$"))
     history_row = page.locator(f"#run-{playground_run_id}")
     expect(history_row).to_contain_text("@journey_pg")
     expect(history_row.locator(".badge")).to_have_attribute("data-status", "COMPLETED")
