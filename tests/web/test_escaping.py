@@ -28,6 +28,10 @@ PYTHON_ALLOWED: dict[str, str] = {
     ),
     "web/csrf.py": "a fixed <input> whose only value is a hex HMAC digest",
     "web/charts.py": "SVG from formatted numbers; every text passes through markupsafe.escape",
+    "notify/content.py": (
+        "email HTML from literal Markup templates whose .format() escapes every argument; the summary"
+        " itself comes from render_markdown"
+    ),
 }
 
 
