@@ -194,14 +194,17 @@ async def bench_history(
         async def one() -> float:
             job_id, owner_id = rand.choice(jobs)
             params: dict[str, str | int] = {}
-            kind = rand.random()
-            if kind < 0.4:
-                pass  # first page, 50 newest
-            elif kind < 0.8:
-                params["before"] = rand.randint(1, max_id)  # a deeper keyset page
-            elif kind < 0.9:
+            draw = rand.random()
+            if draw < 0.4:
+                kind = "first page (50)"
+            elif draw < 0.8:
+                kind = "keyset page (before=...)"
+                params["before"] = rand.randint(1, max_id)
+            elif draw < 0.9:
+                kind = "status=FAILED"
                 params["status"] = "FAILED"
             else:
+                kind = "limit=200"
                 params["limit"] = 200
             began = time.perf_counter()
             response = await client.get(
@@ -209,13 +212,22 @@ async def bench_history(
             )
             elapsed = time.perf_counter() - began
             assert response.status_code == 200, response.text
+            by_kind.setdefault(kind, []).append(elapsed)
             return elapsed
 
+        by_kind: dict[str, list[float]] = {}
         for _ in range(min(200, requests)):
             await one()  # warm-up: connections, prepared statements, caches
+        by_kind.clear()
         for _ in range(requests):
             latencies.append(await one())
     latencies.sort()
+    for kind, values in by_kind.items():
+        values.sort()
+        print(
+            f"    {kind:<26} n={len(values):>4}  p50 {values[len(values) // 2] * 1000:6.2f} ms"
+            f"  p99 {values[min(len(values) - 1, int(0.99 * len(values)))] * 1000:6.2f} ms"
+        )
 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000

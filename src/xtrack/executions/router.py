@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from xtrack.db import utcnow
 from xtrack.executions import service as executions_service
@@ -13,6 +13,7 @@ from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.schemas import ExecutionPage, ExecutionRead
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.responses import model_response
 
 router = APIRouter(tags=["executions"])
 
@@ -66,11 +67,13 @@ async def job_executions(
     before: Annotated[int | None, Query(ge=1, description="Only executions with a smaller id")] = None,
     status: Annotated[ExecutionStatus | None, Query()] = None,
     trigger: Annotated[Trigger | None, Query()] = None,
-) -> ExecutionPage:
+) -> Response:
     page = await executions_service.history(
         session, owner_id=user.id, job_id=job_id, limit=limit, before=before, status=status, trigger=trigger
     )
-    return ExecutionPage(items=[ExecutionRead.of(item) for item in page.items], next_before=page.next_before)
+    return model_response(
+        ExecutionPage(items=[ExecutionRead.of(item) for item in page.items], next_before=page.next_before)
+    )
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from xtrack.db import utcnow
 from xtrack.executions.router import ExecutorDep
@@ -16,6 +16,7 @@ from xtrack.playground.schemas import PlaygroundHistory, PlaygroundRunCreate, Pl
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.schemas import error_responses
 from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.responses import model_response
 
 router = APIRouter(prefix="/playground", tags=["playground"])
 
@@ -65,10 +66,12 @@ async def history(
     before: Annotated[
         int | None, Query(ge=1, description="Only runs with a smaller id (next_before)")
     ] = None,
-) -> PlaygroundHistory:
+) -> Response:
     page = await playground_service.history(session, user=user, limit=limit, before=before)
-    return PlaygroundHistory(
-        items=[PlaygroundRunRead.of(run) for run in page.items], next_before=page.next_before
+    return model_response(
+        PlaygroundHistory(
+            items=[PlaygroundRunRead.of(run) for run in page.items], next_before=page.next_before
+        )
     )
 
 
