@@ -254,7 +254,8 @@ def worker_process(url: str, x_url: str, broker: str, queue: str, *, concurrency
         "XTRACK_X_BEARER_TOKEN": "good-token",
         "XTRACK_EXECUTOR_CONCURRENCY": str(concurrency),
         "XTRACK_SOURCE_MAX_CONNECTIONS": str(concurrency),
-        "XTRACK_LOG_LEVEL": "WARNING",
+        # INFO, as a production worker logs (Celery's " ready." line, awaited below, is INFO).
+        "XTRACK_LOG_LEVEL": "INFO",
         "XTRACK_LOG_FORMAT": "json",
     }
     process = subprocess.Popen(
