@@ -162,7 +162,8 @@ def setup_logging(log_format: str = "console", level: str = "INFO", *, stream: T
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        # Extras first, so _drop_color_message also sees the ones uvicorn passes.
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=final,
     )
     handler = logging.StreamHandler(output)

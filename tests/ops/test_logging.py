@@ -147,3 +147,13 @@ def test_secret_values_in_text() -> None:
     assert "a" * 43 not in cleaned and "b" * 43 not in cleaned and "c" * 30 not in cleaned
     assert "smtp://me:[redacted]@mail.example:587" in cleaned and "page=2" in cleaned
     assert redact_text("3 tokens, a basic summary") == "3 tokens, a basic summary"
+
+
+def test_uvicorns_ansi_duplicate_of_the_message_is_dropped(log_output: io.StringIO) -> None:
+    setup_logging("console", "INFO", stream=log_output)
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 42, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    text = log_output.getvalue()
+    assert "Started server process [42]" in text
+    assert "color_message" not in text and "\x1b[36m" not in text
