@@ -324,6 +324,9 @@ async def run_celery(
 
 
 async def main() -> None:
+    from xtrack.observability import setup_logging
+
+    setup_logging("console", "WARNING")  # the runs in this process log as a quiet production one would
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
