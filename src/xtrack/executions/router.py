@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from xtrack.db import utcnow
+from xtrack.db import MAX_ID, utcnow
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.models import ExecutionStatus, Trigger
@@ -64,7 +64,9 @@ async def job_executions(
     limit: Annotated[int, Query(ge=1, le=executions_service.HISTORY_MAX_LIMIT)] = (
         executions_service.HISTORY_DEFAULT_LIMIT
     ),
-    before: Annotated[int | None, Query(ge=1, description="Only executions with a smaller id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only executions with a smaller id")
+    ] = None,
     status: Annotated[ExecutionStatus | None, Query()] = None,
     trigger: Annotated[Trigger | None, Query()] = None,
 ) -> Response:

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from xtrack.db import get_database, utcnow
+from xtrack.db import MAX_ID, get_database, utcnow
 from xtrack.errors import Invalid
 from xtrack.notify import service
 from xtrack.notify.models import NotificationDelivery
@@ -222,7 +222,9 @@ async def job_deliveries(
     user: CurrentUser,
     job_id: int,
     limit: Annotated[int, Query(ge=1, le=service.MAX_DELIVERY_PAGE)] = service.DELIVERY_PAGE,
-    before_id: Annotated[int | None, Query(description="Keyset: deliveries older than this id")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Keyset: deliveries older than this id")
+    ] = None,
 ) -> DeliveryList:
     views = await service.deliveries_for_job(
         session, user=user, job_id=job_id, limit=limit, before_id=before_id

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from xtrack.db import utcnow
+from xtrack.db import MAX_ID, utcnow
 from xtrack.executions.router import ExecutorDep
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.router import job_read
@@ -64,7 +64,7 @@ async def history(
         playground_service.HISTORY_DEFAULT_LIMIT
     ),
     before: Annotated[
-        int | None, Query(ge=1, description="Only runs with a smaller id (next_before)")
+        int | None, Query(ge=1, le=MAX_ID, description="Only runs with a smaller id (next_before)")
     ] = None,
 ) -> Response:
     page = await playground_service.history(session, user=user, limit=limit, before=before)

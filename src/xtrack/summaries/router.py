@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from xtrack.db import get_database, utcnow
+from xtrack.db import MAX_ID, get_database, utcnow
 from xtrack.summaries import export, feeds
 from xtrack.summaries import service as summaries_service
 from xtrack.summaries.schemas import FeedCreate, FeedCreated, FeedRead, SummaryPage, SummaryRead
@@ -55,7 +55,9 @@ async def list_summaries(
     job_id: JobFilter = None,
     playground: PlaygroundFilter = None,
     since: SinceFilter = None,
-    before: Annotated[int | None, Query(ge=1, description="Only summaries with a smaller id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only summaries with a smaller id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=summaries_service.SUMMARIES_MAX_LIMIT)] = (
         summaries_service.SUMMARIES_DEFAULT_LIMIT
     ),
@@ -170,6 +172,14 @@ FEED_HEADERS = {
 }
 
 
+# Feeds live outside /api: their errors are the HTML error pages a browser opening the URL sees.
+FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/atom+xml": {}}},
+    304: {"description": "Not modified since the ETag sent in If-None-Match"},
+    404: {"description": "Unknown or revoked feed (an HTML page)", "content": {"text/html": {}}},
+}
+
+
 def _feed_response(request: Request, feed: feeds.Feed) -> Response:
     headers = {**FEED_HEADERS, "ETag": feed.etag}
     if feed.etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
@@ -181,7 +191,7 @@ def _feed_response(request: Request, feed: feeds.Feed) -> Response:
     "/feeds/{token}.atom",
     summary="Atom feed of your summaries (private URL)",
     response_class=Response,
-    responses={200: {"content": {"application/atom+xml": {}}}, 404: {"description": "Unknown or revoked"}},
+    responses=FEED_RESPONSES,
 )
 async def user_feed(request: Request, session: SessionDep, settings: SettingsDep, token: str) -> Response:
     feed = await feeds.user_feed(session, token=token, base_url=settings.base_url, now=utcnow())
@@ -192,7 +202,10 @@ async def user_feed(request: Request, session: SessionDep, settings: SettingsDep
     "/feeds/{token}/jobs/{job_id}.atom",
     summary="Atom feed of one job's summaries (private URL)",
     response_class=Response,
-    responses={200: {"content": {"application/atom+xml": {}}}, 404: {"description": "Unknown or revoked"}},
+    responses={
+        **FEED_RESPONSES,
+        422: {"description": "job_id is not a number (an HTML page)", "content": {"text/html": {}}},
+    },
 )
 async def job_feed(
     request: Request, session: SessionDep, settings: SettingsDep, token: str, job_id: int

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import NoInspectionAvailable
+from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xtrack.db import get_database
@@ -90,9 +90,18 @@ async def _xtrack_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, exc.message, retry_after=exc.retry_after)
 
 
+UNREADABLE_BODY = [
+    {"loc": ["body"], "msg": "The request body must be JSON encoded as UTF-8.", "type": "json_invalid"}
+]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     await _readable_viewer(request)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers bytes that are not UTF-8 with a bare 400, where JSON that does not parse
+        # gets a 422: one answer for both, the 422 every route declares.
+        return error_response(request, 422, UNREADABLE_BODY)
     response = error_response(request, exc.status_code, exc.detail)
     if exc.headers:
         response.headers.update(exc.headers)
@@ -109,6 +118,24 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, errors)
 
 
+def is_id_out_of_range(exc: BaseException) -> bool:
+    """An integer too large for the database's columns (SQLite's 64 bits, PostgreSQL's int4):
+    no row can have it, so a lookup with it finds nothing."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OverflowError) or "out of int32 range" in str(cause).split("\n", 1)[0]:
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if is_id_out_of_range(exc):
+        await _readable_viewer(request)
+        return error_response(request, 404, "Not found.")
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("request.failed", extra={"path": request.url.path})
     await _readable_viewer(request)
@@ -119,4 +146,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(XTrackError, _xtrack_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Raised by the driver for an id no column can hold; handled here, not in the catch-all below,
+    # so the server does not also log it as a crash.
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OverflowError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

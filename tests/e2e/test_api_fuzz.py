@@ -1,0 +1,80 @@
+"""Schemathesis over the whole OpenAPI schema of a running ``xtrack serve``, over real HTTP and
+authenticated as a real ACTIVE user: no input the schema allows (and no malformed one it generates)
+may produce a 5xx, an undeclared status code, a wrong content type or a body that breaks the
+declared response schema."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.e2e.conftest import TEST_PASSWORD, XTrackServer
+from xtrack.config import Settings
+from xtrack.web.app import create_app
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+class Bearer:
+    """A personal API token of the fuzzing user, replaced when a fuzzed call revoked it (the API
+    lets a user delete their own tokens, and the fuzzer will find that)."""
+
+    def __init__(self, server: XTrackServer) -> None:
+        self.server = server
+        self.email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
+        server.create_user(self.email)
+        self.token = self._new()
+
+    def _new(self) -> str:
+        response = httpx.post(
+            self.server.url("/api/v1/auth/token"),
+            json={"email": self.email, "password": TEST_PASSWORD, "name": "fuzz"},
+            timeout=10,
+        )
+        assert response.status_code in (200, 201), response.text
+        token: str = response.json()["token"]
+        return token
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if httpx.get(self.server.url("/api/v1/me"), headers=headers, timeout=10).status_code == 401:
+            self.token = self._new()
+            headers = {"Authorization": f"Bearer {self.token}"}
+        return headers
+
+
+@pytest.fixture(scope="module")
+def bearer(xtrack_server: XTrackServer) -> Bearer:
+    return Bearer(xtrack_server)
+
+
+# The schema the server publishes, built from the same app factory (generating it needs no
+# database); the calls themselves go over HTTP to the running server.
+schema = schemathesis.openapi.from_dict(create_app(Settings(), manage_database=False).openapi())
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+def test_the_api_keeps_its_schema(case: Any, xtrack_server: XTrackServer, bearer: Bearer) -> None:
+    case.call_and_validate(base_url=xtrack_server.base_url, headers=bearer.headers(), checks=CHECKS)
