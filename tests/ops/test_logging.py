@@ -151,7 +151,8 @@ def test_secret_values_in_text() -> None:
 
 def test_uvicorns_ansi_duplicate_of_the_message_is_dropped(log_output: io.StringIO) -> None:
     setup_logging("console", "INFO", stream=log_output)
-    logging.getLogger("uvicorn.error").info(
+    # A logger of its own: uvicorn.error itself may carry uvicorn's config from another test.
+    logging.getLogger("tests.uvicorn_like").info(
         "Started server process [%d]", 42, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
     )
     text = log_output.getvalue()
