@@ -46,6 +46,7 @@ for _name in [
 ]:
     del os.environ[_name]
 
+from tests.fakes.smtp import Inbox, running_smtp_server  # noqa: E402
 from xtrack import migrate  # noqa: E402
 from xtrack.config import Settings, get_settings, set_settings  # noqa: E402
 from xtrack.db import Database, create_engine, set_database  # noqa: E402
@@ -119,6 +120,13 @@ def fresh_database_url(kind: str, label: str) -> str:
     # Its own thread and loop, so both sync fixtures and async tests can call it.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, _recreate_pg_database(label)).result()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, str]]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, its own thread); yields the inbox and its URL."""
+    with running_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

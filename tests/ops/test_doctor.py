@@ -18,7 +18,6 @@ from starlette.routing import Route
 from tests.conftest import fresh_database_url
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
-from tests.users.conftest import smtp_server  # noqa: F401  (fixture)
 from xtrack import doctor, migrate
 from xtrack.config import Settings
 from xtrack.db import Database, create_engine
@@ -151,7 +150,7 @@ def test_llm_check(settings: Settings, models_server: str, kind: str) -> None:
     assert unreachable.mark is doctor.Mark.FAIL and "XTRACK_LLM_URL" in unreachable.hint
 
 
-def test_smtp_check(settings: Settings, smtp_server: tuple[object, str]) -> None:  # noqa: F811
+def test_smtp_check(settings: Settings, smtp_server: tuple[object, str]) -> None:
     inbox, url = smtp_server
     good = asyncio.run(doctor.check_smtp(settings.model_copy(update={"smtp_url": url})))
     assert good.mark is doctor.Mark.OK and "answers" in good.detail

@@ -1,62 +1,22 @@
-"""Fixtures for the users tests: a real local SMTP server, settings that use it, page helpers."""
+"""Fixtures for the users tests: settings that send mail to the local SMTP server, page helpers."""
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.fakes.server import free_port
+from tests.fakes.smtp import Inbox
+
+__all__ = ["Inbox"]  # imported from here by the users tests
 from xtrack.config import Settings, set_settings
 from xtrack.db import Database
 from xtrack.web.app import create_app
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self.messages.append(message)
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for m in self.messages if m["To"] == address]
-
-    def last_to(self, address: str) -> EmailMessage:
-        received = self.to(address)
-        assert received, f"no email to {address}; got {[m['To'] for m in self.messages]}"
-        return received[-1]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, str]]:
-    """A real SMTP server on 127.0.0.1 (aiosmtpd, its own thread); yields the inbox and its URL."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 def install(settings: Settings, **changes: Any) -> Settings:

@@ -221,12 +221,17 @@ def failure_message(
 ) -> Message:
     """The job's last ``failures`` runs failed (sent once per streak)."""
     handle = f"@{username.lstrip('@')}"
-    paragraphs = [f"The last {failures} runs of your XTrack job for {handle} failed."]
+    if failures == 1:
+        headline, lead = "the last run failed", f"The last run of your XTrack job for {handle} failed."
+    else:
+        headline = f"{failures} runs in a row failed"
+        lead = f"The last {failures} runs of your XTrack job for {handle} failed."
+    paragraphs = [lead]
     if error:
         paragraphs.append(f"Latest error: {truncate(one_line(error), 500)}")
     paragraphs.append("We will tell you once when it works again; no more failure notices until then.")
     return _notice(
-        subject=truncate(f"{SUBJECT_PREFIX} {handle}: {failures} runs in a row failed", MAX_SUBJECT),
+        subject=truncate(f"{SUBJECT_PREFIX} {handle}: {headline}", MAX_SUBJECT),
         paragraphs=paragraphs,
         link=job_url,
         link_label="Open the job",
