@@ -27,8 +27,10 @@ from xtrack.db import Database, create_engine, get_database, utcnow
 from xtrack.executions.executors import celery as celery_executor
 from xtrack.executions.executors import get_executor
 from xtrack.executions.executors.celery import (
+    DELIVER_NOTIFICATIONS,
     RUN_EXECUTION,
     CeleryExecutor,
+    deliver_notifications_task,
     make_celery,
     run_execution_task,
     start_process_loop,
@@ -299,3 +301,100 @@ def test_the_worker_command_refuses_the_local_executor_and_an_unreachable_databa
     )
     assert no_database.returncode == 1, no_database.stderr
     assert "cannot reach the database" in no_database.stderr and "Traceback" not in no_database.stderr
+
+
+async def test_the_notify_trigger_publishes_the_delivery_task(settings: Settings) -> None:
+    configured = celery_settings(settings)
+    executor = CeleryExecutor(configured)
+    try:
+        await executor.trigger_notifications()
+        with Connection(configured.broker_url) as connection:
+            queue = connection.SimpleQueue(configured.celery_queue)
+            message = queue.get(timeout=5)
+            task = message.headers["task"]
+            message.ack()
+            queue.close()
+        assert task == DELIVER_NOTIFICATIONS
+        assert make_celery(configured).tasks[DELIVER_NOTIFICATIONS].acks_late
+    finally:
+        await executor.stop()
+        delete_queue(BROKERS["redis"], configured.celery_queue)
+
+
+async def _seed_delivery(url: str, hook_url: str) -> int:
+    """One due outbox row for a webhook target, built like the sender finds them."""
+    from xtrack.notify import content
+    from xtrack.notify import service as notify_service
+    from xtrack.notify.models import NotificationDelivery
+    from xtrack.notify.schemas import TargetCreate
+
+    database = Database(create_engine(url, pool_size=2))
+    now = utcnow()
+    try:
+        async with database.session() as session:
+            owner = await users_service.create(
+                session,
+                email="notify@example.com",
+                password="correct horse battery",
+                status=UserStatus.ACTIVE,
+            )
+            target = await notify_service.create_target(
+                session, user=owner, data=TargetCreate(kind="apprise", name="Hook", url=hook_url), now=now
+            )
+            message = content.target_test_message(
+                target_name=target.name, manage_url="https://x.test/targets"
+            )
+            delivery = NotificationDelivery(
+                target_id=target.id,
+                kind="test",
+                next_attempt_at=now,
+                created_at=now,
+                payload=message.as_payload(),
+            )
+            session.add(delivery)
+            await session.flush()
+            return delivery.id
+    finally:
+        await database.dispose()
+
+
+async def _delivery(url: str, delivery_id: int) -> tuple[str, int]:
+    from xtrack.notify.models import NotificationDelivery
+
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        async with database.session() as session:
+            row = await session.get(NotificationDelivery, delivery_id)
+            assert row is not None
+            return row.status, row.attempts
+    finally:
+        await database.dispose()
+
+
+def test_the_delivery_task_sends_the_outbox_on_the_process_loop_once(
+    fresh_database: str, settings: Settings
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    received: list[str] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append((await request.json())["title"])
+        return JSONResponse({})
+
+    with serve_app(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as base:
+        delivery_id = asyncio.run(
+            _seed_delivery(fresh_database, f"json://{base.removeprefix('http://')}/hook")
+        )
+        configured = settings.model_copy(update={"database_url": fresh_database})
+        start_process_loop(configured, concurrency=4)
+        try:
+            deliver_notifications_task()
+            deliver_notifications_task()  # a second message for the same round: nothing due any more
+        finally:
+            stop_process_loop(grace_seconds=5)
+    assert received == ["[XTrack] Test notification"]
+    assert asyncio.run(_delivery(fresh_database, delivery_id)) == ("SENT", 1)

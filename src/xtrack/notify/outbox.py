@@ -293,12 +293,11 @@ async def deliver_all_due(database: Database, settings: Settings, *, now: dateti
             return total
 
 
-async def deliver_due_now() -> Round:
-    """Everything due now, on the process's database and settings (the Celery task's body)."""
-    from xtrack.config import get_settings
+async def deliver_due_now(settings: Settings) -> Round:
+    """Everything due now, on the process's database (the Celery task's body)."""
     from xtrack.db import get_database
 
-    return await deliver_all_due(get_database(), get_settings(), now=utcnow())
+    return await deliver_all_due(get_database(), settings, now=utcnow())
 
 
 _LOOPS: set[NotifyLoop] = set()

@@ -16,7 +16,7 @@ database re-queues the run anyway (the reaper, after the lease) and a redelivere
 skipped by the claim.
 
 Another task is added by registering it in :func:`make_celery` with ``TASK_OPTIONS`` and a body
-that calls :func:`run_on_process_loop`.
+that runs its coroutine with ``process_loop().run(...)``.
 """
 
 from __future__ import annotations
@@ -233,11 +233,6 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def run_on_process_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Task bodies: run ``coro`` on the process's loop and wait for it."""
-    return process_loop().run(coro)
-
-
 def run_execution_task(execution_id: int) -> None:
     """Celery task ``xtrack.run_execution``: run one execution on the process's loop."""
     from xtrack.executions.runner import run_execution
@@ -251,7 +246,8 @@ def deliver_notifications_task() -> None:
     (sent by the scheduler's notify loop when something is due; running it twice is harmless)."""
     from xtrack.notify.outbox import deliver_due_now
 
-    run_on_process_loop(deliver_due_now())
+    loop = process_loop()
+    loop.run(deliver_due_now(loop.settings))
 
 
 class CeleryExecutor:
