@@ -94,12 +94,9 @@ class _ThreadWarnings(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def _send_apprise_blocking(url: str, message: Message) -> None:
-    # The plugin's own notify() (a plain bool), not Apprise.notify(): the latter wraps every call in
-    # log stores whose locks deadlocked when the garbage collector released one from another thread.
-    service = apprise.Apprise.instantiate(url)
-    if service is None:
-        raise SendError("Apprise does not understand this target's URL any more.", permanent=True)
+def fit_for_service(service: object, url: str, message: Message) -> tuple[str, str]:
+    """(title, body) of ``message`` within the service's limits: one message, never a split one (a
+    retry must not re-send half of it); a body that is too long ends with a link to the summary."""
     title = message.subject
     body = message.markdown
     title_limit = int(getattr(service, "title_maxlen", 0) or 0)
@@ -110,7 +107,16 @@ def _send_apprise_blocking(url: str, message: Message) -> None:
     elif len(title) > title_limit:
         title = title[: title_limit - 1] + "…"
     limit = body_limit(scheme_of(url), int(getattr(service, "body_maxlen", 0) or 0))
-    body = fit_markdown(body, limit, link=message.link)
+    return title, fit_markdown(body, limit, link=message.link)
+
+
+def _send_apprise_blocking(url: str, message: Message) -> None:
+    # The plugin's own notify() (a plain bool), not Apprise.notify(): the latter wraps every call in
+    # log stores whose locks deadlocked when the garbage collector released one from another thread.
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        raise SendError("Apprise does not understand this target's URL any more.", permanent=True)
+    title, body = fit_for_service(service, url, message)
     warnings = _ThreadWarnings()
     apprise_logger = logging.getLogger("apprise")
     apprise_logger.addHandler(warnings)
