@@ -16,8 +16,10 @@ from sqlalchemy import select
 from tests.conftest import auth_headers, make_job
 from tests.fakes.smtp import Inbox
 from tests.notify.conftest import NEXT_ROUND, T0, Pipeline, Sink
+from tests.ops.conftest import Scrape
 from tests.users.conftest import csrf_of
-from xtrack.db import Database
+from xtrack import metrics
+from xtrack.db import Database, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
 from xtrack.notify import outbox
@@ -53,6 +55,14 @@ def _html(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     assert part is not None
     return str(part.get_content())
+
+
+async def _delivery_counts() -> dict[str, float]:
+    scrape = Scrape((await metrics.render(None, now=utcnow())).decode())
+    return {
+        status: scrape.value("xtrack_notification_deliveries_total", status=status)
+        for status in ("SENT", "RETRYING", "FAILED")
+    }
 
 
 @pytest.fixture
@@ -91,6 +101,7 @@ async def test_a_sink_failing_twice_gets_the_summary_once_after_three_attempts(
     ]
     assert all(d.execution_id == execution_id and d.summary_id is not None for d in pending)
 
+    before = await _delivery_counts()
     first = await pipeline.deliver()
     assert sink.tried("flaky") == 1 and sink.got("flaky") == []
     [mail] = inbox.to(user.email)  # the other target is not held up by the failing one
@@ -113,6 +124,13 @@ async def test_a_sink_failing_twice_gets_the_summary_once_after_three_attempts(
     [received] = sink.got("flaky")
     assert received["title"].startswith("[XTrack] @alice: ")
     assert posts[-1].url in received["message"] or "Read it on XTrack" in received["message"]
+
+    after = await _delivery_counts()
+    assert {status: after[status] - before[status] for status in after} == {
+        "SENT": 2,
+        "RETRYING": 2,
+        "FAILED": 0,
+    }
 
     # Delivered is delivered: later rounds never send it again.
     for _ in range(3):

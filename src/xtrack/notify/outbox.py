@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
 
-from xtrack import backoff
+from xtrack import backoff, metrics
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.notify import senders
@@ -218,6 +218,7 @@ async def record(
         )
     if getattr(done, "rowcount", 0) != 1:
         return "superseded"
+    metrics.record_delivery(outcome.upper())
     log = logger.info if outcome == "sent" else logger.warning
     log(
         f"notify.{outcome}",

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, after_commit
 from xtrack.errors import Conflict, Invalid, NotFound
@@ -310,6 +311,7 @@ async def send_test(
         )
         session.add(delivery)
         await session.flush()
+    metrics.record_delivery(delivery.status)
     return delivery
 
 
