@@ -339,6 +339,8 @@ async def update_job(
 
 # The job page ------------------------------------------------------------------------------------
 
+JOB_PAGE_DELIVERIES = 5  # the latest ones; the job's notifications page lists more
+
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(
@@ -356,6 +358,13 @@ async def job_page(
     context = await _runs_context(session, user, overview, filters, now)
     chart_runs = await executions_service.history(session, owner_id=user.id, job_id=job_id, limit=CHART_RUNS)
     latest = await summaries_service.latest_for_job(session, owner_id=user.id, job_id=job_id)
+    # Imported here: notify.service imports jobs.service, and the jobs package loads first.
+    from xtrack.notify import service as notify_service
+
+    job_targets = await notify_service.job_targets(session, user=user, job_id=job_id)
+    deliveries = await notify_service.deliveries_for_job(
+        session, user=user, job_id=job_id, limit=JOB_PAGE_DELIVERIES
+    )
     context.update(
         {
             "chart_runs": chart_runs.items,
@@ -365,6 +374,8 @@ async def job_page(
             "language_label": dict(language_choices(overview.job.language)).get(overview.job.language, ""),
             "live": is_live(overview, now),
             "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
+            "job_targets": job_targets,
+            "deliveries": deliveries,
         }
     )
     return render(request, "jobs/job.html", context)
