@@ -16,59 +16,63 @@ from xtrack.web.templating import templates
 
 pytestmark = E2E
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 class Run:
-    def __init__(self, id: int, status: str, **fields: Any) -> None:
+    def __init__(self, now: datetime, id: int, status: str, **fields: Any) -> None:
         self.id = id
         self.status = status
         self.trigger = fields.get("trigger", "SCHEDULED")
         self.tweets_fetched = fields.get("tweets_fetched", 0)
         self.error_kind = fields.get("error_kind")
         self.error_message = fields.get("error_message")
-        self.created_at = NOW - timedelta(minutes=id * 7)
+        self.created_at = now - timedelta(minutes=id * 7)
         self.queued_at = self.created_at
         self.started_at = fields.get("started_at", self.created_at + timedelta(seconds=2))
         self.completed_at = fields.get("completed_at")
         self.attempt = fields.get("attempt", 1)
 
 
-RUNS = [
-    Run(1, "QUEUED", started_at=None),
-    Run(2, "RUNNING", started_at=NOW - timedelta(seconds=80), trigger="MANUAL"),
-    Run(3, "COMPLETED", tweets_fetched=12, completed_at=NOW - timedelta(minutes=20)),
-    Run(4, "COMPLETED", tweets_fetched=0, completed_at=NOW - timedelta(minutes=27)),
-    Run(
-        5,
-        "FAILED",
-        error_kind="rate_limited",
-        attempt=5,
-        error_message="X API rate limit reached; resets at 14:30 UTC. The run will be retried then.",
-        completed_at=NOW - timedelta(minutes=34),
-    ),
-    Run(6, "CANCELLED", started_at=None),
-]
+def runs(now: datetime) -> list[Run]:
+    """One run in every state, timed relative to ``now`` (the moment the page is rendered: the
+    badges' elapsed times are computed against the browser's clock)."""
+    return [
+        Run(now, 1, "QUEUED", started_at=None),
+        Run(now, 2, "RUNNING", started_at=now - timedelta(seconds=80), trigger="MANUAL"),
+        Run(now, 3, "COMPLETED", tweets_fetched=12, completed_at=now - timedelta(minutes=20)),
+        Run(now, 4, "COMPLETED", tweets_fetched=0, completed_at=now - timedelta(minutes=27)),
+        Run(
+            now,
+            5,
+            "FAILED",
+            error_kind="rate_limited",
+            attempt=5,
+            error_message="X API rate limit reached; resets at 14:30 UTC. The run will be retried then.",
+            completed_at=now - timedelta(minutes=34),
+        ),
+        Run(now, 6, "CANCELLED", started_at=None),
+    ]
+
 
 # A page made of every shared part, rendered by the app's Jinja environment.
 PAGE = (Path(__file__).parent / "components.html").read_text()
 
 
 def render_page() -> str:
+    now = datetime.now(UTC).replace(microsecond=0)
     points = [
         ChartPoint(
             id=i,
             status="FAILED" if i % 9 == 0 else "COMPLETED",
             tweets_fetched=(i * 7) % 23,
-            started_at=NOW - timedelta(hours=6 * (40 - i)),
+            started_at=now - timedelta(hours=6 * (40 - i)),
             duration_ms=1500 + (i * 977) % 9000,
             error_kind="rate_limited",
         )
         for i in range(1, 41)
     ]
-    chart = runs_chart(points, viewer="Europe/Paris", now=NOW)
+    chart = runs_chart(points, viewer="Europe/Paris", now=now)
     return templates.env.from_string(PAGE).render(
-        runs=RUNS, chart=chart, next_run=NOW + timedelta(minutes=12)
+        runs=runs(now), chart=chart, next_run=now + timedelta(minutes=12)
     )
 
 
