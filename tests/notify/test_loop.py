@@ -4,15 +4,16 @@ deliveries (no poll delay), delivering itself, or handing rounds to a Celery wor
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from tests.notify.conftest import T0, Pipeline, Sink
 from xtrack.notify.outbox import NotifyLoop
 
 
-async def _eventually(check: object, *, seconds: float = 10.0) -> None:
+async def _eventually(check: Callable[[], bool], *, seconds: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
-    while not check():  # type: ignore[operator]
+    while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
 

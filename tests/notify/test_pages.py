@@ -10,8 +10,10 @@ from tests.conftest import make_job, make_user, signed_in
 from tests.notify.conftest import Sink
 from tests.users.conftest import csrf_of
 from tests.web.pages_helpers import text_of
+from xtrack.config import get_settings
 from xtrack.db import utcnow
-from xtrack.notify import service
+from xtrack.jobs.models import Job
+from xtrack.notify import links, service
 from xtrack.notify.models import NotificationDelivery
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate
 from xtrack.users.models import User
@@ -94,13 +96,20 @@ async def test_deleting_a_target_asks_first(client: httpx.AsyncClient, session: 
     assert await service.list_targets(session, user=user) == []
 
 
-async def test_the_job_page_shows_its_targets_and_delivery_history(
+async def _signed_in_owner_of_a_job(
     client: httpx.AsyncClient, session: AsyncSession
-) -> None:
+) -> tuple[User, Job, str]:
+    """A user with one job, signed in on ``client``; returns them with the CSRF token."""
     user = await make_user(session)
     job = await make_job(session, owner=user)
     await session.commit()
-    await signed_in(client, session, user)
+    return user, job, await signed_in(client, session, user)
+
+
+async def test_the_job_page_shows_its_targets_and_delivery_history(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user, job, _csrf = await _signed_in_owner_of_a_job(client, session)
 
     empty = await client.get(f"/jobs/{job.id}")
     assert empty.status_code == 200
@@ -140,10 +149,7 @@ async def test_the_job_page_shows_its_targets_and_delivery_history(
 async def test_choosing_targets_for_a_job_through_the_form(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    user = await make_user(session)
-    job = await make_job(session, owner=user)
-    await session.commit()
-    csrf = await signed_in(client, session, user)
+    user, job, csrf = await _signed_in_owner_of_a_job(client, session)
     target_id = await _target(session, user)
     saved = await client.post(
         f"/jobs/{job.id}/targets",
@@ -189,9 +195,6 @@ async def test_another_users_targets_and_job_are_404(
 async def test_unsubscribe_needs_no_sign_in_and_shows_what_it_stops(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    from xtrack.config import get_settings
-    from xtrack.notify import links
-
     owner = await make_user(session)
     job = await make_job(session, owner=owner, x_username="alice")
     other_job = await make_job(session, owner=owner, x_username="bob")

@@ -12,8 +12,6 @@ import httpx
 import pytest
 
 from tests.fakes.smtp import Inbox
-
-__all__ = ["Inbox"]  # imported from here by the users tests
 from xtrack.config import Settings, set_settings
 from xtrack.db import Database
 from xtrack.web.app import create_app

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.server import free_port
-from tests.users.conftest import Inbox
+from tests.fakes.smtp import Inbox
 from xtrack.config import Settings
 from xtrack.mail import MailError, parse_smtp_url, send_email
 from xtrack.users import emails

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.users.conftest import Inbox, csrf_of, get_form, link_in, token_of
+from tests.fakes.smtp import Inbox
+from tests.users.conftest import csrf_of, get_form, link_in, token_of
 from xtrack.users import auth
 
 # Loggers of the test's own counterparts, not of XTrack: aiosmtpd (the fake mail server) logs the

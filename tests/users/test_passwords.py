@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import TEST_PASSWORD, auth_headers, make_user, signed_in
-from tests.users.conftest import Inbox, csrf_of, get_form, link_in, token_of
+from tests.fakes.smtp import Inbox
+from tests.users.conftest import csrf_of, get_form, link_in, token_of
 from xtrack.db import utcnow
 from xtrack.users import auth, service
 from xtrack.users.models import ApiToken, UserStatus, WebSession

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user, signed_in
-from tests.users.conftest import Inbox, csrf_of, get_form, link_in, token_of
+from tests.fakes.smtp import Inbox
+from tests.users.conftest import csrf_of, get_form, link_in, token_of
 from xtrack.users import auth
 from xtrack.users.models import EmailToken, User, UserStatus
 
