@@ -1,0 +1,66 @@
+"""The engine's pool: connections idle for a while are pinged before use, busy ones are not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import PG_URL
+from xtrack.db import create_engine
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("SELECT pg_backend_pid()")))
+
+
+async def _terminate(pid: int) -> None:
+    killer = create_engine(PG_URL, pool_size=1)
+    try:
+        async with killer.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await killer.dispose()
+
+
+async def test_a_connection_killed_while_idle_is_replaced_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine(PG_URL, pool_size=1, ping_idle_seconds=0.05)
+    try:
+        pings = _count_pings(engine, monkeypatch)
+        first = await _backend_pid(engine)
+        await _terminate(first)  # a database restart, or an idle timeout on the way
+        await asyncio.sleep(0.1)
+        # The pooled connection is pinged, found dead and replaced: the caller never sees the error.
+        second = await _backend_pid(engine)
+        assert second != first
+        assert await _backend_pid(engine) == second
+        assert len(pings) == 1  # only the idle one; its fresh replacement, reused at once, is not pinged
+    finally:
+        await engine.dispose()
+
+
+def _count_pings(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    dialect = engine.sync_engine.dialect
+    real_ping = dialect.do_ping
+    pings: list[object] = []
+
+    def counting_ping(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counting_ping)
+    return pings
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine(PG_URL, pool_size=1, ping_idle_seconds=60)
+    pings = _count_pings(engine, monkeypatch)
+    try:
+        for _ in range(5):
+            await _backend_pid(engine)
+        assert pings == []  # a fresh connection, then one returned moments ago: no extra round trip
+    finally:
+        await engine.dispose()
