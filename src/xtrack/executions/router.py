@@ -73,9 +73,7 @@ async def job_executions(
     page = await executions_service.history(
         session, owner_id=user.id, job_id=job_id, limit=limit, before=before, status=status, trigger=trigger
     )
-    return model_response(
-        ExecutionPage(items=[ExecutionRead.of(item) for item in page.items], next_before=page.next_before)
-    )
+    return model_response(ExecutionPage.model_validate(page))
 
 
 @router.get(

@@ -7,12 +7,13 @@ schedulers) the row is left with ``queued_at`` NULL and the next dispatcher tick
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -215,10 +216,11 @@ async def retry(
 
 def summary_id_column() -> Any:
     """The execution's summary id (at most one per execution), as a correlated scalar subquery."""
+    executions, summaries = JobExecution.__table__, Summary.__table__
     return (
-        select(func.min(Summary.id))
-        .where(Summary.execution_id == JobExecution.id)
-        .correlate(JobExecution)
+        select(func.min(summaries.c.id))
+        .where(summaries.c.execution_id == executions.c.id)
+        .correlate(executions)
         .scalar_subquery()
         .label("summary_id")
     )
@@ -265,9 +267,30 @@ _VIEW_FIELDS = [name for name in ExecutionView.__dataclass_fields__]
 
 
 def _view_columns() -> list[Any]:
-    return [getattr(JobExecution, name) for name in _VIEW_FIELDS if name != "summary_id"] + [
-        summary_id_column()
-    ]
+    # Table columns, not ORM attributes: a Core select skips the ORM's result loading.
+    executions = JobExecution.__table__
+    return [executions.c[name] for name in _VIEW_FIELDS if name != "summary_id"] + [summary_id_column()]
+
+
+@functools.cache
+def _history_statement(*, before: bool, status: bool, trigger: bool) -> Select[Any]:
+    """The history page query for one combination of filters, built once with bind parameters
+    (``job_id``, ``owner_id``, ``limit`` and the filters'): a request only binds values. The
+    ownership test is a one-time filter inside it, so the page costs one query on (job_id, id)."""
+    executions, jobs = JobExecution.__table__, Job.__table__
+    owned = (
+        select(jobs.c.id)
+        .where(jobs.c.id == bindparam("job_id"), jobs.c.user_id == bindparam("owner_id"))
+        .exists()
+    )
+    query = select(*_view_columns()).where(executions.c.job_id == bindparam("job_id"), owned)
+    if before:
+        query = query.where(executions.c.id < bindparam("before"))
+    if status:
+        query = query.where(executions.c.status == bindparam("status"))
+    if trigger:
+        query = query.where(executions.c.trigger == bindparam("trigger"))
+    return query.order_by(executions.c.id.desc()).limit(bindparam("limit"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,17 +324,19 @@ async def history(
     NotFound unless the job is the owner's. One query on the (job_id, id) index; the ownership
     test is a one-time filter inside it, checked on its own only when the page comes back empty."""
     limit = max(1, min(limit, HISTORY_MAX_LIMIT))
-    owned = select(Job.id).where(Job.id == job_id, Job.user_id == owner_id).exists()
-    query = select(*_view_columns()).where(JobExecution.job_id == job_id, owned)
+    statement = _history_statement(
+        before=before is not None, status=status is not None, trigger=trigger is not None
+    )
+    values: dict[str, Any] = {"job_id": job_id, "owner_id": owner_id, "limit": limit + 1}
     if before is not None:
-        query = query.where(JobExecution.id < before)
+        values["before"] = before
     if status is not None:
-        query = query.where(JobExecution.status == status.value)
+        values["status"] = status.value
     if trigger is not None:
-        query = query.where(JobExecution.trigger == trigger.value)
-    rows = (await session.execute(query.order_by(JobExecution.id.desc()).limit(limit + 1))).all()
-    if not rows and await session.scalar(select(owned)) is not True:
-        raise NotFound("Job not found.")
+        values["trigger"] = trigger.value
+    rows = (await session.execute(statement, values)).all()
+    if not rows:
+        await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id)  # NotFound if not theirs
     items = [ExecutionView(*row) for row in rows[:limit]]
     return HistoryPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
 

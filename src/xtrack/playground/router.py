@@ -68,11 +68,7 @@ async def history(
     ] = None,
 ) -> Response:
     page = await playground_service.history(session, user=user, limit=limit, before=before)
-    return model_response(
-        PlaygroundHistory(
-            items=[PlaygroundRunRead.of(run) for run in page.items], next_before=page.next_before
-        )
-    )
+    return model_response(PlaygroundHistory.model_validate(page))
 
 
 @router.post(

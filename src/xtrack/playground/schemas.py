@@ -37,6 +37,8 @@ class SaveAsJob(BaseModel):
 
 
 class PlaygroundSummaryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+
     id: int
     content: str = Field(description="Markdown: a headline line, then key points linking the posts")
     tweets_count: int
@@ -49,20 +51,12 @@ class PlaygroundSummaryRead(BaseModel):
 
     @classmethod
     def of(cls, summary: PlaygroundSummary) -> PlaygroundSummaryRead:
-        return cls(
-            id=summary.id,
-            content=summary.content,
-            tweets_count=summary.tweets_count,
-            post_ids=list(summary.post_ids),
-            model=summary.model,
-            input_tokens=summary.input_tokens,
-            output_tokens=summary.output_tokens,
-            cost=summary.cost,
-            created_at=summary.created_at,
-        )
+        return cls.model_validate(summary)
 
 
 class PlaygroundRunRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+
     id: int
     status: str = Field(description="QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED")
     x_username: str
@@ -85,29 +79,11 @@ class PlaygroundRunRead(BaseModel):
 
     @classmethod
     def of(cls, run: PlaygroundRun) -> PlaygroundRunRead:
-        return cls(
-            id=run.id,
-            status=run.status,
-            x_username=run.x_username,
-            topics=list(run.topics),
-            hours_back=run.hours_back,
-            language=run.language,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            completed_at=run.completed_at,
-            duration_ms=run.duration_ms,
-            tweets_fetched=run.tweets_fetched,
-            error_kind=run.error_kind,
-            error_message=run.error_message,
-            attempt=run.attempt,
-            not_before=run.not_before,
-            retry_of_id=run.retry_of_id,
-            covered_from=run.covered_from,
-            covered_to=run.covered_to,
-            summary=PlaygroundSummaryRead.of(run.summary) if run.summary is not None else None,
-        )
+        return cls.model_validate(run)
 
 
 class PlaygroundHistory(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+
     items: list[PlaygroundRunRead]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end")

@@ -15,13 +15,14 @@ row of the user counts whatever its outcome, including retries of failed runs
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
@@ -124,45 +125,56 @@ class HistoryPage:
     next_before: int | None  # pass as ``before`` for the next (older) page; None at the end
 
 
+# Table columns, not ORM attributes: Core selects skip the ORM's result loading.
+_EXECUTIONS = JobExecution.__table__
+_SUMMARIES = Summary.__table__
 _RUN_COLUMNS = (
-    JobExecution.id,
-    JobExecution.user_id,
-    JobExecution.status,
-    JobExecution.params,
-    JobExecution.created_at,
-    JobExecution.queued_at,
-    JobExecution.started_at,
-    JobExecution.completed_at,
-    JobExecution.tweets_fetched,
-    JobExecution.error_kind,
-    JobExecution.error_message,
-    JobExecution.attempt,
-    JobExecution.not_before,
-    JobExecution.retry_of_id,
-    JobExecution.covered_from,
-    JobExecution.covered_to,
-    JobExecution.gap,
+    _EXECUTIONS.c.id,
+    _EXECUTIONS.c.user_id,
+    _EXECUTIONS.c.status,
+    _EXECUTIONS.c.params,
+    _EXECUTIONS.c.created_at,
+    _EXECUTIONS.c.queued_at,
+    _EXECUTIONS.c.started_at,
+    _EXECUTIONS.c.completed_at,
+    _EXECUTIONS.c.tweets_fetched,
+    _EXECUTIONS.c.error_kind,
+    _EXECUTIONS.c.error_message,
+    _EXECUTIONS.c.attempt,
+    _EXECUTIONS.c.not_before,
+    _EXECUTIONS.c.retry_of_id,
+    _EXECUTIONS.c.covered_from,
+    _EXECUTIONS.c.covered_to,
+    _EXECUTIONS.c.gap,
 )
 _SUMMARY_COLUMNS = (
-    Summary.id,
-    Summary.content,
-    Summary.tweets_count,
-    Summary.raw_data,
-    Summary.model,
-    Summary.input_tokens,
-    Summary.output_tokens,
-    Summary.cost,
-    Summary.created_at,
+    _SUMMARIES.c.id,
+    _SUMMARIES.c.content,
+    _SUMMARIES.c.tweets_count,
+    _SUMMARIES.c.raw_data,
+    _SUMMARIES.c.model,
+    _SUMMARIES.c.input_tokens,
+    _SUMMARIES.c.output_tokens,
+    _SUMMARIES.c.cost,
+    _SUMMARIES.c.created_at,
 )
 _SPLIT = len(_RUN_COLUMNS)
 
 
 _RUNS = (
     select(*_RUN_COLUMNS, *_SUMMARY_COLUMNS)
-    .select_from(JobExecution)
-    .outerjoin(Summary, Summary.execution_id == JobExecution.id)
-    .where(JobExecution.trigger == Trigger.PLAYGROUND.value)
+    .select_from(_EXECUTIONS.outerjoin(_SUMMARIES, _SUMMARIES.c.execution_id == _EXECUTIONS.c.id))
+    .where(_EXECUTIONS.c.trigger == Trigger.PLAYGROUND.value)
 )
+
+
+@functools.cache
+def _history_statement(*, before: bool) -> Select[Any]:
+    """A history page, built once with bind parameters (``user_id``, ``limit``, ``before``)."""
+    query = _RUNS.where(_EXECUTIONS.c.user_id == bindparam("user_id"))
+    if before:
+        query = query.where(_EXECUTIONS.c.id < bindparam("before"))
+    return query.order_by(_EXECUTIONS.c.id.desc()).limit(bindparam("limit"))
 
 
 def _runs_query(user_id: int | None) -> Select[Any]:
@@ -317,10 +329,10 @@ async def history(
     """The user's playground runs, newest first (queued and failed ones included), with their
     summaries; keyset-paginated on id: pass ``next_before`` as ``before`` for the next page."""
     limit = max(1, min(limit, HISTORY_MAX_LIMIT))
-    query = _runs_query(user.id)
+    values: dict[str, Any] = {"user_id": user.id, "limit": limit + 1}
     if before is not None:
-        query = query.where(JobExecution.id < before)
-    rows = (await session.execute(query.order_by(JobExecution.id.desc()).limit(limit + 1))).all()
+        values["before"] = before
+    rows = (await session.execute(_history_statement(before=before is not None), values)).all()
     items = [_run(row) for row in rows[:limit]]
     return HistoryPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
 
