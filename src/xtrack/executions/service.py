@@ -226,7 +226,8 @@ def summary_id_column() -> Any:
     )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more, paid per row of a history page.
+@dataclass(slots=True)
 class ExecutionView:
     """An execution as history pages show it, with its summary's id: a plain value read from the
     row's columns (no ORM identity map work on the hot history path)."""

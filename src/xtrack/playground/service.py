@@ -48,7 +48,8 @@ SUSPENDED_DETAIL = "This account is suspended."
 NOT_FOUND_DETAIL = "Playground run not found."
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more, paid per row of a history page.
+@dataclass(slots=True)
 class PlaygroundSummary:
     id: int
     content: str  # Markdown
@@ -62,7 +63,8 @@ class PlaygroundSummary:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~10x more, paid per row of a history page.
+@dataclass(slots=True)
 class PlaygroundRun:
     """A playground run with its summary (when it completed with posts): plain values, so pages
     can hand it to ``ui.run_row`` and ``ui.status_badge`` like any execution."""
