@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import auth_headers, make_job, make_user
 from tests.executions.conftest import RecordingExecutor
 from xtrack.executions.models import JobExecution
+from xtrack.executions.schemas import ExecutionPage, ExecutionRead
 from xtrack.summaries.models import Summary
 from xtrack.users.models import UserStatus
 
@@ -118,6 +119,39 @@ async def test_history_filters_limits_and_summary_ids(
         assert response.status_code == 422, bad
         assert response.json()["detail"][0]["loc"][-1] == next(iter(bad))
     assert len((await client.get(url, params={"limit": 200}, headers=headers)).json()["items"]) == 3
+
+
+async def test_a_history_item_is_exactly_the_documented_execution(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """History pages are serialised straight from the service's views: the same fields and values
+    as ExecutionRead (GET /executions/{id}), and they validate as the documented ExecutionPage."""
+    owner = await make_user(session)
+    job = await make_job(session, owner=owner)
+    execution = JobExecution(
+        job_id=job.id,
+        user_id=owner.id,
+        status="COMPLETED",
+        trigger="SCHEDULED",
+        params={"x_username": job.x_username, "topics": ["AI"], "language": "en"},
+        scheduled_for=T0,
+        created_at=T0,
+        started_at=T0 + timedelta(seconds=1),
+        completed_at=T0 + timedelta(seconds=3, milliseconds=250),
+        tweets_fetched=4,
+        gap=True,
+    )
+    session.add(execution)
+    await session.flush()
+    headers = await auth_headers(session, owner)
+    page = (await client.get(f"/api/v1/jobs/{job.id}/executions", headers=headers)).json()
+    ExecutionPage.model_validate(page)
+    [item] = page["items"]
+    assert set(item) == set(ExecutionRead.model_fields)
+    single = (await client.get(f"/api/v1/executions/{execution.id}", headers=headers)).json()
+    assert item == single
+    assert item["duration_ms"] == 2250 and item["gap"] is True and item["params"]["topics"] == ["AI"]
+    assert item["scheduled_for"] == "2026-11-25T12:00:00Z"
 
 
 async def test_manual_run_is_202_then_409_while_active(

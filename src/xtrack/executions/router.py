@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from xtrack.db import MAX_ID, utcnow
 from xtrack.executions import service as executions_service
@@ -13,9 +14,12 @@ from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.schemas import ExecutionPage, ExecutionRead
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
-from xtrack.web.responses import model_response
+from xtrack.web.responses import json_response
 
 router = APIRouter(tags=["executions"])
+
+# A history page as JSON straight from the service's views (the shape of ExecutionPage).
+HISTORY_JSON: TypeAdapter[executions_service.HistoryPage] = TypeAdapter(executions_service.HistoryPage)
 
 R401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in"}}
 R403: dict[int | str, dict[str, Any]] = {403: {"description": "Email address not verified yet"}}
@@ -73,7 +77,7 @@ async def job_executions(
     page = await executions_service.history(
         session, owner_id=user.id, job_id=job_id, limit=limit, before=before, status=status, trigger=trigger
     )
-    return model_response(ExecutionPage.model_validate(page))
+    return json_response(HISTORY_JSON, page)
 
 
 @router.get(

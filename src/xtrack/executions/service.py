@@ -251,26 +251,29 @@ class ExecutionView:
     covered_to: datetime | None
     gap: bool
     summary_id: int | None
+    # Derived from started_at/completed_at (not a column); a field, so that the API serialises a
+    # page of views straight from their attributes (``executions.router.HISTORY_JSON``).
+    duration_ms: int | None = None
 
-    @property
-    def duration_ms(self) -> int | None:
-        if self.started_at is None or self.completed_at is None:
-            return None
-        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+    def __post_init__(self) -> None:
+        if self.started_at is not None and self.completed_at is not None:
+            self.duration_ms = int((self.completed_at - self.started_at).total_seconds() * 1000)
 
     @classmethod
     def of(cls, execution: JobExecution, *, summary_id: int | None = None) -> ExecutionView:
-        values = {name: getattr(execution, name) for name in _VIEW_FIELDS if name != "summary_id"}
-        return cls(**values, summary_id=summary_id)
+        return cls(**{name: getattr(execution, name) for name in _COLUMN_FIELDS}, summary_id=summary_id)
 
 
-_VIEW_FIELDS = [name for name in ExecutionView.__dataclass_fields__]
+# The view's fields read from job_executions' own columns (summary_id comes from a subquery).
+_COLUMN_FIELDS = [
+    name for name in ExecutionView.__dataclass_fields__ if name not in ("summary_id", "duration_ms")
+]
 
 
 def _view_columns() -> list[Any]:
     # Table columns, not ORM attributes: a Core select skips the ORM's result loading.
     executions = JobExecution.__table__
-    return [executions.c[name] for name in _VIEW_FIELDS if name != "summary_id"] + [summary_id_column()]
+    return [executions.c[name] for name in _COLUMN_FIELDS] + [summary_id_column()]
 
 
 @functools.cache
