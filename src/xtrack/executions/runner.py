@@ -23,9 +23,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,6 +71,11 @@ class Claim:
     cursor: str | None
     since: datetime | None  # lower bound on post time when there is no cursor
     need_since: datetime  # how far back the account's stored posts must reach
+    # What the job looked like at the claim (one run of a job is active at a time, so these hold
+    # until it completes): whether it has notification recipients, and whether a failure notice is
+    # outstanding (a success then sends the recovery notice). Both false for playground runs.
+    has_recipients: bool = False
+    failure_notified: bool = False
 
     @property
     def is_playground(self) -> bool:
@@ -121,6 +126,108 @@ def retry_wait(failure: RunFailure, exc: BaseException, *, attempt: int, now: da
     return backoff.not_before(now, delay)
 
 
+# The runner's statements, built once with bind parameters (Core, not ORM units of work: a run's
+# CPU was mostly SQLAlchemy building and bookkeeping statements; see bench/RESULTS.md).
+_EXECUTIONS = cast(Table, JobExecution.__table__)
+_JOBS = cast(Table, Job.__table__)
+_USERS = cast(Table, User.__table__)
+_SUMMARIES = cast(Table, Summary.__table__)
+
+
+def _param(name: str, column: Any) -> Any:
+    """A bind parameter typed like ``column`` (so its value is processed the same way)."""
+    return bindparam(name, type_=column.type)
+
+
+_CLAIM_READ = (
+    select(
+        _EXECUTIONS.c.id,
+        _EXECUTIONS.c.status,
+        _EXECUTIONS.c.attempt,
+        _EXECUTIONS.c.not_before,
+        _EXECUTIONS.c.job_id,
+        _EXECUTIONS.c.user_id,
+        _EXECUTIONS.c.trigger,
+        _EXECUTIONS.c.params,
+        _EXECUTIONS.c.scheduled_for,
+        _JOBS.c.id.label("job_found"),
+        _JOBS.c.is_active,
+        _JOBS.c.x_username,
+        _JOBS.c.topics,
+        _JOBS.c.language,
+        _JOBS.c.frequency,
+        _JOBS.c.last_run,
+        _JOBS.c.last_post_id,
+        _JOBS.c.failure_notified_at,
+        _USERS.c.status.label("owner_status"),
+        notify_service.recipients_exist(_EXECUTIONS.c.job_id).label("has_recipients"),
+    )
+    .select_from(
+        _EXECUTIONS.outerjoin(_JOBS, _JOBS.c.id == _EXECUTIONS.c.job_id).outerjoin(
+            _USERS, _USERS.c.id == _EXECUTIONS.c.user_id
+        )
+    )
+    .where(_EXECUTIONS.c.id == bindparam("execution_id"))
+)
+
+
+def _in_state(status: ExecutionStatus) -> Any:
+    """The execution row, while it is in ``status`` at the attempt the caller saw (its fence)."""
+    return (
+        (_EXECUTIONS.c.id == bindparam("run_id"))
+        & (_EXECUTIONS.c.status == status.value)
+        & (_EXECUTIONS.c.attempt == bindparam("seen_attempt"))
+    )
+
+
+_CANCEL = (
+    update(_EXECUTIONS)
+    .where(_in_state(ExecutionStatus.QUEUED))
+    .values(
+        status=ExecutionStatus.CANCELLED.value,
+        completed_at=_param("at", _EXECUTIONS.c.completed_at),
+        error_message=bindparam("reason"),
+    )
+)
+_START = (
+    update(_EXECUTIONS)
+    .where(_in_state(ExecutionStatus.QUEUED))
+    .values(
+        status=ExecutionStatus.RUNNING.value,
+        started_at=_param("at", _EXECUTIONS.c.started_at),
+        heartbeat_at=_param("at", _EXECUTIONS.c.heartbeat_at),
+        completed_at=None,
+        params=_param("inputs", _EXECUTIONS.c.params),
+    )
+)
+_COMPLETE = (
+    update(_EXECUTIONS)
+    .where(_in_state(ExecutionStatus.RUNNING))
+    .values(
+        status=ExecutionStatus.COMPLETED.value,
+        completed_at=_param("at", _EXECUTIONS.c.completed_at),
+        heartbeat_at=_param("at", _EXECUTIONS.c.heartbeat_at),
+        tweets_fetched=bindparam("posts"),
+        covered_from=_param("from_", _EXECUTIONS.c.covered_from),
+        covered_to=_param("to", _EXECUTIONS.c.covered_to),
+        gap=bindparam("gap_"),
+        error_kind=None,
+        error_message=None,
+        not_before=None,
+    )
+)
+# The cursor belongs to the account that ran: a username changed meanwhile starts over.
+_ADVANCE_JOB = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.x_username == bindparam("username"))
+    .values(
+        last_run=_param("at", _JOBS.c.last_run),
+        last_post_id=func.coalesce(_param("newest", _JOBS.c.last_post_id), _JOBS.c.last_post_id),
+    )
+)
+_INSERT_SUMMARY = insert(_SUMMARIES).returning(_SUMMARIES.c.id)
+
+
 def _fenced(claim: Claim) -> Any:
     return (
         (JobExecution.id == claim.execution_id)
@@ -129,7 +236,8 @@ def _fenced(claim: Claim) -> Any:
     )
 
 
-def _job_inputs(job: Job, *, now: datetime) -> dict[str, Any]:
+def _job_inputs(job: Any, *, now: datetime) -> dict[str, Any]:
+    """The run's inputs from the job's columns (a Job, or the claim's row)."""
     start = schedule.window_start(now=now, frequency_minutes=job.frequency, last_run=job.last_run)
     return {
         "x_username": job.x_username,
@@ -158,45 +266,27 @@ def _playground_inputs(params: dict[str, Any], *, now: datetime) -> dict[str, An
 
 async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
     async with database.session() as session:
-        row = (
-            await session.execute(
-                select(JobExecution, Job, User.status)
-                .outerjoin(Job, Job.id == JobExecution.job_id)
-                .outerjoin(User, User.id == JobExecution.user_id)
-                .where(JobExecution.id == execution_id)
-            )
-        ).first()
+        row = (await session.execute(_CLAIM_READ, {"execution_id": execution_id})).first()
         if row is None:
             logger.info("execution.gone", execution_id=execution_id)
             return None
-        execution, job, owner_status = row[0], row[1], row[2]
-        if execution.status != ExecutionStatus.QUEUED.value:
+        if row.status != ExecutionStatus.QUEUED.value:
             return None
-        if execution.not_before is not None and execution.not_before > now:
+        if row.not_before is not None and row.not_before > now:
             return None
-        queued = (
-            (JobExecution.id == execution.id)
-            & (JobExecution.status == ExecutionStatus.QUEUED.value)
-            & (JobExecution.attempt == execution.attempt)
-        )
+        fence = {"run_id": row.id, "seen_attempt": row.attempt, "at": now}
         reason = None
-        if execution.job_id is not None and (job is None or not job.is_active):
+        if row.job_id is not None and (row.job_found is None or not row.is_active):
             reason = "Cancelled: the job was paused before this run started."
-        elif owner_status == UserStatus.SUSPENDED.value:
+        elif row.owner_status == UserStatus.SUSPENDED.value:
             reason = "Cancelled: the owner's account is suspended."
         if reason is not None:
-            await session.execute(
-                update(JobExecution)
-                .where(queued)
-                .values(status=ExecutionStatus.CANCELLED.value, completed_at=now, error_message=reason)
-                .execution_options(synchronize_session=False)
-            )
-            logger.info("execution.cancelled", execution_id=execution.id, reason=reason)
-            metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=execution.trigger)
+            await session.execute(_CANCEL, {**fence, "reason": reason})
+            logger.info("execution.cancelled", execution_id=row.id, reason=reason)
+            metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
             return None
-        inputs = (
-            _job_inputs(job, now=now) if job is not None else _playground_inputs(execution.params, now=now)
-        )
+        is_job_run = row.job_id is not None
+        inputs = _job_inputs(row, now=now) if is_job_run else _playground_inputs(row.params or {}, now=now)
         params: dict[str, Any] = {
             "x_username": inputs["x_username"],
             "topics": inputs["topics"],
@@ -204,33 +294,24 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
         }
         if inputs["hours_back"] is not None:
             params["hours_back"] = inputs["hours_back"]
-        claimed = await session.execute(
-            update(JobExecution)
-            .where(queued)
-            .values(
-                status=ExecutionStatus.RUNNING.value,
-                started_at=now,
-                heartbeat_at=now,
-                completed_at=None,
-                params=params,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        claimed = await session.execute(_START, {**fence, "inputs": params})
         if getattr(claimed, "rowcount", 0) != 1:
             return None
         metrics.execution_started(
-            trigger=execution.trigger,
-            attempt=execution.attempt,
-            scheduled_for=execution.scheduled_for,
+            trigger=row.trigger,
+            attempt=row.attempt,
+            scheduled_for=row.scheduled_for,
             started_at=now,
         )
         return Claim(
-            execution_id=execution.id,
-            attempt=execution.attempt,
-            job_id=execution.job_id,
-            user_id=execution.user_id,
-            trigger=execution.trigger,
+            execution_id=row.id,
+            attempt=row.attempt,
+            job_id=row.job_id,
+            user_id=row.user_id,
+            trigger=row.trigger,
             started_at=now,
+            has_recipients=is_job_run and bool(row.has_recipients),
+            failure_notified=is_job_run and row.failure_notified_at is not None,
             **inputs,
         )
 
@@ -262,69 +343,60 @@ async def _complete(
     notification outbox rows together."""
     async with database.session() as session:
         done = await session.execute(
-            update(JobExecution)
-            .where(_fenced(claim))
-            .values(
-                status=ExecutionStatus.COMPLETED.value,
-                completed_at=now,
-                heartbeat_at=now,
-                tweets_fetched=len(posts),
-                covered_from=covered_from,
-                covered_to=covered_to,
-                gap=gap,
-                error_kind=None,
-                error_message=None,
-                not_before=None,
-            )
-            .execution_options(synchronize_session=False)
+            _COMPLETE,
+            {
+                "run_id": claim.execution_id,
+                "seen_attempt": claim.attempt,
+                "at": now,
+                "posts": len(posts),
+                "from_": covered_from,
+                "to": covered_to,
+                "gap_": gap,
+            },
         )
         if getattr(done, "rowcount", 0) != 1:
             return False  # reaped and re-queued, or the job (and this row) was deleted: not ours any more
         newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
-        summary: Summary | None = None
+        summary: dict[str, Any] | None = None
         if result is not None and posts:
-            summary = Summary(
-                job_id=claim.job_id,
-                execution_id=claim.execution_id,
-                user_id=claim.user_id,
-                is_playground=claim.is_playground,
-                x_username=claim.x_username,
-                topics=claim.topics,
-                hours_back=claim.hours_back if claim.is_playground else None,
-                content=result.content,
-                tweets_count=len(posts),
-                raw_data={"post_ids": [post.external_id for post in posts], "headline": result.headline},
-                created_at=now,
-                model=result.model,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                cost=result.cost,
-            )
-            session.add(summary)
+            summary = {
+                "job_id": claim.job_id,
+                "execution_id": claim.execution_id,
+                "user_id": claim.user_id,
+                "is_playground": claim.is_playground,
+                "x_username": claim.x_username,
+                "topics": claim.topics,
+                "hours_back": claim.hours_back if claim.is_playground else None,
+                "content": result.content,
+                "tweets_count": len(posts),
+                "raw_data": {"post_ids": [post.external_id for post in posts], "headline": result.headline},
+                "created_at": now,
+                "model": result.model,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "cost": result.cost,
+            }
+            summary["id"] = (await session.execute(_INSERT_SUMMARY, summary)).scalar_one()
         if claim.job_id is not None:
-            values: dict[str, Any] = {"last_run": now}
-            if newest is not None:
-                values["last_post_id"] = newest
             await session.execute(
-                update(Job)
-                # The cursor belongs to the account that ran: a username changed meanwhile starts over.
-                .where(Job.id == claim.job_id, Job.x_username == claim.x_username)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+                _ADVANCE_JOB,
+                {"job_id": claim.job_id, "username": claim.x_username, "at": now, "newest": newest},
             )
-            # Notifications: outbox rows in this same transaction (sent after the commit).
+            # Notifications: outbox rows in this same transaction (sent after the commit), for the
+            # recipients the job had when the run was claimed.
             settings = settings or get_settings()
-            if summary is not None:
+            if summary is not None and claim.has_recipients:
                 await notify_service.enqueue_for_summary(
                     session,
-                    summary=summary,
+                    summary=Summary(**summary),
                     post_urls=[post.url for post in posts],
                     now=now,
                     settings=settings,
                 )
-            await notify_service.on_run_completed(
-                session, job_id=claim.job_id, execution_id=claim.execution_id, now=now, settings=settings
-            )
+            if claim.failure_notified:
+                await notify_service.on_run_completed(
+                    session, job_id=claim.job_id, execution_id=claim.execution_id, now=now, settings=settings
+                )
     return True
 
 

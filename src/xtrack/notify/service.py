@@ -388,20 +388,31 @@ async def set_job_targets(
 # Outbox (called by the runner inside its final transaction) ------------------------------------------
 
 
+def _recipient_filter(job_id: Any) -> Any:
+    return (
+        (JobNotificationTarget.target_id == NotificationTarget.id)
+        & (JobNotificationTarget.job_id == job_id)
+        & JobNotificationTarget.is_enabled.is_(True)
+        & NotificationTarget.is_enabled.is_(True)
+    )
+
+
 async def _recipients(session: AsyncSession, *, job_id: int) -> list[NotificationTarget]:
     """The enabled targets an enabled selection of the job points at."""
     return list(
         await session.scalars(
             select(NotificationTarget)
             .join(JobNotificationTarget, JobNotificationTarget.target_id == NotificationTarget.id)
-            .where(
-                JobNotificationTarget.job_id == job_id,
-                JobNotificationTarget.is_enabled.is_(True),
-                NotificationTarget.is_enabled.is_(True),
-            )
+            .where(_recipient_filter(job_id))
             .order_by(NotificationTarget.id)
         )
     )
+
+
+def recipients_exist(job_id: Any) -> Any:
+    """SQL: whether the job (``job_id``, a column or value) has any recipient (``_recipients``).
+    The runner reads it when it claims a run, and skips the outbox work for a job without one."""
+    return select(JobNotificationTarget.target_id).where(_recipient_filter(job_id)).exists()
 
 
 async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
