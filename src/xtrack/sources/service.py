@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, func, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,30 +122,45 @@ async def posts_after(
 ) -> list[Post]:
     """Stored posts of the account newer than ``after_post_id`` (exclusive) and created at or after
     ``since``, oldest first."""
-    query = select(PostRow).where(PostRow.account_id == account_id)
+    posts = _POSTS.c
+    query = select(*(posts[name] for name in _POST_FIELDS)).where(posts.account_id == account_id)
     if after_post_id is not None:
-        query = query.where(PostRow.sort_key > int(after_post_id))
+        query = query.where(posts.sort_key > int(after_post_id))
     if since is not None:
-        query = query.where(PostRow.created_at >= since)
-    query = query.order_by(PostRow.sort_key)
+        query = query.where(posts.created_at >= since)
+    query = query.order_by(posts.sort_key)
     if limit is not None:
         query = query.limit(limit)
-    rows = (await session.scalars(query)).all()
-    return [
-        Post(
-            external_id=row.external_id,
-            author_username=row.author_username,
-            text=row.text,
-            created_at=row.created_at,
-            url=row.url,
-            metrics=dict(row.metrics or {}),
-            is_repost=row.is_repost,
-            is_reply=row.is_reply,
-            is_quote=row.is_quote,
-            raw=row.raw,
-        )
-        for row in rows
-    ]
+    return [_post(row) for row in await session.execute(query)]
+
+
+_POST_FIELDS = (
+    "external_id",
+    "author_username",
+    "text",
+    "created_at",
+    "url",
+    "metrics",
+    "is_repost",
+    "is_reply",
+    "is_quote",
+    "raw",
+)
+
+
+def _post(row: Any) -> Post:
+    return Post(
+        external_id=row.external_id,
+        author_username=row.author_username,
+        text=row.text,
+        created_at=row.created_at,
+        url=row.url,
+        metrics=dict(row.metrics or {}),
+        is_repost=row.is_repost,
+        is_reply=row.is_reply,
+        is_quote=row.is_quote,
+        raw=row.raw,
+    )
 
 
 async def refresh_account(
@@ -235,7 +250,8 @@ class _AccountRow:
     coverage: Coverage
 
     @classmethod
-    def of(cls, account: XAccount) -> _AccountRow:
+    def of(cls, account: Any) -> _AccountRow:
+        """From an XAccount or a row of ``_ACCOUNT_COLUMNS``."""
         return cls(
             id=account.id,
             username=account.username,
@@ -270,55 +286,53 @@ def _insert(database: Database, table: Any) -> Any:
     return dialect.insert(table)
 
 
-_account_ids: dict[tuple[Database, str, str], int] = {}
-_ACCOUNT_IDS_KEPT = 100_000
-
-
-async def _ensure_account(database: Database, source_name: str, username: str) -> int:
-    """The account's id, creating its row on first use (remembered: ids never change)."""
-    key = (database, source_name, username)
-    known = _account_ids.get(key)
-    if known is not None:
-        return known
-    if len(_account_ids) >= _ACCOUNT_IDS_KEPT:
-        _account_ids.clear()
-    async with database.session() as session:
-        query = select(XAccount.id).where(XAccount.source == source_name, XAccount.username == username)
-        account_id = await session.scalar(query)
-        if account_id is None:
-            await session.execute(
-                _insert(database, XAccount)
-                .values(
-                    source=source_name, username=username, state=AccountState.OK.value, created_at=utcnow()
-                )
-                .on_conflict_do_nothing(index_elements=["source", "username"])
-            )
-            account_id = await session.scalar(query)
-        assert account_id is not None
-    _account_ids[key] = int(account_id)
-    return int(account_id)
-
-
-class _AccountGone(Exception):
-    """The account row was deleted while we held its id."""
+# The hot path's tables, for Core statements (no ORM unit of work: see bench/RESULTS.md).
+_ACCOUNTS = cast(Table, XAccount.__table__)
+_LIMITS = cast(Table, SourceLimit.__table__)
+_POSTS = cast(Table, PostRow.__table__)
+_ACCOUNT_COLUMNS = [
+    _ACCOUNTS.c[name]
+    for name in (
+        "id",
+        "username",
+        "external_id",
+        "display_name",
+        "state",
+        "etag",
+        "last_modified",
+        "fetch_started_at",
+        "newest_post_id",
+        "covered_since",
+        "last_fetched_at",
+    )
+]
+# The account (by source and username) and the source's rate-limit reset, in one statement.
+_READ_ACCOUNT = select(
+    *_ACCOUNT_COLUMNS,
+    select(_LIMITS.c.rate_limited_until)
+    .where(_LIMITS.c.source == _ACCOUNTS.c.source)
+    .scalar_subquery()
+    .label("limited_until"),
+).where(_ACCOUNTS.c.source == bindparam("source"), _ACCOUNTS.c.username == bindparam("username"))
 
 
 async def _read(
-    session: AsyncSession, source: Source, account_id: int, username: str, need_since: datetime
+    session: AsyncSession, database: Database, source: Source, username: str, need_since: datetime
 ) -> tuple[_AccountRow, datetime | None, bool]:
-    """The account row, the source's rate-limit reset, and whether a backfill could reach further."""
-    limit = select(SourceLimit.rate_limited_until).where(SourceLimit.source == source.name).scalar_subquery()
-    found = (
-        await session.execute(
-            select(XAccount, limit).where(XAccount.id == account_id).execution_options(populate_existing=True)
-        )
-    ).one_or_none()
+    """The account row (created on first use), the source's rate-limit reset, and whether a
+    backfill could reach further."""
+    key = {"source": source.name, "username": username}
+    found = (await session.execute(_READ_ACCOUNT, key)).first()
     if found is None:
-        raise _AccountGone
-    account, limited_until = found
-    if account.source != source.name or account.username != username:
-        raise _AccountGone  # the id was deleted and reused (SQLite reuses rowids)
-    row = _AccountRow.of(account)
+        # First use of this account: create its row (a concurrent creator's row is as good).
+        await session.execute(
+            _insert(database, XAccount)
+            .values(source=source.name, username=username, state=AccountState.OK.value, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["source", "username"])
+        )
+        found = (await session.execute(_READ_ACCOUNT, key)).one()
+    row = _AccountRow.of(found)
+    limited_until: datetime | None = found.limited_until
     reachable = True
     depth = getattr(source, "timeline_depth", None)
     since = row.coverage.covered_since
@@ -327,8 +341,8 @@ async def _read(
         # covered_since on, nothing older is within reach and a backfill would re-read them all.
         stored = await session.scalar(
             select(func.count())
-            .select_from(PostRow)
-            .where(PostRow.account_id == account_id, PostRow.created_at >= since)
+            .select_from(_POSTS)
+            .where(_POSTS.c.account_id == row.id, _POSTS.c.created_at >= since)
         )
         reachable = int(stored or 0) < depth
     return row, limited_until, reachable
@@ -339,20 +353,20 @@ async def _claim(
 ) -> bool:
     """Take the lease if it is free (or stale) and nothing was stored since we looked."""
     stale_before = now - timedelta(seconds=lease_seconds)
+    columns = _ACCOUNTS.c
     unchanged = (
-        XAccount.last_fetched_at.is_(None)
+        columns.last_fetched_at.is_(None)
         if seen.covered_until is None
-        else XAccount.last_fetched_at == seen.covered_until
+        else columns.last_fetched_at == seen.covered_until
     )
     result = await session.execute(
-        update(XAccount)
+        update(_ACCOUNTS)
         .where(
-            XAccount.id == account_id,
-            or_(XAccount.fetch_started_at.is_(None), XAccount.fetch_started_at < stale_before),
+            columns.id == account_id,
+            or_(columns.fetch_started_at.is_(None), columns.fetch_started_at < stale_before),
             unchanged,
         )
         .values(fetch_started_at=now)
-        .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], result).rowcount == 1
 
@@ -366,36 +380,30 @@ async def _refresh(
     now: Clock,
     lease_seconds: float,
 ) -> AccountSnapshot:
-    account_id = await _ensure_account(database, source.name, username)
     joined: datetime | None = None
     poll = POLL_FIRST_SECONDS
     give_up_at = time.monotonic() + 2 * lease_seconds + 5
     while True:
         claimed = False
         # One short transaction: look, decide, and take the lease when it is ours to take.
-        try:
-            async with database.session() as session:
-                row, limited_until, reachable = await _read(session, source, account_id, username, need_since)
-                current = now()
-                action = decide_lease(
-                    row.coverage,
-                    fetch_started_at=row.fetch_started_at,
-                    now=current,
-                    lease_seconds=lease_seconds,
-                    requested_at=requested_at,
-                    need_since=need_since,
-                    joined=joined,
-                    backfill_reachable=reachable,
+        async with database.session() as session:
+            row, limited_until, reachable = await _read(session, database, source, username, need_since)
+            current = now()
+            action = decide_lease(
+                row.coverage,
+                fetch_started_at=row.fetch_started_at,
+                now=current,
+                lease_seconds=lease_seconds,
+                requested_at=requested_at,
+                need_since=need_since,
+                joined=joined,
+                backfill_reachable=reachable,
+            )
+            limited = limited_until is not None and limited_until > current
+            if action is LeaseAction.CLAIM and not limited:
+                claimed = await _claim(
+                    session, row.id, now=current, lease_seconds=lease_seconds, seen=row.coverage
                 )
-                limited = limited_until is not None and limited_until > current
-                if action is LeaseAction.CLAIM and not limited:
-                    claimed = await _claim(
-                        session, account_id, now=current, lease_seconds=lease_seconds, seen=row.coverage
-                    )
-        except _AccountGone:
-            _account_ids.pop((database, source.name, username), None)
-            account_id = await _ensure_account(database, source.name, username)
-            continue
         if action is LeaseAction.USE_STORED:
             return _snapshot(row, need_since=need_since, requests=0, stored=0)
         if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
@@ -545,6 +553,9 @@ async def _insert_posts(
     return len(result.all())
 
 
+_LOCK_ACCOUNT = select(*_ACCOUNT_COLUMNS).where(_ACCOUNTS.c.id == bindparam("account_id")).with_for_update()
+
+
 async def _store(
     database: Database,
     source_name: str,
@@ -558,14 +569,7 @@ async def _store(
 ) -> tuple[int, _AccountRow]:
     async with database.session() as session:
         stored = await _insert_posts(session, database, row.id, result.posts, now)
-        account = (
-            await session.execute(
-                select(XAccount)
-                .where(XAccount.id == row.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one()
+        account = (await session.execute(_LOCK_ACCOUNT, {"account_id": row.id})).one()
         current = Coverage(account.newest_post_id, account.covered_since, account.last_fetched_at)
         merged = merge_coverage(
             current,
@@ -576,22 +580,27 @@ async def _store(
             oldest_fetched_at=min(p.created_at for p in result.posts) if result.posts else None,
             gap=result.gap,
         )
-        account.newest_post_id = merged.newest_post_id
-        account.covered_since = merged.covered_since
-        account.last_fetched_at = merged.covered_until
-        account.external_id = info.external_id
-        if info.display_name:
-            account.display_name = info.display_name[:100]
-        account.state = AccountState.OK.value
+        changes: dict[str, Any] = {
+            "newest_post_id": merged.newest_post_id,
+            "covered_since": merged.covered_since,
+            "last_fetched_at": merged.covered_until,
+            "external_id": info.external_id,
+            "display_name": info.display_name[:100] if info.display_name else account.display_name,
+            "state": AccountState.OK.value,
+            "etag": account.etag,
+            "last_modified": account.last_modified,
+            "fetch_started_at": account.fetch_started_at,
+        }
         if not result.not_modified:
             etag_fits = result.etag is None or len(result.etag) <= 255
             modified_fits = result.last_modified is None or len(result.last_modified) <= 64
-            account.etag = result.etag if etag_fits else None
-            account.last_modified = result.last_modified if modified_fits else None
+            changes["etag"] = result.etag if etag_fits else None
+            changes["last_modified"] = result.last_modified if modified_fits else None
         if account.fetch_started_at == lease_at:
-            account.fetch_started_at = None
+            changes["fetch_started_at"] = None
         else:
             logger.warning("source.lease_lost", source=source_name, account_id=row.id, username=row.username)
+        await session.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == row.id).values(changes))
         await _record_limits(
             session,
             database,
@@ -606,8 +615,17 @@ async def _store(
             ),
             now=now,
         )
-        await session.flush()
-        return stored, _AccountRow.of(account)
+        return stored, _AccountRow(
+            id=row.id,
+            username=account.username,
+            external_id=changes["external_id"],
+            display_name=changes["display_name"],
+            state=changes["state"],
+            etag=changes["etag"],
+            last_modified=changes["last_modified"],
+            fetch_started_at=changes["fetch_started_at"],
+            coverage=merged,
+        )
 
 
 # The remaining budget is informational and every fetch reports it; one row per source is hot, so a
