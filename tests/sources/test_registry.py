@@ -30,17 +30,20 @@ async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown()
     )
     x = get_source(x_settings)
     assert isinstance(x, XSource) and get_source(x_settings) is x
-    client = x.http.client
-    assert str(client.base_url) == "http://127.0.0.1:9"
-    assert client.headers["user-agent"].endswith("(+https://xtrack.example)")
-    assert client.timeout.read == 7
+    # XTRACK_SOURCE_MAX_CONNECTIONS (100) in shards of at most 32 connections, all configured alike.
+    clients = x.http.clients
+    assert len(clients) == 4
+    for client in clients:
+        assert str(client.base_url) == "http://127.0.0.1:9"
+        assert client.headers["user-agent"].endswith("(+https://xtrack.example)")
+        assert client.timeout.read == 7
     twitterapi = get_source(Settings(source="twitterapi", twitterapi_key=SecretStr("k")))
     rss = get_source(Settings(source="rss", rss_url_template="http://127.0.0.1:9/{username}/rss"))
     assert isinstance(twitterapi, TwitterApiSource) and isinstance(rss, RssSource)
     assert get_source(x_settings.model_copy(update={"x_api_url": "http://127.0.0.1:10"})) is not x
 
     await close_sources()
-    assert client.is_closed
+    assert all(client.is_closed for client in clients)
     assert get_source(x_settings) is not x  # a new one after shutdown
     await close_sources()
 

@@ -5,6 +5,8 @@ turned into a "no request before T" guard."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +34,8 @@ Sleep = Callable[[float], Awaitable[None]]
 
 # Statuses worth another try: the upstream (or something in front of it) failed, not the request.
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+# Connections per pooled client (see SourceHttp: bigger pools are split into shards).
+SHARD_CONNECTIONS = 32
 # Without a reset header a 429 blocks the source this long.
 DEFAULT_RATE_LIMIT_SECONDS = 60.0
 
@@ -91,7 +95,7 @@ def _int_header(headers: Mapping[str, str], *names: str) -> int | None:
 
 
 class SourceHttp:
-    """One pooled ``httpx.AsyncClient`` per source.
+    """One pool of HTTP connections per source (``httpx.AsyncClient`` shards, used in turn).
 
     ``get`` returns 2xx, 304 and 404 replies to the caller (404 means different things to
     different sources) and turns everything else into the source error taxonomy: 429 ->
@@ -125,20 +129,33 @@ class SourceHttp:
         self._rand = rand
         # Set when the upstream said the budget is spent: no request leaves before this time.
         self.blocked_until: datetime | None = None
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent(public_url), "Accept": "application/json", **(headers or {})},
-            # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS).
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_connections, max(20, max_connections // 2)),
-            ),
-            transport=transport,
-        )
+        # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS), in shards of at
+        # most SHARD_CONNECTIONS: httpcore's pool does O(connections) work on every request event, so
+        # one pool of 500 connections spent ~half of a busy worker's CPU on bookkeeping.
+        shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
+        per_shard = math.ceil(max_connections / shards)
+        self.clients = [
+            httpx.AsyncClient(
+                base_url=base_url,
+                timeout=httpx.Timeout(timeout),
+                headers={
+                    "User-Agent": user_agent(public_url),
+                    "Accept": "application/json",
+                    **(headers or {}),
+                },
+                limits=httpx.Limits(
+                    max_connections=per_shard,
+                    max_keepalive_connections=min(per_shard, max(20, per_shard // 2)),
+                ),
+                transport=transport,
+            )
+            for _ in range(shards)
+        ]
+        self._next_client = itertools.cycle(self.clients)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     def _check_budget(self, now: datetime) -> None:
         if self.blocked_until is not None and self.blocked_until > now:
@@ -166,7 +183,7 @@ class SourceHttp:
             attempts += 1
             retry_after: float | None = None
             try:
-                response = await self.client.get(url, params=params, headers=headers)
+                response = await next(self._next_client).get(url, params=params, headers=headers)
             except httpx.TimeoutException as exc:
                 problem = f"timed out ({exc.__class__.__name__})"
                 metrics.source_request(self.source_name, "timeout")
