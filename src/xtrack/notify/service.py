@@ -389,11 +389,13 @@ async def set_job_targets(
 
 
 def _recipient_filter(job_id: Any) -> Any:
+    # Table columns (not ORM attributes), so that the runner's Core claim statement stays Core.
+    selections, targets = JobNotificationTarget.__table__.c, NotificationTarget.__table__.c
     return (
-        (JobNotificationTarget.target_id == NotificationTarget.id)
-        & (JobNotificationTarget.job_id == job_id)
-        & JobNotificationTarget.is_enabled.is_(True)
-        & NotificationTarget.is_enabled.is_(True)
+        (selections.target_id == targets.id)
+        & (selections.job_id == job_id)
+        & selections.is_enabled.is_(True)
+        & targets.is_enabled.is_(True)
     )
 
 
@@ -412,7 +414,7 @@ async def _recipients(session: AsyncSession, *, job_id: int) -> list[Notificatio
 def recipients_exist(job_id: Any) -> Any:
     """SQL: whether the job (``job_id``, a column or value) has any recipient (``_recipients``).
     The runner reads it when it claims a run, and skips the outbox work for a job without one."""
-    return select(JobNotificationTarget.target_id).where(_recipient_filter(job_id)).exists()
+    return select(JobNotificationTarget.__table__.c.target_id).where(_recipient_filter(job_id)).exists()
 
 
 async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
