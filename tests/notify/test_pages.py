@@ -3,6 +3,8 @@ job page's notifications card with its delivery history, a job's target choice; 
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,6 +146,51 @@ async def test_the_job_page_shows_its_targets_and_delivery_history(
         assert "HTTP 500 from the hook" in text
         assert "S3CR3T-PATH" not in page.text
     assert "failed runs in a row" in text_of((await client.get(f"/jobs/{job.id}")).text)
+
+
+async def test_a_jobs_delivery_history_pages_older_and_newer_without_gaps_or_repeats(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user, job, _csrf = await _signed_in_owner_of_a_job(client, session)
+    target_id = await _target(session, user)
+    deliveries = [
+        NotificationDelivery(
+            target_id=target_id, job_id=job.id, kind="summary", status="SENT", attempts=1, payload={}
+        )
+        for _ in range(45)
+    ]
+    session.add_all(deliveries)
+    await session.commit()
+    newest_first = sorted((d.id for d in deliveries), reverse=True)
+
+    def shown(html: str) -> list[int]:
+        return [int(found) for found in re.findall(r'<tr id="delivery-(\d+)"', html)]
+
+    def link(html: str, rel: str) -> str | None:
+        found = re.search(rf'href="([^"]+)" rel="{rel}"', html)
+        return found.group(1) if found else None
+
+    pages: list[list[int]] = []
+    url: str | None = f"/jobs/{job.id}/targets"
+    visited: list[str] = []
+    while url is not None:
+        page = await client.get(url)
+        assert page.status_code == 200
+        pages.append(shown(page.text))
+        visited.append(url)
+        url = link(page.text, "next")
+    assert [len(ids) for ids in pages] == [20, 20, 5]
+    assert [i for ids in pages for i in ids] == newest_first  # every delivery once, newest first
+    # Newer from the last page leads back through the same pages.
+    last = await client.get(visited[-1])
+    newer = link(last.text, "prev")
+    assert newer is not None and shown((await client.get(newer)).text) == pages[1]
+    second = await client.get(visited[1])
+    assert link(second.text, "prev") == f"/jobs/{job.id}/targets#deliveries-title"
+
+    end = await client.get(f"/jobs/{job.id}/targets", params={"before": min(newest_first)})
+    assert "No older deliveries" in text_of(end.text)
+    assert (await client.get(f"/jobs/{job.id}/targets", params={"before": 0})).status_code == 422
 
 
 async def test_choosing_targets_for_a_job_through_the_form(

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from xtrack.db import get_database, utcnow
+from xtrack.db import MAX_ID, get_database, utcnow
 from xtrack.errors import RateLimited, XTrackError
 from xtrack.notify import links, service
 from xtrack.notify.models import TargetKind
@@ -221,22 +221,50 @@ async def _job_targets_page(
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    before: int | None = None,
 ) -> HTMLResponse:
     view = await service.job_targets(session, user=user, job_id=job_id)
-    deliveries = await service.deliveries_for_job(session, user=user, job_id=job_id, limit=HISTORY_LIMIT)
+    # One more than a page: whether there are older ones.
+    deliveries = await service.deliveries_for_job(
+        session, user=user, job_id=job_id, limit=HISTORY_LIMIT + 1, before_id=before
+    )
+    older_url = None
+    if len(deliveries) > HISTORY_LIMIT:
+        deliveries = deliveries[:HISTORY_LIMIT]
+        older_url = _deliveries_url(job_id, deliveries[-1].delivery.id)
+    newer_url = None
+    if before is not None:
+        newer = await service.newer_deliveries_before(
+            session, user=user, job_id=job_id, before=before, limit=HISTORY_LIMIT
+        )
+        newer_url = _deliveries_url(job_id, newer)
     context: dict[str, Any] = {
         "job": view.job,
         "job_targets": view,
         "deliveries": deliveries,
+        "before": before,
+        "older_url": older_url,
+        "newer_url": newer_url,
         "errors": errors or {},
         "can_write": user.status == UserStatus.ACTIVE.value,
     }
     return render(request, "notify/job_targets.html", context, status_code=status_code)
 
 
+def _deliveries_url(job_id: int, before: int | None) -> str:
+    query = f"?before={before}" if before is not None else ""
+    return f"/jobs/{job_id}/targets{query}#deliveries-title"
+
+
 @router.get("/jobs/{job_id}/targets", response_class=HTMLResponse)
-async def job_targets_form(request: Request, session: SessionDep, user: CurrentUser, job_id: int) -> Response:
-    return await _job_targets_page(request, session, user, job_id)
+async def job_targets_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    job_id: int,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    return await _job_targets_page(request, session, user, job_id, before=before)
 
 
 @router.post("/jobs/{job_id}/targets", response_class=HTMLResponse)

@@ -637,6 +637,25 @@ async def deliveries_for_job(
     return _delivery_views(await session.execute(query.order_by(NotificationDelivery.id.desc()).limit(limit)))
 
 
+async def newer_deliveries_before(
+    session: AsyncSession, *, user: User, job_id: int, before: int, limit: int = DELIVERY_PAGE
+) -> int | None:
+    """The ``before_id`` of the page of the job's deliveries just newer than the page at
+    ``before``, or None when that is the first page (a "Newer" link: Older then Newer visits every
+    delivery exactly once). NotFound for another user's job."""
+    await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
+    limit = max(1, min(limit, MAX_DELIVERY_PAGE))
+    ids = list(
+        await session.scalars(
+            select(NotificationDelivery.id)
+            .where(NotificationDelivery.job_id == job_id, NotificationDelivery.id >= before)
+            .order_by(NotificationDelivery.id.asc())
+            .limit(limit + 1)
+        )
+    )
+    return ids[limit - 1] + 1 if len(ids) > limit else None
+
+
 async def deliveries_for_execution(
     session: AsyncSession, *, user: User, execution_id: int
 ) -> list[DeliveryView]:
