@@ -2,11 +2,12 @@
 
 Writing a test::
 
-    from tests.e2e.conftest import E2E, Mailbox, XTrackServer, extract_link, sign_in, visit
+    from tests.e2e.conftest import E2E, XTrackServer, extract_link, sign_in, visit
+    from tests.fakes.smtp import Inbox
 
     pytestmark = E2E  # e2e marker + the one xdist group, so one worker owns the server
 
-    def test_something(page: Page, xtrack_server: XTrackServer, mailbox: Mailbox) -> None:
+    def test_something(page: Page, xtrack_server: XTrackServer, mailbox: Inbox) -> None:
         visit(page, "/register", "register")                       # screenshots, checks
         ...
         message = mailbox.wait_for(to="ada@example.com", subject="Confirm")
@@ -18,26 +19,23 @@ did not declare (``visit(..., status=404)`` or ``expect_status(page, 404, "/path
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
+
+from tests.fakes.server import free_port
+from tests.fakes.smtp import Inbox, running_smtp_server
 
 E2E = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -57,64 +55,7 @@ PHONE = {"width": 390, "height": 844}
 TEST_PASSWORD = "correct horse battery staple"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # --- Email -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Mailbox:
-    """Every message the local SMTP server received, newest last."""
-
-    port: int = 0
-    messages: list[EmailMessage] = field(default_factory=list)
-    _lock: threading.Condition = field(default_factory=threading.Condition)
-
-    def add(self, message: EmailMessage) -> None:
-        with self._lock:
-            self.messages.append(message)
-            self._lock.notify_all()
-
-    def matching(self, *, to: str | None = None, subject: str | None = None) -> list[EmailMessage]:
-        with self._lock:
-            return [
-                m
-                for m in self.messages
-                if (to is None or to.lower() in str(m.get("To", "")).lower())
-                and (subject is None or subject.lower() in str(m.get("Subject", "")).lower())
-            ]
-
-    def wait_for(
-        self, *, to: str | None = None, subject: str | None = None, timeout: float = 10
-    ) -> EmailMessage:
-        """The newest message to ``to`` whose subject contains ``subject``, waiting for it to arrive."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = self.matching(to=to, subject=subject)
-                if found:
-                    return found[-1]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    subjects = [str(m.get("Subject")) + " -> " + str(m.get("To")) for m in self.messages]
-                    raise AssertionError(f"no email to={to!r} subject~{subject!r}; received: {subjects}")
-                self._lock.wait(remaining)
-
-
-class _Handler:
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.mailbox = mailbox
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.mailbox.add(message)
-        return "250 Message accepted for delivery"
 
 
 def email_text(message: EmailMessage) -> str:
@@ -138,15 +79,10 @@ def extract_link(message: EmailMessage, contains: str = "") -> str:
 
 
 @pytest.fixture(scope="session")
-def mailbox() -> Iterator[Mailbox]:
+def mailbox() -> Iterator[Inbox]:
     """A local SMTP server (aiosmtpd); the app under test sends every email here."""
-    box = Mailbox(port=free_port())
-    controller = Controller(_Handler(box), hostname="127.0.0.1", port=box.port)
-    controller.start()
-    try:
-        yield box
-    finally:
-        controller.stop()
+    with running_smtp_server() as (inbox, _url):
+        yield inbox
 
 
 # --- The server under test --------------------------------------------------------------------
@@ -194,7 +130,7 @@ class XTrackServer:
 
 
 @pytest.fixture(scope="session")
-def xtrack_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[XTrackServer]:
+def xtrack_server(tmp_path_factory: pytest.TempPathFactory, mailbox: Inbox) -> Iterator[XTrackServer]:
     """``xtrack serve`` on a free port with a fresh SQLite database, fast timings and local SMTP."""
     root = tmp_path_factory.mktemp("e2e-server")
     port = free_port()

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 import httpx
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import E2E, Mailbox, XTrackServer, checked_page, extract_link, sign_in, visit
+from tests.e2e.conftest import E2E, XTrackServer, checked_page, extract_link, sign_in, visit
+from tests.fakes.smtp import Inbox
 
 pytestmark = E2E
 
@@ -59,7 +60,7 @@ def test_the_guard_reports_unexpected_errors(page: Page) -> None:
     guard.problems.clear()
 
 
-def test_mailbox_receives_and_finds_links(mailbox: Mailbox) -> None:
+def test_mailbox_receives_and_finds_links(mailbox: Inbox) -> None:
     message = EmailMessage()
     message["From"] = "a@example.com"
     message["To"] = "harness@example.com"

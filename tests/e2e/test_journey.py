@@ -16,7 +16,6 @@ from playwright.sync_api import Locator, Page, expect
 from tests.e2e.conftest import (
     E2E,
     TEST_PASSWORD,
-    Mailbox,
     XTrackServer,
     checked_page,
     expect_status,
@@ -24,6 +23,7 @@ from tests.e2e.conftest import (
     sign_in,
     visit,
 )
+from tests.fakes.smtp import Inbox
 
 pytestmark = E2E
 
@@ -36,7 +36,7 @@ def _posts_of(row: Locator) -> int:
     return int(text) if text.isdigit() else -1
 
 
-def _register_and_verify(page: Page, mailbox: Mailbox, email_address: str) -> None:
+def _register_and_verify(page: Page, mailbox: Inbox, email_address: str) -> None:
     visit(page, "/register", "journey-register")
     page.get_by_label("Email address").fill(email_address)
     page.get_by_label("Password").fill(TEST_PASSWORD)
@@ -53,7 +53,7 @@ def _register_and_verify(page: Page, mailbox: Mailbox, email_address: str) -> No
 
 
 def test_a_new_user_follows_an_account_and_reads_its_summaries(
-    page: Page, xtrack_server: XTrackServer, mailbox: Mailbox
+    page: Page, xtrack_server: XTrackServer, mailbox: Inbox
 ) -> None:
     email_address = f"journey-{uuid.uuid4().hex[:8]}@example.com"
     _register_and_verify(page, mailbox, email_address)

@@ -9,7 +9,8 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import E2E, Mailbox, XTrackServer, checked_page, email_text, sign_in, visit
+from tests.e2e.conftest import E2E, XTrackServer, checked_page, email_text, sign_in, visit
+from tests.fakes.smtp import Inbox
 
 pytestmark = E2E
 
@@ -17,7 +18,7 @@ RUN_TIMEOUT = 30_000  # ms
 
 
 def test_a_user_gets_summaries_by_email_and_unsubscribes_from_the_link(
-    page: Page, xtrack_server: XTrackServer, mailbox: Mailbox
+    page: Page, xtrack_server: XTrackServer, mailbox: Inbox
 ) -> None:
     email_address = f"notify-{uuid.uuid4().hex[:8]}@example.com"
     xtrack_server.create_user(email_address)

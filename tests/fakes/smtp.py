@@ -4,6 +4,7 @@ mail provider in every test that sends email. The ``smtp_server`` fixture (tests
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
@@ -16,12 +17,13 @@ from tests.fakes.server import free_port
 
 
 class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
+    """An aiosmtpd handler keeping every message it receives, newest last."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
-        self._lock = threading.Lock()
+        self.port = 0  # set by running_smtp_server
+        self._lock = threading.Condition()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
@@ -29,7 +31,35 @@ class Inbox:
         with self._lock:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self._lock.notify_all()
         return "250 Message accepted"
+
+    def matching(self, *, to: str | None = None, subject: str | None = None) -> list[EmailMessage]:
+        """Messages whose To contains ``to`` and Subject contains ``subject`` (any case)."""
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if (to is None or to.lower() in str(m.get("To", "")).lower())
+                and (subject is None or subject.lower() in str(m.get("Subject", "")).lower())
+            ]
+
+    def wait_for(
+        self, *, to: str | None = None, subject: str | None = None, timeout: float = 10
+    ) -> EmailMessage:
+        """The newest message matching ``to``/``subject``, waiting up to ``timeout`` s for it (a
+        server in another process sends it)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = self.matching(to=to, subject=subject)
+                if found:
+                    return found[-1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    subjects = [f"{m.get('Subject')} -> {m.get('To')}" for m in self.messages]
+                    raise AssertionError(f"no email to={to!r} subject~{subject!r}; received: {subjects}")
+                self._lock.wait(remaining)
 
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:
@@ -45,7 +75,7 @@ class Inbox:
 def running_smtp_server() -> Iterator[tuple[Inbox, str]]:
     """An SMTP server in its own thread; yields its inbox and ``smtp://127.0.0.1:port``."""
     inbox = Inbox()
-    port = free_port()
+    port = inbox.port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
