@@ -15,7 +15,12 @@ from xtrack.errors import Forbidden, RateLimited
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.playground import service as playground_service
-from xtrack.playground.schemas import PlaygroundRunCreate
+from xtrack.playground.schemas import (
+    PlaygroundHistory,
+    PlaygroundRunCreate,
+    PlaygroundRunRead,
+    PlaygroundSummaryRead,
+)
 from xtrack.users import service as users_service
 from xtrack.users.models import UserStatus
 
@@ -255,8 +260,13 @@ async def test_history_shows_failed_and_queued_runs_with_their_reason_and_summar
     queued = await add_run(session, user, status="QUEUED")
     headers = await auth_headers(session, user)
     async with api() as (client, _):
-        items = (await client.get("/api/v1/playground/history", headers=headers)).json()["items"]
+        page = (await client.get("/api/v1/playground/history", headers=headers)).json()
         one = (await client.get(f"/api/v1/playground/runs/{done.id}", headers=headers)).json()
+    # Pages are serialised straight from the service's views: exactly the documented shape.
+    PlaygroundHistory.model_validate(page)
+    items = page["items"]
+    assert all(set(item) == set(PlaygroundRunRead.model_fields) for item in items)
+    assert set(items[2]["summary"]) == set(PlaygroundSummaryRead.model_fields)
     assert [(i["id"], i["status"]) for i in items] == [
         (queued.id, "QUEUED"),
         (failed.id, "FAILED"),

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,8 @@ from xtrack.users.models import User, UserStatus
 if TYPE_CHECKING:
     from xtrack.playground.schemas import PlaygroundRunCreate
 
+T = TypeVar("T")
+
 QUOTA_WINDOW = timedelta(hours=24)
 CONCURRENCY_RETRY_AFTER = 10  # seconds: runs take seconds, so ask again soon
 HISTORY_DEFAULT_LIMIT = 20
@@ -48,14 +50,20 @@ SUSPENDED_DETAIL = "This account is suspended."
 NOT_FOUND_DETAIL = "Playground run not found."
 
 
-# Not frozen: a frozen dataclass's __init__ costs ~10x more, paid per row of a history page.
+# The views below are serialised straight from their attributes for the history API
+# (``playground.router.HISTORY_JSON``, the shape of PlaygroundRunRead; a test keeps them equal):
+# ``Hidden`` fields are for pages only. Not frozen: a frozen dataclass's __init__ costs ~10x more,
+# paid per row of a history page.
+Hidden = Annotated[T, Field(exclude=True)]
+
+
 @dataclass(slots=True)
 class PlaygroundSummary:
     id: int
     content: str  # Markdown
     tweets_count: int
     post_ids: list[str]
-    headline: str | None
+    headline: Hidden[str | None]
     model: str | None
     input_tokens: int
     output_tokens: int
@@ -63,18 +71,17 @@ class PlaygroundSummary:
     created_at: datetime
 
 
-# Not frozen: a frozen dataclass's __init__ costs ~10x more, paid per row of a history page.
 @dataclass(slots=True)
 class PlaygroundRun:
     """A playground run with its summary (when it completed with posts): plain values, so pages
     can hand it to ``ui.run_row`` and ``ui.status_badge`` like any execution."""
 
     id: int
-    user_id: int | None
+    user_id: Hidden[int | None]
     status: str
-    params: dict[str, Any]
+    params: Hidden[dict[str, Any]]
     created_at: datetime
-    queued_at: datetime | None
+    queued_at: Hidden[datetime | None]
     started_at: datetime | None
     completed_at: datetime | None
     tweets_fetched: int
@@ -85,26 +92,25 @@ class PlaygroundRun:
     retry_of_id: int | None
     covered_from: datetime | None
     covered_to: datetime | None
-    gap: bool
+    gap: Hidden[bool]
     summary: PlaygroundSummary | None
-    trigger: str = Trigger.PLAYGROUND.value
-    job_id: None = None
+    trigger: Hidden[str] = Trigger.PLAYGROUND.value
+    job_id: Hidden[None] = None
+    # Derived from params and the timestamps in __post_init__ (fields, so that they are serialised).
+    x_username: str = ""
+    topics: list[str] = field(default_factory=list)
+    hours_back: int = 24
+    language: str = "en"
+    duration_ms: int | None = None
 
-    @property
-    def x_username(self) -> str:
-        return str(self.params.get("x_username") or "")
-
-    @property
-    def topics(self) -> list[str]:
-        return [str(topic) for topic in self.params.get("topics") or []]
-
-    @property
-    def hours_back(self) -> int:
-        return int(self.params.get("hours_back") or 24)
-
-    @property
-    def language(self) -> str:
-        return str(self.params.get("language") or "en")
+    def __post_init__(self) -> None:
+        params = self.params
+        self.x_username = str(params.get("x_username") or "")
+        self.topics = [str(topic) for topic in params.get("topics") or []]
+        self.hours_back = int(params.get("hours_back") or 24)
+        self.language = str(params.get("language") or "en")
+        if self.started_at is not None and self.completed_at is not None:
+            self.duration_ms = int((self.completed_at - self.started_at).total_seconds() * 1000)
 
     @property
     def summary_id(self) -> int | None:
@@ -113,12 +119,6 @@ class PlaygroundRun:
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
-
-    @property
-    def duration_ms(self) -> int | None:
-        if self.started_at is None or self.completed_at is None:
-            return None
-        return int((self.completed_at - self.started_at).total_seconds() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
