@@ -221,7 +221,18 @@ async def bench_history(
         by_kind.clear()
         for _ in range(requests):
             latencies.append(await one())
+        # The same app, auth and unit of work with a one-row read: what any API call costs on this
+        # host right now (it drifts by up to 2x within minutes), to read the figures above against.
+        baseline: list[float] = []
+        for _ in range(requests // 2):
+            began = time.perf_counter()
+            response = await client.get("/api/v1/me", headers=tokens[rand.choice(owner_ids)])
+            baseline.append(time.perf_counter() - began)
+            assert response.status_code == 200, response.text
+        baseline.sort()
     latencies.sort()
+    me_p50, me_p99 = baseline[len(baseline) // 2] * 1000, baseline[int(0.99 * len(baseline))] * 1000
+    print(f"    baseline GET /api/v1/me    n={len(baseline):>4}  p50 {me_p50:6.2f} ms  p99 {me_p99:6.2f} ms")
     for kind, values in by_kind.items():
         values.sort()
         print(
