@@ -63,15 +63,26 @@ async def test_50_concurrent_refreshes_in_one_process_make_one_fetch(
     fake.delay = 0.05
     requested = datetime.now(UTC)
 
+    wanted = service.PostsWanted(after_post_id=None, since=DAY_AGO)
     snapshots = await asyncio.gather(
         *(
             service.refresh_account(
-                own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=requested
+                own_database,
+                x_source,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=requested,
+                wanted=wanted,
             )
             for _ in range(50)
         )
     )
 
+    # The caller that fetched got the posts read in its store transaction; callers that joined it
+    # get none of it (they read their own, with their own cursor).
+    [fetcher] = [s for s in snapshots if s.requests_made]
+    assert fetcher.new_posts is not None and len(fetcher.new_posts.posts) == 250
+    assert all(s.new_posts is None for s in snapshots if s is not fetcher)
     assert fake.count("/users/by/username") == 1
     assert fake.count("/tweets") == 3  # one fetch: its three pages
     assert fake.posts_served == 250

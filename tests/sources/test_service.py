@@ -103,6 +103,40 @@ async def test_a_need_older_than_the_last_fetch_uses_the_stored_posts(
     assert joined.requests_made == 0 and joined.posts_stored == 0
 
 
+async def test_the_wanted_posts_are_read_in_the_refreshs_own_transaction(
+    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
+) -> None:
+    fake, _ = fake_x
+    user = fake.add_user("alice")
+    ids = fake.add_posts(user, 6, start=NOW - timedelta(hours=3), step=timedelta(minutes=10))
+    requested = datetime.now(UTC)
+    everything = service.PostsWanted(after_post_id=None, since=DAY_AGO)
+
+    fetched = await service.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested, wanted=everything
+    )
+    assert fetched.requests_made > 0 and fetched.new_posts is not None  # read in the store transaction
+    assert [p.external_id for p in fetched.new_posts.posts] == ids
+    assert fetched.new_posts.cursor_created_at is None
+
+    # The stored posts answer a second need: read in the lease transaction, newer than a cursor.
+    after_third = service.PostsWanted(after_post_id=ids[2], since=None)
+    stored = await service.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested, wanted=after_third
+    )
+    assert stored.requests_made == 0 and stored.new_posts is not None
+    assert [p.external_id for p in stored.new_posts.posts] == ids[3:]
+    separate = await service.new_posts(session, account_id=stored.account_id, wanted=after_third)
+    assert stored.new_posts == separate
+    assert separate.cursor_created_at == NOW - timedelta(hours=3) + timedelta(minutes=20)
+
+    # Without ``wanted`` nothing is read.
+    plain = await service.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested
+    )
+    assert plain.new_posts is None
+
+
 async def test_an_older_window_is_backfilled_then_followed_by_since_id(
     db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
 ) -> None:

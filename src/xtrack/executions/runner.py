@@ -27,7 +27,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack import backoff, metrics
 from xtrack.config import Settings, get_settings
@@ -40,7 +39,6 @@ from xtrack.notify import service as notify_service
 from xtrack.observability import bind_execution, get_logger, unbind
 from xtrack.sources import service as sources_service
 from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
-from xtrack.sources.models import Post as StoredPost
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import SummarizeError, Summarizer, SummaryRequest, SummaryResult
 from xtrack.users.models import User, UserStatus
@@ -316,17 +314,6 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
         )
 
 
-async def _cursor_time(session: AsyncSession, *, account_id: int, cursor: str | None) -> datetime | None:
-    if cursor is None:
-        return None
-    created_at: datetime | None = await session.scalar(
-        select(StoredPost.created_at).where(
-            StoredPost.account_id == account_id, StoredPost.external_id == cursor
-        )
-    )
-    return created_at
-
-
 async def _complete(
     database: Database,
     claim: Claim,
@@ -474,6 +461,7 @@ async def _work(
         from xtrack.sources.registry import get_source
 
         source = get_source(settings)
+    wanted = sources_service.PostsWanted(after_post_id=claim.cursor, since=claim.since)
     snapshot = await sources_service.refresh_account(
         database,
         source,
@@ -481,14 +469,14 @@ async def _work(
         need_since=claim.need_since,
         requested_at=claim.started_at,
         now=now,
+        wanted=wanted,
     )
-    async with database.session() as session:
-        posts = await sources_service.posts_after(
-            session, account_id=snapshot.account_id, after_post_id=claim.cursor, since=claim.since
-        )
-        covered_from = claim.since or await _cursor_time(
-            session, account_id=snapshot.account_id, cursor=claim.cursor
-        )
+    found = snapshot.new_posts
+    if found is None:  # it joined another run's fetch of the account: read them here
+        async with database.session() as session:
+            found = await sources_service.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
+    posts = found.posts
+    covered_from = claim.since or found.cursor_created_at
     result: SummaryResult | None = None
     if posts:
         if summarizer is None:

@@ -75,13 +75,46 @@ def normalize_username(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PostsWanted:
+    """The caller's read of the account's stored posts (``new_posts``): newer than
+    ``after_post_id`` (exclusive) and created at or after ``since``. ``refresh_account`` does it in
+    its last transaction when it can, sparing the caller a transaction of its own."""
+
+    after_post_id: str | None
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPosts:
+    posts: list[Post]  # oldest first
+    cursor_created_at: datetime | None  # when the ``after_post_id`` post was published (if stored)
+
+
+async def new_posts(session: AsyncSession, *, account_id: int, wanted: PostsWanted) -> NewPosts:
+    """The read ``wanted`` describes, in ``session``."""
+    posts = await posts_after(
+        session, account_id=account_id, after_post_id=wanted.after_post_id, since=wanted.since
+    )
+    cursor_created_at: datetime | None = None
+    if wanted.after_post_id is not None:
+        cursor_created_at = await session.scalar(
+            select(_POSTS.c.created_at).where(
+                _POSTS.c.account_id == account_id, _POSTS.c.external_id == wanted.after_post_id
+            )
+        )
+    return NewPosts(posts, cursor_created_at)
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """The account's stored state after a refresh.
 
     ``gap``: the stored posts do not reach back to the ``need_since`` asked for (the source could
     not go that far back). ``requests_made``/``posts_stored``: this call's own upstream requests and
     newly stored posts (0 when it joined another fetch or the stored posts already answered it).
-    ``covered_until``: every post up to this moment is stored (a fetch began then)."""
+    ``covered_until``: every post up to this moment is stored (a fetch began then).
+    ``new_posts``: the ``PostsWanted`` read, when it was done in the refresh's own transaction
+    (None: the caller reads them itself, e.g. after joining another caller's fetch)."""
 
     account_id: int
     username: str
@@ -93,6 +126,7 @@ class AccountSnapshot:
     posts_stored: int
     covered_until: datetime | None = None
     display_name: str | None = None
+    new_posts: NewPosts | None = None
 
     @property
     def fetched_at(self) -> datetime | None:
@@ -172,9 +206,11 @@ async def refresh_account(
     requested_at: datetime,
     now: Clock = utcnow,
     lease_seconds: float | None = None,
+    wanted: PostsWanted | None = None,
 ) -> AccountSnapshot:
     """Make the stored posts of ``username`` complete from ``need_since`` up to a moment no earlier
-    than ``requested_at``, fetching only what is missing, and return the account's state.
+    than ``requested_at``, fetching only what is missing, and return the account's state (with the
+    ``wanted`` posts when they could be read in the same transaction: ``new_posts``).
 
     Raises the SourceError of the fetch (or of the fetch it joined): AccountNotFound /
     AccountUnavailable (the account's state is updated), SourceRateLimited (also when the source is
@@ -198,13 +234,14 @@ async def refresh_account(
             requested_at=requested_at,
             need_since=need_since,
         ):
-            # Its stored state answers this need too: no database round trip.
-            return replace(shared, gap=False, requests_made=0, posts_stored=0)
-        return await _refresh(database, source, name, need_since, requested_at, now, lease)
+            # Its stored state answers this need too: no database round trip (the caller reads
+            # its posts itself).
+            return replace(shared, gap=False, requests_made=0, posts_stored=0, new_posts=None)
+        return await _refresh(database, source, name, need_since, requested_at, now, lease, wanted)
     flight = _Flight(started_at=now())
     _flights[key] = flight
     try:
-        flight.snapshot = await _refresh(database, source, name, need_since, requested_at, now, lease)
+        flight.snapshot = await _refresh(database, source, name, need_since, requested_at, now, lease, wanted)
         return flight.snapshot
     except SourceError as exc:
         flight.error = exc
@@ -379,6 +416,7 @@ async def _refresh(
     requested_at: datetime,
     now: Clock,
     lease_seconds: float,
+    wanted: PostsWanted | None = None,
 ) -> AccountSnapshot:
     joined: datetime | None = None
     poll = POLL_FIRST_SECONDS
@@ -404,8 +442,11 @@ async def _refresh(
                 claimed = await _claim(
                     session, row.id, now=current, lease_seconds=lease_seconds, seen=row.coverage
                 )
+            if action is LeaseAction.USE_STORED and wanted is not None:
+                found = await new_posts(session, account_id=row.id, wanted=wanted)
         if action is LeaseAction.USE_STORED:
-            return _snapshot(row, need_since=need_since, requests=0, stored=0)
+            snapshot = _snapshot(row, need_since=need_since, requests=0, stored=0)
+            return replace(snapshot, new_posts=found) if wanted is not None else snapshot
         if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
             assert limited_until is not None
             raise SourceRateLimited(
@@ -416,7 +457,14 @@ async def _refresh(
             raise _joined_failure(database, source.name, row, joined)
         if claimed:
             return await _fetch_and_store(
-                database, source, row, lease_at=current, need_since=need_since, reachable=reachable, now=now
+                database,
+                source,
+                row,
+                lease_at=current,
+                need_since=need_since,
+                reachable=reachable,
+                now=now,
+                wanted=wanted,
             )
         if action is LeaseAction.CLAIM:
             continue  # someone else got it first: look again
@@ -456,6 +504,7 @@ async def _fetch_and_store(
     need_since: datetime,
     reachable: bool,
     now: Clock,
+    wanted: PostsWanted | None = None,
 ) -> AccountSnapshot:
     plan = plan_fetch(row.coverage, need_since=need_since, backfill_reachable=reachable)
     started = time.monotonic()
@@ -493,8 +542,8 @@ async def _fetch_and_store(
         raise
     requests += result.requests
     try:
-        stored, account = await _store(
-            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now()
+        stored, account, found = await _store(
+            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now(), wanted=wanted
         )
     except BaseException:
         await _quietly(_release(database, row.id, lease_at))
@@ -513,7 +562,8 @@ async def _fetch_and_store(
         not_modified=result.not_modified,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    return _snapshot(account, need_since=need_since, requests=requests, stored=stored)
+    snapshot = _snapshot(account, need_since=need_since, requests=requests, stored=stored)
+    return replace(snapshot, new_posts=found)
 
 
 async def _insert_posts(
@@ -566,7 +616,8 @@ async def _store(
     info: AccountInfo,
     lease_at: datetime,
     now: datetime,
-) -> tuple[int, _AccountRow]:
+    wanted: PostsWanted | None = None,
+) -> tuple[int, _AccountRow, NewPosts | None]:
     async with database.session() as session:
         stored = await _insert_posts(session, database, row.id, result.posts, now)
         account = (await session.execute(_LOCK_ACCOUNT, {"account_id": row.id})).one()
@@ -615,16 +666,21 @@ async def _store(
             ),
             now=now,
         )
-        return stored, _AccountRow(
-            id=row.id,
-            username=account.username,
-            external_id=changes["external_id"],
-            display_name=changes["display_name"],
-            state=changes["state"],
-            etag=changes["etag"],
-            last_modified=changes["last_modified"],
-            fetch_started_at=changes["fetch_started_at"],
-            coverage=merged,
+        found = await new_posts(session, account_id=row.id, wanted=wanted) if wanted is not None else None
+        return (
+            stored,
+            _AccountRow(
+                id=row.id,
+                username=account.username,
+                external_id=changes["external_id"],
+                display_name=changes["display_name"],
+                state=changes["state"],
+                etag=changes["etag"],
+                last_modified=changes["last_modified"],
+                fetch_started_at=changes["fetch_started_at"],
+                coverage=merged,
+            ),
+            found,
         )
 
 
