@@ -18,6 +18,7 @@ How a refresh shares work (DESIGN "Cost grows with accounts, not with jobs"):
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,9 +99,7 @@ async def new_posts(session: AsyncSession, *, account_id: int, wanted: PostsWant
     cursor_created_at: datetime | None = None
     if wanted.after_post_id is not None:
         cursor_created_at = await session.scalar(
-            select(_POSTS.c.created_at).where(
-                _POSTS.c.account_id == account_id, _POSTS.c.external_id == wanted.after_post_id
-            )
+            _POST_CREATED_AT, {"account_id": account_id, "external_id": wanted.after_post_id}
         )
     return NewPosts(posts, cursor_created_at)
 
@@ -156,16 +155,30 @@ async def posts_after(
 ) -> list[Post]:
     """Stored posts of the account newer than ``after_post_id`` (exclusive) and created at or after
     ``since``, oldest first."""
-    posts = _POSTS.c
-    query = select(*(posts[name] for name in _POST_FIELDS)).where(posts.account_id == account_id)
+    statement = _posts_statement(
+        after=after_post_id is not None, since=since is not None, limited=limit is not None
+    )
+    values: dict[str, Any] = {"account_id": account_id}
     if after_post_id is not None:
-        query = query.where(posts.sort_key > int(after_post_id))
+        values["after"] = int(after_post_id)
     if since is not None:
-        query = query.where(posts.created_at >= since)
-    query = query.order_by(posts.sort_key)
+        values["since"] = since
     if limit is not None:
-        query = query.limit(limit)
-    return [_post(row) for row in await session.execute(query)]
+        values["limit"] = limit
+    return [_post(row) for row in await session.execute(statement, values)]
+
+
+@functools.cache
+def _posts_statement(*, after: bool, since: bool, limited: bool) -> Select[Any]:
+    """``posts_after``'s query for one combination of filters, built once with bind parameters."""
+    posts = _POSTS.c
+    query = select(*(posts[name] for name in _POST_FIELDS)).where(posts.account_id == bindparam("account_id"))
+    if after:
+        query = query.where(posts.sort_key > bindparam("after"))
+    if since:
+        query = query.where(posts.created_at >= bindparam("since", type_=posts.created_at.type))
+    query = query.order_by(posts.sort_key)
+    return query.limit(bindparam("limit")) if limited else query
 
 
 _POST_FIELDS = (
@@ -353,6 +366,65 @@ _READ_ACCOUNT = select(
 ).where(_ACCOUNTS.c.source == bindparam("source"), _ACCOUNTS.c.username == bindparam("username"))
 
 
+_POST_CREATED_AT = select(_POSTS.c.created_at).where(
+    _POSTS.c.account_id == bindparam("account_id"), _POSTS.c.external_id == bindparam("external_id")
+)
+_INSERT_POSTS = {
+    name: dialect.insert(_POSTS)
+    .on_conflict_do_nothing(index_elements=["account_id", "external_id"])
+    .returning(_POSTS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def _take_lease(*, first_fetch: bool) -> Any:
+    """Take the fetch lease if it is free (or stale) and nothing was stored since we looked."""
+    columns = _ACCOUNTS.c
+    lease_at = bindparam("lease_at", type_=columns.fetch_started_at.type)
+    unchanged = (
+        columns.last_fetched_at.is_(None)
+        if first_fetch
+        else columns.last_fetched_at == bindparam("seen_until", type_=columns.last_fetched_at.type)
+    )
+    return (
+        update(_ACCOUNTS)
+        .where(
+            columns.id == bindparam("account_id"),
+            or_(
+                columns.fetch_started_at.is_(None),
+                columns.fetch_started_at < bindparam("stale_before", type_=columns.fetch_started_at.type),
+            ),
+            unchanged,
+        )
+        .values(fetch_started_at=lease_at)
+    )
+
+
+_TAKE_LEASE_FIRST = _take_lease(first_fetch=True)
+_TAKE_LEASE = _take_lease(first_fetch=False)
+# What a fetch writes to the account row (bound as new_<column>).
+_STORE_ACCOUNT = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=_ACCOUNTS.c[name].type)
+            for name in (
+                "newest_post_id",
+                "covered_since",
+                "last_fetched_at",
+                "external_id",
+                "display_name",
+                "state",
+                "etag",
+                "last_modified",
+                "fetch_started_at",
+            )
+        }
+    )
+)
+
+
 async def _read(
     session: AsyncSession, database: Database, source: Source, username: str, need_since: datetime
 ) -> tuple[_AccountRow, datetime | None, bool]:
@@ -389,22 +461,17 @@ async def _claim(
     session: AsyncSession, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
 ) -> bool:
     """Take the lease if it is free (or stale) and nothing was stored since we looked."""
-    stale_before = now - timedelta(seconds=lease_seconds)
-    columns = _ACCOUNTS.c
-    unchanged = (
-        columns.last_fetched_at.is_(None)
-        if seen.covered_until is None
-        else columns.last_fetched_at == seen.covered_until
-    )
-    result = await session.execute(
-        update(_ACCOUNTS)
-        .where(
-            columns.id == account_id,
-            or_(columns.fetch_started_at.is_(None), columns.fetch_started_at < stale_before),
-            unchanged,
-        )
-        .values(fetch_started_at=now)
-    )
+    values: dict[str, Any] = {
+        "account_id": account_id,
+        "stale_before": now - timedelta(seconds=lease_seconds),
+        "lease_at": now,
+    }
+    if seen.covered_until is None:
+        statement = _TAKE_LEASE_FIRST
+    else:
+        statement = _TAKE_LEASE
+        values["seen_until"] = seen.covered_until
+    result = await session.execute(statement, values)
     return cast(CursorResult[Any], result).rowcount == 1
 
 
@@ -591,15 +658,9 @@ async def _insert_posts(
         }
         for post in unique.values()
     ]
-    table = PostRow.__table__
     # A Core insert (not the ORM's bulk path): executemany batched into multi-row VALUES with
     # RETURNING, which yields only the rows that were new.
-    statement = (
-        _insert(database, table)
-        .on_conflict_do_nothing(index_elements=["account_id", "external_id"])
-        .returning(table.c.id)
-    )
-    result = await session.execute(statement, rows)
+    result = await session.execute(_INSERT_POSTS[database.dialect], rows)
     return len(result.all())
 
 
@@ -651,7 +712,9 @@ async def _store(
             changes["fetch_started_at"] = None
         else:
             logger.warning("source.lease_lost", source=source_name, account_id=row.id, username=row.username)
-        await session.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id == row.id).values(changes))
+        await session.execute(
+            _STORE_ACCOUNT, {"account_id": row.id, **{f"new_{k}": v for k, v in changes.items()}}
+        )
         await _record_limits(
             session,
             database,
