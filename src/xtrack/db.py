@@ -148,6 +148,8 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, bind: AsyncConnection | None = None) -> None:
         self.engine = engine
+        self._bind = bind
+        self._autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         if bind is None:
             self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         else:
@@ -172,6 +174,19 @@ class Database:
                 raise
             for hook in session.info.pop(_AFTER_COMMIT, []):
                 await hook()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which every statement commits on its own: no BEGIN and COMMIT round
+        trips. Only for statements that are atomic by themselves (a conditional UPDATE fenced in
+        its WHERE, a read); anything that must commit together belongs in ``session()``."""
+        if self._bind is not None:
+            # Tests: inside the outer transaction, like the sessions (a savepoint per use).
+            async with self._bind.begin_nested():
+                yield self._bind
+            return
+        async with self._autocommit_engine.connect() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

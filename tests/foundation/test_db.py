@@ -1,15 +1,17 @@
-"""The engine's pool: connections idle for a while are pinged before use, busy ones are not."""
+"""The engine's pool (connections idle for a while are pinged before use, busy ones are not) and
+the two ways to write: autocommit statements and atomic sessions."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PG_URL
-from xtrack.db import create_engine
+from xtrack.db import Database, create_engine
 
 
 async def _backend_pid(engine: AsyncEngine) -> int:
@@ -63,4 +65,31 @@ async def test_a_connection_in_steady_use_is_not_pinged(monkeypatch: pytest.Monk
             await _backend_pid(engine)
         assert pings == []  # a fresh connection, then one returned moments ago: no extra round trip
     finally:
+        await engine.dispose()
+
+
+async def test_autocommit_statements_are_visible_at_once_and_sessions_stay_atomic() -> None:
+    engine = create_engine(PG_URL, pool_size=2)
+    database = Database(engine)
+    name = f"autocommit_probe_{os.getpid()}"
+    try:
+        async with engine.begin() as setup:
+            await setup.execute(text(f"CREATE TABLE IF NOT EXISTS {name} (n integer)"))
+            await setup.execute(text(f"DELETE FROM {name}"))
+
+        async def seen_elsewhere() -> int:
+            async with engine.connect() as other:
+                return int(await other.scalar(text(f"SELECT count(*) FROM {name}")) or 0)
+
+        async with database.autocommit() as connection:
+            await connection.execute(text(f"INSERT INTO {name} VALUES (1)"))
+            assert await seen_elsewhere() == 1  # committed by itself, while the block is still open
+        with pytest.raises(RuntimeError):
+            async with database.session() as session:
+                await session.execute(text(f"INSERT INTO {name} VALUES (2)"))
+                raise RuntimeError("roll back")
+        assert await seen_elsewhere() == 1  # the session's insert went with its rollback
+    finally:
+        async with engine.begin() as cleanup:
+            await cleanup.execute(text(f"DROP TABLE IF EXISTS {name}"))
         await engine.dispose()

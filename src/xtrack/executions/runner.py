@@ -263,8 +263,10 @@ def _playground_inputs(params: dict[str, Any], *, now: datetime) -> dict[str, An
 
 
 async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
-    async with database.session() as session:
-        row = (await session.execute(_CLAIM_READ, {"execution_id": execution_id})).first()
+    # Autocommit: the read decides, and the UPDATE that acts on it is fenced on (QUEUED, attempt),
+    # so the two need no transaction around them (and save its BEGIN and COMMIT round trips).
+    async with database.autocommit() as connection:
+        row = (await connection.execute(_CLAIM_READ, {"execution_id": execution_id})).first()
         if row is None:
             logger.info("execution.gone", execution_id=execution_id)
             return None
@@ -279,7 +281,7 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
         elif row.owner_status == UserStatus.SUSPENDED.value:
             reason = "Cancelled: the owner's account is suspended."
         if reason is not None:
-            await session.execute(_CANCEL, {**fence, "reason": reason})
+            await connection.execute(_CANCEL, {**fence, "reason": reason})
             logger.info("execution.cancelled", execution_id=row.id, reason=reason)
             metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
             return None
@@ -292,7 +294,7 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
         }
         if inputs["hours_back"] is not None:
             params["hours_back"] = inputs["hours_back"]
-        claimed = await session.execute(_START, {**fence, "inputs": params})
+        claimed = await connection.execute(_START, {**fence, "inputs": params})
         if getattr(claimed, "rowcount", 0) != 1:
             return None
         metrics.execution_started(

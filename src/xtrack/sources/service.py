@@ -29,7 +29,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from xtrack.config import get_settings
 from xtrack.db import Database, utcnow
@@ -58,6 +58,9 @@ from xtrack.sources.models import AccountState, SourceLimit, XAccount
 from xtrack.sources.models import Post as PostRow
 
 logger = get_logger(__name__)
+
+# Reads and self-fencing statements run on a session or, outside a transaction, a connection.
+Connection = AsyncSession | AsyncConnection
 
 Clock = Callable[[], datetime]
 
@@ -91,7 +94,7 @@ class NewPosts:
     cursor_created_at: datetime | None  # when the ``after_post_id`` post was published (if stored)
 
 
-async def new_posts(session: AsyncSession, *, account_id: int, wanted: PostsWanted) -> NewPosts:
+async def new_posts(session: Connection, *, account_id: int, wanted: PostsWanted) -> NewPosts:
     """The read ``wanted`` describes, in ``session``."""
     posts = await posts_after(
         session, account_id=account_id, after_post_id=wanted.after_post_id, since=wanted.since
@@ -146,7 +149,7 @@ async def get_account(session: AsyncSession, *, source: str, username: str) -> X
 
 
 async def posts_after(
-    session: AsyncSession,
+    session: Connection,
     *,
     account_id: int,
     after_post_id: str | None,
@@ -426,7 +429,7 @@ _STORE_ACCOUNT = (
 
 
 async def _read(
-    session: AsyncSession, database: Database, source: Source, username: str, need_since: datetime
+    session: Connection, database: Database, source: Source, username: str, need_since: datetime
 ) -> tuple[_AccountRow, datetime | None, bool]:
     """The account row (created on first use), the source's rate-limit reset, and whether a
     backfill could reach further."""
@@ -458,7 +461,7 @@ async def _read(
 
 
 async def _claim(
-    session: AsyncSession, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
+    session: Connection, account_id: int, *, now: datetime, lease_seconds: float, seen: Coverage
 ) -> bool:
     """Take the lease if it is free (or stale) and nothing was stored since we looked."""
     values: dict[str, Any] = {
@@ -490,8 +493,10 @@ async def _refresh(
     give_up_at = time.monotonic() + 2 * lease_seconds + 5
     while True:
         claimed = False
-        # One short transaction: look, decide, and take the lease when it is ours to take.
-        async with database.session() as session:
+        # Look, decide, and take the lease when it is ours to take. Autocommit: the UPDATE that takes
+        # the lease re-checks what the read saw (lease free, nothing stored since), so no
+        # transaction is needed around them (and none of its round trips).
+        async with database.autocommit() as session:
             row, limited_until, reachable = await _read(session, database, source, username, need_since)
             current = now()
             action = decide_lease(
