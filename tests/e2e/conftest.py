@@ -234,8 +234,10 @@ class Guard:
 
     def on_request_failed(self, request: Request) -> None:
         failure = request.failure or ""
-        # A poll in flight when the page navigates away is aborted by the browser, not failed.
-        if "ERR_ABORTED" in failure and request.resource_type == "fetch":
+        # A poll, or the browser's own favicon request, in flight when the page navigates away is
+        # aborted by the browser, not failed.
+        aborted_by_navigation = request.resource_type == "fetch" or request.url.endswith("/favicon.svg")
+        if "ERR_ABORTED" in failure and aborted_by_navigation:
             return
         self.problems.append(f"request failed: {request.method} {request.url}: {failure}")
 
