@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from xtrack import backoff, metrics
 from xtrack.config import Settings, get_settings
-from xtrack.db import Database, get_database, utcnow
+from xtrack.db import Database, get_database, typed_param, utcnow
 from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
@@ -132,11 +132,6 @@ _USERS = cast(Table, User.__table__)
 _SUMMARIES = cast(Table, Summary.__table__)
 
 
-def _param(name: str, column: Any) -> Any:
-    """A bind parameter typed like ``column`` (so its value is processed the same way)."""
-    return bindparam(name, type_=column.type)
-
-
 _CLAIM_READ = (
     select(
         _EXECUTIONS.c.id,
@@ -183,7 +178,7 @@ _CANCEL = (
     .where(_in_state(ExecutionStatus.QUEUED))
     .values(
         status=ExecutionStatus.CANCELLED.value,
-        completed_at=_param("at", _EXECUTIONS.c.completed_at),
+        completed_at=typed_param("at", _EXECUTIONS.c.completed_at),
         error_message=bindparam("reason"),
     )
 )
@@ -192,10 +187,10 @@ _START = (
     .where(_in_state(ExecutionStatus.QUEUED))
     .values(
         status=ExecutionStatus.RUNNING.value,
-        started_at=_param("at", _EXECUTIONS.c.started_at),
-        heartbeat_at=_param("at", _EXECUTIONS.c.heartbeat_at),
+        started_at=typed_param("at", _EXECUTIONS.c.started_at),
+        heartbeat_at=typed_param("at", _EXECUTIONS.c.heartbeat_at),
         completed_at=None,
-        params=_param("inputs", _EXECUTIONS.c.params),
+        params=typed_param("inputs", _EXECUTIONS.c.params),
     )
 )
 _COMPLETE = (
@@ -203,11 +198,11 @@ _COMPLETE = (
     .where(_in_state(ExecutionStatus.RUNNING))
     .values(
         status=ExecutionStatus.COMPLETED.value,
-        completed_at=_param("at", _EXECUTIONS.c.completed_at),
-        heartbeat_at=_param("at", _EXECUTIONS.c.heartbeat_at),
+        completed_at=typed_param("at", _EXECUTIONS.c.completed_at),
+        heartbeat_at=typed_param("at", _EXECUTIONS.c.heartbeat_at),
         tweets_fetched=bindparam("posts"),
-        covered_from=_param("from_", _EXECUTIONS.c.covered_from),
-        covered_to=_param("to", _EXECUTIONS.c.covered_to),
+        covered_from=typed_param("from_", _EXECUTIONS.c.covered_from),
+        covered_to=typed_param("to", _EXECUTIONS.c.covered_to),
         gap=bindparam("gap_"),
         error_kind=None,
         error_message=None,
@@ -219,19 +214,16 @@ _ADVANCE_JOB = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.x_username == bindparam("username"))
     .values(
-        last_run=_param("at", _JOBS.c.last_run),
-        last_post_id=func.coalesce(_param("newest", _JOBS.c.last_post_id), _JOBS.c.last_post_id),
+        last_run=typed_param("at", _JOBS.c.last_run),
+        last_post_id=func.coalesce(typed_param("newest", _JOBS.c.last_post_id), _JOBS.c.last_post_id),
     )
 )
 _INSERT_SUMMARY = insert(_SUMMARIES).returning(_SUMMARIES.c.id)
 
 
-def _fenced(claim: Claim) -> Any:
-    return (
-        (JobExecution.id == claim.execution_id)
-        & (JobExecution.status == ExecutionStatus.RUNNING.value)
-        & (JobExecution.attempt == claim.attempt)
-    )
+def _fence(claim: Claim) -> dict[str, Any]:
+    """The bind values of ``_in_state``: this run, at the attempt its claim saw."""
+    return {"run_id": claim.execution_id, "seen_attempt": claim.attempt}
 
 
 def _job_inputs(job: Any, *, now: datetime) -> dict[str, Any]:
@@ -334,8 +326,7 @@ async def _complete(
         done = await session.execute(
             _COMPLETE,
             {
-                "run_id": claim.execution_id,
-                "seen_attempt": claim.attempt,
+                **_fence(claim),
                 "at": now,
                 "posts": len(posts),
                 "from_": covered_from,
@@ -407,10 +398,7 @@ async def _fail(
         values |= {"status": ExecutionStatus.FAILED.value, "completed_at": now}
     async with database.session() as session:
         failed = await session.execute(
-            update(JobExecution)
-            .where(_fenced(claim))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            update(_EXECUTIONS).where(_in_state(ExecutionStatus.RUNNING)).values(**values), _fence(claim)
         )
         if not retry and claim.job_id is not None and getattr(failed, "rowcount", 0) == 1:
             # Notifications: a failure notice after N failed runs in a row, in this same transaction.
@@ -442,10 +430,10 @@ async def _release(database: Database, claim: Claim) -> None:
     """Give an interrupted run back (graceful shutdown): QUEUED again, same attempt, handed out next tick."""
     async with database.session() as session:
         await session.execute(
-            update(JobExecution)
-            .where(_fenced(claim))
-            .values(status=ExecutionStatus.QUEUED.value, queued_at=None, heartbeat_at=None)
-            .execution_options(synchronize_session=False)
+            update(_EXECUTIONS)
+            .where(_in_state(ExecutionStatus.RUNNING))
+            .values(status=ExecutionStatus.QUEUED.value, queued_at=None, heartbeat_at=None),
+            _fence(claim),
         )
     logger.info("execution.released", execution_id=claim.execution_id)
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from xtrack.executions.service import ExecutionView
 
 
 class ExecutionRead(BaseModel):
-    # Read from the service's plain views by attribute, validated in pydantic's core: a page is one
-    # ``ExecutionPage.model_validate(page)`` call (a third of a 200-item page's time before).
-    model_config = ConfigDict(from_attributes=True)
-
     id: int
     job_id: int | None
     status: str
@@ -42,7 +38,7 @@ class ExecutionRead(BaseModel):
 
 
 class ExecutionPage(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """Documents the history page; the route serialises the service's HistoryPage in this shape."""
 
     items: list[ExecutionRead]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end")

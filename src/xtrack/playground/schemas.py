@@ -37,7 +37,7 @@ class SaveAsJob(BaseModel):
 
 
 class PlaygroundSummaryRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views
 
     id: int
     content: str = Field(description="Markdown: a headline line, then key points linking the posts")
@@ -55,7 +55,7 @@ class PlaygroundSummaryRead(BaseModel):
 
 
 class PlaygroundRunRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views
 
     id: int
     status: str = Field(description="QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED")
@@ -83,7 +83,7 @@ class PlaygroundRunRead(BaseModel):
 
 
 class PlaygroundHistory(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read from the service's views (see ExecutionRead)
+    """Documents the history page; the route serialises the service's HistoryPage in this shape."""
 
     items: list[PlaygroundRunRead]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end")

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from xtrack.config import get_settings
-from xtrack.db import Database, utcnow
+from xtrack.db import Database, typed_param, utcnow
 from xtrack.observability import get_logger
 from xtrack.sources.base import (
     AccountInfo,
@@ -179,7 +179,7 @@ def _posts_statement(*, after: bool, since: bool, limited: bool) -> Select[Any]:
     if after:
         query = query.where(posts.sort_key > bindparam("after"))
     if since:
-        query = query.where(posts.created_at >= bindparam("since", type_=posts.created_at.type))
+        query = query.where(posts.created_at >= typed_param("since", posts.created_at))
     query = query.order_by(posts.sort_key)
     return query.limit(bindparam("limit")) if limited else query
 
@@ -304,7 +304,7 @@ class _AccountRow:
 
     @classmethod
     def of(cls, account: Any) -> _AccountRow:
-        """From an XAccount or a row of ``_ACCOUNT_COLUMNS``."""
+        """From a row of ``_ACCOUNT_COLUMNS``."""
         return cls(
             id=account.id,
             username=account.username,
@@ -318,7 +318,14 @@ class _AccountRow:
         )
 
 
-def _snapshot(account: _AccountRow, *, need_since: datetime, requests: int, stored: int) -> AccountSnapshot:
+def _snapshot(
+    account: _AccountRow,
+    *,
+    need_since: datetime,
+    requests: int,
+    stored: int,
+    new_posts: NewPosts | None = None,
+) -> AccountSnapshot:
     since = account.coverage.covered_since
     return AccountSnapshot(
         account_id=account.id,
@@ -331,6 +338,7 @@ def _snapshot(account: _AccountRow, *, need_since: datetime, requests: int, stor
         posts_stored=stored,
         covered_until=account.coverage.covered_until,
         display_name=account.display_name,
+        new_posts=new_posts,
     )
 
 
@@ -383,11 +391,11 @@ _INSERT_POSTS = {
 def _take_lease(*, first_fetch: bool) -> Any:
     """Take the fetch lease if it is free (or stale) and nothing was stored since we looked."""
     columns = _ACCOUNTS.c
-    lease_at = bindparam("lease_at", type_=columns.fetch_started_at.type)
+    lease_at = typed_param("lease_at", columns.fetch_started_at)
     unchanged = (
         columns.last_fetched_at.is_(None)
         if first_fetch
-        else columns.last_fetched_at == bindparam("seen_until", type_=columns.last_fetched_at.type)
+        else columns.last_fetched_at == typed_param("seen_until", columns.last_fetched_at)
     )
     return (
         update(_ACCOUNTS)
@@ -395,7 +403,7 @@ def _take_lease(*, first_fetch: bool) -> Any:
             columns.id == bindparam("account_id"),
             or_(
                 columns.fetch_started_at.is_(None),
-                columns.fetch_started_at < bindparam("stale_before", type_=columns.fetch_started_at.type),
+                columns.fetch_started_at < typed_param("stale_before", columns.fetch_started_at),
             ),
             unchanged,
         )
@@ -411,7 +419,7 @@ _STORE_ACCOUNT = (
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .values(
         {
-            name: bindparam(f"new_{name}", type_=_ACCOUNTS.c[name].type)
+            name: typed_param(f"new_{name}", _ACCOUNTS.c[name])
             for name in (
                 "newest_post_id",
                 "covered_since",
@@ -493,6 +501,7 @@ async def _refresh(
     give_up_at = time.monotonic() + 2 * lease_seconds + 5
     while True:
         claimed = False
+        found: NewPosts | None = None
         # Look, decide, and take the lease when it is ours to take. Autocommit: the UPDATE that takes
         # the lease re-checks what the read saw (lease free, nothing stored since), so no
         # transaction is needed around them (and none of its round trips).
@@ -517,8 +526,7 @@ async def _refresh(
             if action is LeaseAction.USE_STORED and wanted is not None:
                 found = await new_posts(session, account_id=row.id, wanted=wanted)
         if action is LeaseAction.USE_STORED:
-            snapshot = _snapshot(row, need_since=need_since, requests=0, stored=0)
-            return replace(snapshot, new_posts=found) if wanted is not None else snapshot
+            return _snapshot(row, need_since=need_since, requests=0, stored=0, new_posts=found)
         if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
             assert limited_until is not None
             raise SourceRateLimited(
@@ -634,8 +642,7 @@ async def _fetch_and_store(
         not_modified=result.not_modified,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    snapshot = _snapshot(account, need_since=need_since, requests=requests, stored=stored)
-    return replace(snapshot, new_posts=found)
+    return _snapshot(account, need_since=need_since, requests=requests, stored=stored, new_posts=found)
 
 
 async def _insert_posts(
