@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import fresh_database_url
-from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue
+from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue, wait_until
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate
@@ -80,7 +80,12 @@ async def test_submit_publishes_one_message_per_execution(broker: str, settings:
     try:
         await executor.submit([11, 12, 13])
         await executor.submit([])
-        assert await asyncio.to_thread(queue_length, BROKERS[broker], configured.celery_queue) == 3
+
+        # RabbitMQ routes a publish after the socket write returns, so the count is awaited.
+        async def three_queued() -> bool:
+            return await asyncio.to_thread(queue_length, BROKERS[broker], configured.celery_queue) == 3
+
+        await wait_until(three_queued, timeout=10, what="three messages on the queue")
         with Connection(BROKERS[broker]) as connection:
             queue = connection.SimpleQueue(configured.celery_queue)
             bodies = []
@@ -88,6 +93,8 @@ async def test_submit_publishes_one_message_per_execution(broker: str, settings:
                 message = queue.get(timeout=5)
                 bodies.append((message.headers["task"], message.decode()))
                 message.ack()
+            with pytest.raises(queue.Empty):
+                queue.get(timeout=1)  # and no fourth one for the empty submit
             queue.close()
         assert [task for task, _body in bodies] == [RUN_EXECUTION] * 3
         assert [body[0] for _task, body in bodies] == [[11], [12], [13]]  # (args, kwargs, embed)
