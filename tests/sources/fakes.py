@@ -48,6 +48,7 @@ class FakeUpstream:
         self.faults: deque[Fault] = deque()
         self.posts_served = 0
         self.delay = 0.0
+        self.answers_built = 0  # answers whose content is fixed, in flight or sent
         self._next_id = 10_000
 
     def add_user(self, username: str, *, protected: bool = False, suspended: bool = False) -> FakeUser:
@@ -96,6 +97,7 @@ class FakeUpstream:
     async def answer(self, response: Response) -> Response:
         """Send ``response`` after ``delay``: the answer reflects the posts at arrival time, like a
         real upstream whose reply is in flight while new posts are published."""
+        self.answers_built += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         return response

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from tests.distributed.cluster import wait_until
 from tests.sources.fakes import FakeX
 from xtrack.db import Database, create_engine
 from xtrack.sources import service
@@ -140,12 +141,18 @@ async def test_run_now_sees_a_post_published_during_an_earlier_fetch(
         own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
     )
     fake.delay = 0.4
+    built = fake.answers_built
     scheduled = asyncio.create_task(
         service.refresh_account(
             own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
         )
     )
-    await asyncio.sleep(0.15)  # the scheduled run's request is in flight
+
+    async def scheduled_answer_in_flight() -> bool:
+        return fake.answers_built > built
+
+    # Wait for the fake to fix the scheduled run's answer (a fixed sleep lost this race on a slow host)
+    await wait_until(scheduled_answer_in_flight, timeout=10, what="the scheduled answer", interval=0.01)
     fresh = fake.add_posts(user, 1, start=datetime.now(UTC) - timedelta(seconds=1))
     if same_process:
         database, source = own_database, x_source
