@@ -117,7 +117,10 @@ async def test_stop_releases_ids_still_waiting(db: Database, session: AsyncSessi
 
     executor = LocalExecutor(concurrency=1, run=run, database=db)
     await executor.submit(ids)
-    await asyncio.sleep(0.01)
+    for _ in range(1000):  # until the first run has started (at once, unless the host is slow)
+        if started:
+            break
+        await asyncio.sleep(0.01)
     await executor.stop(grace_seconds=0.01)
     assert started == ids[:1]
     for execution_id in ids[1:]:

@@ -29,12 +29,13 @@ async def _terminate(pid: int) -> None:
 
 
 async def test_a_connection_killed_while_idle_is_replaced_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = create_engine(PG_URL, pool_size=1, ping_idle_seconds=0.05)
+    # Idle for 0.6 s is past the 0.5 s ping threshold; the two reads after it are well within it
+    engine = create_engine(PG_URL, pool_size=1, ping_idle_seconds=0.5)
     try:
         pings = _count_pings(engine, monkeypatch)
         first = await _backend_pid(engine)
         await _terminate(first)  # a database restart, or an idle timeout on the way
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.6)
         # The pooled connection is pinged, found dead and replaced: the caller never sees the error.
         second = await _backend_pid(engine)
         assert second != first

@@ -28,7 +28,7 @@ async def test_a_big_pool_is_sharded_and_holds_exactly_its_connections_in_flight
     assert len(http.clients) == 2
     calls = [asyncio.create_task(http.get(f"/2/users/{alice.id}/tweets")) for _ in range(70)]
     try:
-        deadline = time.monotonic() + 1.8
+        deadline = time.monotonic() + 10
         while fake.count("/tweets") < 2 * SHARD_CONNECTIONS and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)
