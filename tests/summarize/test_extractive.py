@@ -108,6 +108,26 @@ def test_no_topic_match_says_so() -> None:
     assert len(bullets(result.content)) == 3
 
 
+def test_one_topic_post_is_quoted_alone_without_off_topic_padding() -> None:
+    posts = twelve_posts()
+    result = summarize_extractive(SummaryRequest("alice", posts, ["AI"]))
+    assert result.cited_post_ids == [posts[1].external_id]
+    assert len(bullets(result.content)) == 1
+    assert result.headline == "@alice: 12 new posts, 1 on AI"
+    assert result.content.rstrip().endswith("…and 11 more posts.")
+
+
+def test_no_topic_post_quotes_the_leading_posts_under_a_line_saying_so() -> None:
+    posts = twelve_posts()
+    result = summarize_extractive(SummaryRequest("alice", posts, ["crypto"]))
+    assert "Nothing on your topics." in result.content
+    assert len(bullets(result.content)) == 3
+    assert result.cited_post_ids[0] == posts[0].external_id  # 5,000 likes
+    without_topics = summarize_extractive(SummaryRequest("alice", posts, []))
+    assert "Nothing on your topics" not in without_topics.content
+    assert len(bullets(without_topics.content)) == 5
+
+
 def test_many_topic_posts_cap_at_seven_bullets() -> None:
     posts = [make_post(i, f"chip news number {i}", likes=i) for i in range(1, 21)]
     result = summarize_extractive(SummaryRequest("alice", posts, ["chips"]))

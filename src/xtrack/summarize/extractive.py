@@ -6,9 +6,10 @@ engagement (likes, reposts, replies, quotes; log-scaled and normalised over the 
 little less than the account's own posts. Ties go to the newer post, so the output depends only
 on the input.
 
-Output: a ``## `` headline, 3-7 bullets (as many as there are topic posts, at least 3, at most 7;
-fewer only when the run has fewer posts), each quoting a post condensed to one line and linking
-it, then a line counting the posts not quoted.
+Output: a ``## `` headline, bullets each quoting a post condensed to one line and linking it, then
+a line counting the posts not quoted. With topics, the bullets quote only topic posts (1-7); a run
+with none quotes its 3 leading posts under a line saying so, rather than padding a topic summary
+with posts the reader did not ask about. Without topics: 5 bullets (fewer when the run is smaller).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from xtrack.summarize.base import SummaryRequest, SummaryResult
 from xtrack.summarize.citations import escape_markdown, markdown_link
 from xtrack.summarize.topics import TopicMatcher, post_words
 
-MIN_BULLETS = 3
+MIN_BULLETS = 3  # quoted when nothing is on topic
 MAX_BULLETS = 7
+NO_TOPIC_BULLETS = 5  # a job without topics
 BULLET_CHARS = 220
 RECENCY_WEIGHT = 0.5
 EXTRA_TOPIC_WEIGHT = 0.5
@@ -122,8 +124,9 @@ def condense(text: str, *, limit: int = BULLET_CHARS) -> str:
 
 
 def bullet_count(post_count: int, on_topic_count: int, *, has_topics: bool) -> int:
-    wanted = on_topic_count if has_topics else 5
-    return min(post_count, max(MIN_BULLETS, min(MAX_BULLETS, wanted)))
+    if has_topics and on_topic_count:
+        return min(MAX_BULLETS, on_topic_count)
+    return min(post_count, MIN_BULLETS if has_topics else NO_TOPIC_BULLETS)
 
 
 def join_words(items: Sequence[str], conjunction: str = "and") -> str:
@@ -177,7 +180,7 @@ def summarize_extractive(request: SummaryRequest) -> SummaryResult:
     wanted = bullet_count(len(posts), len(on_topic), has_topics=bool(matcher))
     chosen: list[RankedPost] = []
     seen_texts: set[str] = set()
-    for item in ranked:
+    for item in on_topic or ranked:
         if len(chosen) == wanted:
             break
         key = condense(item.post.text).casefold()
@@ -187,6 +190,8 @@ def summarize_extractive(request: SummaryRequest) -> SummaryResult:
         chosen.append(item)
 
     lines = [f"## {escape_markdown(headline)}", ""]
+    if matcher and not on_topic:
+        lines.extend(["Nothing on your topics. The most engaging recent posts:", ""])
     lines.extend(bullet(item.post) for item in chosen)
     others = len(posts) - len(chosen)
     if others:
