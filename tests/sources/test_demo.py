@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xtrack.sources.base import AccountInfo, AccountNotFound, AccountUnavailable
-from xtrack.sources.demo import DemoSource, profile
+from xtrack.sources.demo import DemoSource, named_topic, profile
 from xtrack.sources.ids import snowflake_time
+from xtrack.summarize.base import SummaryRequest
+from xtrack.summarize.extractive import summarize_extractive
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
@@ -73,6 +75,26 @@ def test_every_username_gets_a_stable_profile(name: str) -> None:
     assert one == two
     assert timedelta(minutes=4) <= one.interval <= timedelta(minutes=14)
     assert 2 <= len(one.topics) <= 3
+
+
+@pytest.mark.parametrize(
+    ("name", "topic"),
+    [("ai_frontier", "AI"), ("chipwatch", "chips"), ("marketpulse", "markets"), ("gpt4_news", "AI")],
+)
+async def test_a_name_that_names_a_topic_posts_mostly_about_it(name: str, topic: str) -> None:
+    assert profile(name).topics[0].name == topic
+    account = await clock_at(NOW).resolve(name)
+    posts = (await clock_at(NOW).fetch(account, since_id=None, start_time=NOW - timedelta(hours=24))).posts
+    share = sum(1 for p in posts if p.raw["topic"] == topic) / len(posts)
+    assert 0.55 <= share <= 0.85
+    # So the demo's first summaries are about what their jobs ask for.
+    result = summarize_extractive(SummaryRequest(name, posts, [topic]))
+    assert result.headline.endswith(f"on {topic}") and len(result.cited_post_ids) == 7
+
+
+@pytest.mark.parametrize("name", ["alice", "second", "fabian", "secret", "maria", "openai"])
+def test_ordinary_names_name_no_topic(name: str) -> None:
+    assert named_topic(name) is None and not profile(name).named_topic
 
 
 async def test_documented_failure_names() -> None:

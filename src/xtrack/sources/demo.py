@@ -2,9 +2,12 @@
 
 Every username gets a stable profile derived from a hash of the name: two or three favourite
 topics and a posting interval of 4 to 14 minutes (with jitter), so scheduled runs every 15 minutes
-always find something new. Post ``k`` of an account is a pure function of (username, k); it is
-visible once its time has passed on the source's clock, so the same ``now`` always gives the same
-posts. Ids are X-style snowflakes of the post's time, hence monotonic.
+always find something new. A name that names a topic (``ai_frontier``, ``chipwatch``,
+``marketpulse``: see ``Topic.name_words``) posts mostly about it, as such an account would.
+
+Post ``k`` of an account is a pure function of (username, k); it is visible once its time has
+passed on the source's clock, so the same ``now`` always gives the same posts. Ids are X-style
+snowflakes of the post's time, hence monotonic.
 
 A few usernames demonstrate failures: ``missing``, ``doesnotexist``, ``notfound`` (and any name
 starting with ``missing_``) are unknown accounts; ``suspended`` and ``protected`` (or names
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +33,7 @@ UNAVAILABLE_NAMES = {"suspended": "suspended", "protected": "protected"}
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=31)
+NAMED_TOPIC_SHARE = 0.6  # of the posts of an account whose name names a topic (plus its share of the rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,9 @@ class Topic:
     hashtags: tuple[str, ...]
     subjects: tuple[str, ...]
     players: tuple[str, ...]
+    # A username names this topic when one of its words is one of these or, for those of four
+    # letters or more, when it contains one anywhere (marketpulse, chipwatch).
+    name_words: tuple[str, ...] = ()
 
 
 TOPICS: tuple[Topic, ...] = (
@@ -54,6 +62,7 @@ TOPICS: tuple[Topic, ...] = (
             "context windows",
         ),
         ("OpenAI", "Anthropic", "Google DeepMind", "Meta AI", "Mistral", "Hugging Face"),
+        name_words=("ai", "ml", "llm", "gpt", "neural"),
     ),
     Topic(
         "chips",
@@ -68,6 +77,7 @@ TOPICS: tuple[Topic, ...] = (
             "fab capex",
         ),
         ("TSMC", "Nvidia", "AMD", "Intel", "ASML", "Samsung", "SK hynix"),
+        name_words=("chip", "semi", "gpu", "silicon", "fab"),
     ),
     Topic(
         "markets",
@@ -82,6 +92,7 @@ TOPICS: tuple[Topic, ...] = (
             "credit spreads",
         ),
         ("the Fed", "the ECB", "Nasdaq", "the S&P 500", "Treasury", "the BoJ"),
+        name_words=("market", "macro", "stock", "invest", "trader", "wallst"),
     ),
     Topic(
         "sports",
@@ -95,6 +106,7 @@ TOPICS: tuple[Topic, ...] = (
             "qualifying pace",
         ),
         ("Real Madrid", "the Celtics", "McLaren", "Arsenal", "the Lakers", "Ferrari"),
+        name_words=("sport", "court", "goal", "ball", "racing"),
     ),
     Topic(
         "climate",
@@ -109,6 +121,7 @@ TOPICS: tuple[Topic, ...] = (
             "carbon removal",
         ),
         ("the IEA", "NOAA", "Copernicus", "Ørsted", "CATL", "the UN"),
+        name_words=("climate", "grid", "energy", "solar", "green"),
     ),
     Topic(
         "space",
@@ -122,6 +135,7 @@ TOPICS: tuple[Topic, ...] = (
             "Mars sample return",
         ),
         ("SpaceX", "NASA", "ESA", "Blue Origin", "Rocket Lab", "ISRO"),
+        name_words=("space", "orbit", "rocket", "astro", "launch", "nasa"),
     ),
     Topic(
         "security",
@@ -135,6 +149,7 @@ TOPICS: tuple[Topic, ...] = (
             "memory-safe languages",
         ),
         ("CISA", "Microsoft", "Google Project Zero", "Cloudflare", "GitHub"),
+        name_words=("sec", "cyber", "hack", "infosec", "secnews"),
     ),
     Topic(
         "startups",
@@ -148,6 +163,7 @@ TOPICS: tuple[Topic, ...] = (
             "the IPO window",
         ),
         ("Y Combinator", "a16z", "Sequoia", "Stripe", "Figma"),
+        name_words=("startup", "founder", "vc", "saas"),
     ),
 )
 
@@ -209,8 +225,20 @@ class Profile:
     display_name: str
     interval: timedelta
     phase: timedelta
-    topics: tuple[Topic, ...]
+    topics: tuple[Topic, ...]  # a topic the name names comes first
     worker: int  # 10 bits of the snowflake's low part
+    named_topic: bool = False  # topics[0] is named by the username: most posts are about it
+
+
+def named_topic(username: str) -> Topic | None:
+    """The topic a username names, if any: ai_frontier -> AI, chipwatch -> chips."""
+    name = username.casefold()
+    words = [w for w in re.split(r"[_\-\d]+", name) if w]
+    for topic in TOPICS:
+        for key in topic.name_words:
+            if key in words or (len(key) >= 4 and key in name):
+                return topic
+    return None
 
 
 def profile(username: str) -> Profile:
@@ -218,6 +246,9 @@ def profile(username: str) -> Profile:
     rng = random.Random(_seed("profile", username))
     interval = timedelta(minutes=rng.randint(4, 14))
     favourites = tuple(rng.sample(TOPICS, k=rng.choice((2, 2, 3))))
+    named = named_topic(username)
+    if named is not None:
+        favourites = (named, *[topic for topic in favourites if topic is not named][:2])
     words = [w for w in username.replace("-", "_").split("_") if w] or [username]
     return Profile(
         username=username,
@@ -227,6 +258,7 @@ def profile(username: str) -> Profile:
         phase=timedelta(seconds=rng.randrange(int(interval.total_seconds()))),
         topics=favourites,
         worker=rng.randrange(1024),
+        named_topic=named is not None,
     )
 
 
@@ -242,7 +274,13 @@ def make_post(account: Profile, k: int) -> Post:
     # Whole milliseconds, as on X, so the id's time and created_at agree exactly.
     created_at = created_at.replace(microsecond=created_at.microsecond // 1000 * 1000)
     rng = random.Random(_seed("post", account.username, k))
-    topic = rng.choice(account.topics) if rng.random() < 0.85 else rng.choice(TOPICS)
+    pick = rng.random()
+    if account.named_topic and pick < NAMED_TOPIC_SHARE:
+        topic = account.topics[0]
+    elif pick < 0.85:
+        topic = rng.choice(account.topics)
+    else:
+        topic = rng.choice(TOPICS)
     subject, subject2 = rng.sample(topic.subjects, k=2)
     tags = " ".join(rng.sample(topic.hashtags, k=rng.choice((1, 1, 2))))
     fill = {
