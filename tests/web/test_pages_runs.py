@@ -166,9 +166,14 @@ async def test_summary_page_renders_safely_with_cited_posts_from_one_query(
     assert "Summary of @alice" in text and "ai" in text
     assert "extractive" in text and "1,234 in · 56 out" in text and "$0.0042" in text
     assert "Posts summarized (3 of 4)" in text and "1 of the posts are no longer stored" in text
-    cited_list = page.text[page.text.index('class="cited-posts"') : page.text.index("</ol>")]
-    post_links = [a.get("href") for a in tags(cited_list, "a")]
-    assert post_links == [f"https://x.com/alice/status/{i}" for i in ("1002", "1001", "1000")]  # newest first
+    # The post the summary links to first, the others folded away below it, newest first.
+    quoted_list = page.text[page.text.index('class="cited-posts"') : page.text.index("</ol>")]
+    assert [a.get("href") for a in tags(quoted_list, "a")] == ["https://x.com/alice/status/1001"]
+    assert "Quoted in the summary (1)" in text and "The other 2 posts" in text
+    folded = page.text[page.text.index('<details class="more-posts">') : page.text.index("</details>")]
+    assert [a.get("href") for a in tags(folded, "a")] == [
+        f"https://x.com/alice/status/{i}" for i in ("1002", "1000")
+    ]
     assert "Post number 0 about #AI &lt;b&gt;bold?&lt;/b&gt;" in page.text  # post text escaped
     (textarea,) = tags(page.text, "textarea")
     assert textarea["id"] == "summary-markdown" and "readonly" in textarea

@@ -9,6 +9,7 @@ from xtrack.db import utcnow
 from xtrack.errors import NotFound
 from xtrack.executions import service as executions_service
 from xtrack.summaries import service as summaries_service
+from xtrack.summarize.citations import link_destination
 from xtrack.users.deps import CurrentUser
 from xtrack.web.deps import SessionDep
 from xtrack.web.templating import render
@@ -28,9 +29,13 @@ async def summary_page(request: Request, session: SessionDep, user: CurrentUser,
             )
         except NotFound:
             run = None  # pruned history keeps the summary
+    # The posts the summary links to come first; the rest fold away (a busy account's run has hundreds).
+    linked = [bool(post.url) and f"({link_destination(post.url)})" in summary.content for post in posts]
     context = {
         "summary": summary,
         "posts": posts,
+        "quoted": [post for post, is_linked in zip(posts, linked, strict=True) if is_linked],
+        "others": [post for post, is_linked in zip(posts, linked, strict=True) if not is_linked],
         "cited_count": len(summaries_service.post_ids(summary)),
         "run": run,
         "now": utcnow(),
