@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -226,7 +226,24 @@ def _fence(claim: Claim) -> dict[str, Any]:
     return {"run_id": claim.execution_id, "seen_attempt": claim.attempt}
 
 
-def _job_inputs(job: Any, *, now: datetime) -> dict[str, Any]:
+class JobColumns(Protocol):
+    """The job columns a run's inputs come from (the claim's row carries them)."""
+
+    @property
+    def x_username(self) -> str: ...
+    @property
+    def topics(self) -> list[str] | None: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def frequency(self) -> int: ...
+    @property
+    def last_run(self) -> datetime | None: ...
+    @property
+    def last_post_id(self) -> str | None: ...
+
+
+def _job_inputs(job: JobColumns, *, now: datetime) -> dict[str, Any]:
     """The run's inputs from the job's columns (a Job, or the claim's row)."""
     start = schedule.window_start(now=now, frequency_minutes=job.frequency, last_run=job.last_run)
     return {
