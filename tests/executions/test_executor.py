@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_job
+from tests.distributed.cluster import wait_until
 from tests.executions.conftest import RecordingExecutor
 from tests.executions.fakes import Clock, FakeSource, ScriptedSummarizer
 from xtrack.config import Settings
@@ -117,10 +118,11 @@ async def test_stop_releases_ids_still_waiting(db: Database, session: AsyncSessi
 
     executor = LocalExecutor(concurrency=1, run=run, database=db)
     await executor.submit(ids)
-    for _ in range(1000):  # until the first run has started (at once, unless the host is slow)
-        if started:
-            break
-        await asyncio.sleep(0.01)
+
+    async def first_started() -> bool:
+        return bool(started)
+
+    await wait_until(first_started, timeout=10, what="the first run to start", interval=0.01)
     await executor.stop(grace_seconds=0.01)
     assert started == ids[:1]
     for execution_id in ids[1:]:
