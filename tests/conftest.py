@@ -7,7 +7,8 @@ import asyncio
 import concurrent.futures
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -248,3 +249,13 @@ async def signed_in(client: httpx.AsyncClient, session: AsyncSession, user: User
     await session.commit()
     client.cookies.set(SESSION_COOKIE, cookie)
     return token_for(cookie, get_settings())
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, interval: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(interval)

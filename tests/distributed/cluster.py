@@ -6,16 +6,13 @@ Each process logs to a file (a pipe nobody reads would fill up and block it); ev
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +22,7 @@ import httpx
 from kombu import Connection
 from sqlalchemy import func, select
 
+from tests.conftest import wait_until
 from tests.fakes.server import free_port
 from tests.sources.fakes import FakeUser, FakeX
 from xtrack.db import Database
@@ -67,16 +65,6 @@ def queue_length(broker_url: str, queue: str) -> int:
     with Connection(broker_url, connect_timeout=5) as connection:
         _name, messages, _consumers = connection.default_channel.queue_declare(queue, passive=True)
         return int(messages)
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, interval: float = 0.2
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 def publish(fake: FakeX, user: FakeUser, count: int, *, start: datetime, step: timedelta) -> list[str]:

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from tests.conftest import fresh_database_url
-from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue, wait_until
+from tests.conftest import fresh_database_url, wait_until
+from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate

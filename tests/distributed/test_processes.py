@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import fresh_database_url
+from tests.conftest import fresh_database_url, wait_until
 from tests.distributed.cluster import (
     BROKERS,
     Cluster,
@@ -24,7 +24,6 @@ from tests.distributed.cluster import (
     publish,
     summaries_by_job,
     unique_queue,
-    wait_until,
 )
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeUser, FakeX

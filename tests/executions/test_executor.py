@@ -5,8 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import make_job
-from tests.distributed.cluster import wait_until
+from tests.conftest import make_job, wait_until
 from tests.executions.conftest import RecordingExecutor
 from tests.executions.fakes import Clock, FakeSource, ScriptedSummarizer
 from xtrack.config import Settings

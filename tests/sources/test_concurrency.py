@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from tests.distributed.cluster import wait_until
+from tests.conftest import wait_until
 from tests.sources.fakes import FakeX
 from xtrack.db import Database, create_engine
 from xtrack.sources import service
