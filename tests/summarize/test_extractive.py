@@ -174,4 +174,8 @@ def test_deterministic_and_always_grounded(texts: list[str], likes: list[int], t
     ids = {post.external_id for post in posts}
     assert set(first.cited_post_ids) <= ids
     assert len(bullets(first.content)) == len(first.cited_post_ids) <= 7
-    assert len(first.cited_post_ids) >= min(3, len(posts)) or len(set(t.strip() for t in texts)) < 3
+    on_topic = {item.post.external_id for item in rank_posts(posts, topics) if item.on_topic}
+    if on_topic:  # only topic posts are quoted, at least one
+        assert first.cited_post_ids and set(first.cited_post_ids) <= on_topic
+    else:  # nothing on topic (or no topics): the leading posts, at least 3 unless texts repeat
+        assert len(first.cited_post_ids) >= min(3, len(posts)) or len(set(t.strip() for t in texts)) < 3
