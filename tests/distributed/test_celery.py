@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,6 +32,7 @@ from xtrack.executions.executors.celery import (
     DELIVER_NOTIFICATIONS,
     RUN_EXECUTION,
     CeleryExecutor,
+    PrestartThreads,
     deliver_notifications_task,
     make_celery,
     run_execution_task,
@@ -120,6 +123,20 @@ async def test_an_unreachable_broker_is_logged_not_raised(
     assert "Error" in logged[0][1]["error"]
 
 
+def test_the_threads_pool_is_started_whole_before_the_worker_is_ready() -> None:
+    executor = ThreadPoolExecutor(max_workers=12)
+    try:
+        assert len(executor._threads) == 0  # the pool's own default: a thread per message, later
+        PrestartThreads(None).start(SimpleNamespace(pool=SimpleNamespace(executor=executor)))
+        assert len(executor._threads) == 12
+        # Every thread is idle again: the next messages start no thread.
+        assert all(executor.submit(lambda: None).result(timeout=5) is None for _ in range(30))
+        assert len(executor._threads) == 12
+    finally:
+        executor.shutdown()
+    PrestartThreads(None).start(SimpleNamespace(pool=SimpleNamespace()))  # another pool: left alone
+
+
 @pytest.fixture
 def fresh_database(settings: Settings) -> Iterator[str]:
     url = fresh_database_url("postgresql", "celery_loop")
@@ -181,6 +198,7 @@ def test_the_task_runs_on_the_process_loop_once_and_skips_what_is_not_due(
     loop = start_process_loop(configured, concurrency=8)
     try:
         assert celery_executor.process_loop() is loop
+        assert sources_registry._sources  # warmed up at start: the first run does not build the client
         run_execution_task(ids["due"])
         run_execution_task(ids["due"])  # a redelivered message: the claim skips it
         run_execution_task(ids["later"])  # not_before in the future: left QUEUED for the dispatcher

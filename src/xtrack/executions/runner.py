@@ -508,18 +508,17 @@ async def _work(
         settings=settings,
     )
     if finished:
+        seconds = (now() - claim.started_at).total_seconds()
         logger.info(
             "execution.completed",
             execution_id=claim.execution_id,
             job_id=claim.job_id,
             posts=len(posts),
             attempt=claim.attempt,
+            duration_ms=round(seconds * 1000),
         )
         metrics.execution_finished(
-            status=ExecutionStatus.COMPLETED.value,
-            trigger=claim.trigger,
-            seconds=(now() - claim.started_at).total_seconds(),
-            posts=len(posts),
+            status=ExecutionStatus.COMPLETED.value, trigger=claim.trigger, seconds=seconds, posts=len(posts)
         )
     else:
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
