@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, column, func, insert, select, update, values
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from xtrack import backoff, metrics
 from xtrack.config import Settings, get_settings
-from xtrack.db import Database, get_database, typed_param, utcnow
+from xtrack.db import Database, JSONType, UTCDateTime, get_database, typed_param, utcnow
 from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
@@ -160,7 +160,7 @@ _CLAIM_READ = (
             _USERS, _USERS.c.id == _EXECUTIONS.c.user_id
         )
     )
-    .where(_EXECUTIONS.c.id == bindparam("execution_id"))
+    .where(_EXECUTIONS.c.id.in_(bindparam("execution_ids", expanding=True)))
 )
 
 
@@ -182,17 +182,40 @@ _CANCEL = (
         error_message=bindparam("reason"),
     )
 )
-_START = (
-    update(_EXECUTIONS)
-    .where(_in_state(ExecutionStatus.QUEUED))
-    .values(
-        status=ExecutionStatus.RUNNING.value,
-        started_at=typed_param("at", _EXECUTIONS.c.started_at),
-        heartbeat_at=typed_param("at", _EXECUTIONS.c.heartbeat_at),
-        completed_at=None,
-        params=typed_param("inputs", _EXECUTIONS.c.params),
+
+
+def _start_claimed(claims: Sequence[tuple[int, int, dict[str, Any], datetime]]) -> Any:
+    """QUEUED -> RUNNING for many executions in one statement, each fenced on the attempt its read
+    saw: ``claims`` are (id, attempt, inputs snapshot, started_at); returns the ids it started."""
+    claimed = (
+        values(
+            column("id", Integer),
+            column("attempt", Integer),
+            column("inputs", JSONType),
+            column("at", UTCDateTime),
+            name="claimed",
+        )
+        .data(list(claims))
+        .cte("claimed")
     )
-)
+    return (
+        update(_EXECUTIONS)
+        .where(
+            _EXECUTIONS.c.id == claimed.c.id,
+            _EXECUTIONS.c.status == ExecutionStatus.QUEUED.value,
+            _EXECUTIONS.c.attempt == claimed.c.attempt,
+        )
+        .values(
+            status=ExecutionStatus.RUNNING.value,
+            started_at=claimed.c.at,
+            heartbeat_at=claimed.c.at,
+            completed_at=None,
+            params=claimed.c.inputs,
+        )
+        .returning(_EXECUTIONS.c.id)
+    )
+
+
 _COMPLETE = (
     update(_EXECUTIONS)
     .where(_in_state(ExecutionStatus.RUNNING))
@@ -257,7 +280,16 @@ def _job_inputs(job: JobColumns, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def _playground_inputs(params: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+def _params_snapshot(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What the claim records in ``params``, so the history shows what ran."""
+    params = {key: inputs[key] for key in ("x_username", "topics", "language")}
+    if inputs["hours_back"] is not None:
+        params["hours_back"] = inputs["hours_back"]
+    return params
+
+
+def _playground_inputs(params: dict[str, Any] | None, *, now: datetime) -> dict[str, Any]:
+    params = params or {}
     hours_back = max(1, int(params.get("hours_back") or 24))
     start = schedule.playground_window_start(now=now, hours_back=hours_back)
     return {
@@ -271,48 +303,107 @@ def _playground_inputs(params: dict[str, Any], *, now: datetime) -> dict[str, An
     }
 
 
+# Claims are made in batches: every run that starts in the same turn of the event loop (a
+# dispatcher tick's burst, a worker's messages) joins one read and one UPDATE, instead of two
+# statements and a connection each. A batch is at most this many runs.
+CLAIM_BATCH_MAX = 200
+
+
+@dataclass(slots=True)
+class _ClaimBatch:
+    waiting: dict[int, tuple[datetime, asyncio.Future[Claim | None]]] = field(default_factory=dict)
+
+
+_open_claims: dict[Database, _ClaimBatch] = {}
+_claim_flushes: set[asyncio.Task[None]] = set()
+
+
 async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
+    """Claim one execution (QUEUED -> RUNNING) if it is still due; None when it is gone, not
+    QUEUED, waiting for its ``not_before``, cancelled, or already claimed in this batch."""
+    batch = _open_claims.get(database)
+    if batch is None or len(batch.waiting) >= CLAIM_BATCH_MAX:
+        batch = _open_claims[database] = _ClaimBatch()
+        flush = asyncio.create_task(_claim_batch(database, batch))
+        _claim_flushes.add(flush)
+        flush.add_done_callback(_claim_flushes.discard)
+    if execution_id in batch.waiting:
+        return None  # the same id twice at once (a redelivered message): the first one claims it
+    future: asyncio.Future[Claim | None] = asyncio.get_running_loop().create_future()
+    batch.waiting[execution_id] = (now, future)
+    return await future
+
+
+async def _claim_batch(database: Database, batch: _ClaimBatch) -> None:
+    await asyncio.sleep(0)  # the runs starting in this turn of the loop join the batch
+    if _open_claims.get(database) is batch:
+        del _open_claims[database]
+    try:
+        claims = await _claim_many(database, batch.waiting)
+    except BaseException as exc:
+        for _at, future in batch.waiting.values():
+            if not future.done():
+                future.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise
+        return
+    for execution_id, (_at, future) in batch.waiting.items():
+        claim = claims.get(execution_id)
+        if not future.done():
+            future.set_result(claim)
+        elif claim is not None:  # its run was cancelled while the batch was claiming: give it back
+            await _release(database, claim)
+
+
+async def _claim_many(
+    database: Database, waiting: dict[int, tuple[datetime, asyncio.Future[Claim | None]]]
+) -> dict[int, Claim]:
     # Autocommit: the read decides, and the UPDATE that acts on it is fenced on (QUEUED, attempt),
     # so the two need no transaction around them (and save its BEGIN and COMMIT round trips).
     async with database.autocommit() as connection:
-        row = (await connection.execute(_CLAIM_READ, {"execution_id": execution_id})).first()
-        if row is None:
-            logger.info("execution.gone", execution_id=execution_id)
-            return None
-        if row.status != ExecutionStatus.QUEUED.value:
-            return None
-        if row.not_before is not None and row.not_before > now:
-            return None
-        fence = {"run_id": row.id, "seen_attempt": row.attempt, "at": now}
-        reason = None
-        if row.job_id is not None and (row.job_found is None or not row.is_active):
-            reason = "Cancelled: the job was paused before this run started."
-        elif row.owner_status == UserStatus.SUSPENDED.value:
-            reason = "Cancelled: the owner's account is suspended."
-        if reason is not None:
-            await connection.execute(_CANCEL, {**fence, "reason": reason})
-            logger.info("execution.cancelled", execution_id=row.id, reason=reason)
-            metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
-            return None
-        is_job_run = row.job_id is not None
-        inputs = _job_inputs(row, now=now) if is_job_run else _playground_inputs(row.params or {}, now=now)
-        params: dict[str, Any] = {
-            "x_username": inputs["x_username"],
-            "topics": inputs["topics"],
-            "language": inputs["language"],
+        rows = {
+            row.id: row for row in await connection.execute(_CLAIM_READ, {"execution_ids": list(waiting)})
         }
-        if inputs["hours_back"] is not None:
-            params["hours_back"] = inputs["hours_back"]
-        claimed = await connection.execute(_START, {**fence, "inputs": params})
-        if getattr(claimed, "rowcount", 0) != 1:
-            return None
+        cancels: list[dict[str, Any]] = []
+        starts: list[tuple[int, int, dict[str, Any], datetime]] = []
+        prepared: dict[int, tuple[Any, dict[str, Any]]] = {}
+        for execution_id, (now, _future) in waiting.items():
+            row = rows.get(execution_id)
+            if row is None:
+                logger.info("execution.gone", execution_id=execution_id)
+                continue
+            if row.status != ExecutionStatus.QUEUED.value:
+                continue
+            if row.not_before is not None and row.not_before > now:
+                continue
+            reason = None
+            if row.job_id is not None and (row.job_found is None or not row.is_active):
+                reason = "Cancelled: the job was paused before this run started."
+            elif row.owner_status == UserStatus.SUSPENDED.value:
+                reason = "Cancelled: the owner's account is suspended."
+            if reason is not None:
+                cancels.append({"run_id": row.id, "seen_attempt": row.attempt, "at": now, "reason": reason})
+                logger.info("execution.cancelled", execution_id=row.id, reason=reason)
+                metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
+                continue
+            job_run = row.job_id is not None
+            inputs = _job_inputs(row, now=now) if job_run else _playground_inputs(row.params, now=now)
+            starts.append((row.id, row.attempt, _params_snapshot(inputs), now))
+            prepared[row.id] = (row, inputs)
+        if cancels:
+            await connection.execute(_CANCEL, cancels)
+        started: set[int] = set()
+        if starts:
+            started = set((await connection.execute(_start_claimed(starts))).scalars())
+    claims: dict[int, Claim] = {}
+    for execution_id in started:
+        row, inputs = prepared[execution_id]
+        now = waiting[execution_id][0]
         metrics.execution_started(
-            trigger=row.trigger,
-            attempt=row.attempt,
-            scheduled_for=row.scheduled_for,
-            started_at=now,
+            trigger=row.trigger, attempt=row.attempt, scheduled_for=row.scheduled_for, started_at=now
         )
-        return Claim(
+        is_job_run = row.job_id is not None
+        claims[execution_id] = Claim(
             execution_id=row.id,
             attempt=row.attempt,
             job_id=row.job_id,
@@ -323,6 +414,7 @@ async def _claim(database: Database, execution_id: int, *, now: datetime) -> Cla
             failure_notified=is_job_run and row.failure_notified_at is not None,
             **inputs,
         )
+    return claims
 
 
 async def _complete(
