@@ -98,11 +98,11 @@ async def test_a_run_cancelled_while_its_batch_claims_is_given_back(
     source = FakeSource(clock)
     source.publish(T0 - timedelta(minutes=5))
     [execution_id] = await _due_jobs(database, "f")
-    batch = runner._ClaimBatch()
-    abandoned: asyncio.Future[runner.Claim | None] = asyncio.get_running_loop().create_future()
-    abandoned.cancel()  # its run was cancelled (a shutdown) after it joined the batch
-    batch.waiting[execution_id] = (T0, abandoned)
-    await runner._claim_batch(database, batch)
+    claiming = asyncio.create_task(runner._claim(database, execution_id, now=T0))
+    await asyncio.sleep(0)  # it has joined a batch, which has not run yet
+    claiming.cancel()  # its run is cancelled (a shutdown) while the batch claims it
+    await asyncio.gather(*runner._CLAIMS._flushing)
+    assert claiming.cancelled()
     async with database.session() as session:
         given_back = await session.get(JobExecution, execution_id)
         assert given_back is not None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from xtrack import backoff, metrics
 from xtrack.config import Settings, get_settings
 from xtrack.db import Database, JSONType, UTCDateTime, get_database, typed_param, utcnow
+from xtrack.executions.batching import TurnBatches
 from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
@@ -303,77 +304,39 @@ def _playground_inputs(params: dict[str, Any] | None, *, now: datetime) -> dict[
     }
 
 
-# Claims are made in batches: every run that starts in the same turn of the event loop (a
-# dispatcher tick's burst, a worker's messages) joins one read and one UPDATE, instead of two
-# statements and a connection each. A batch is at most this many runs.
+# A claim batch is at most this many runs (the read's IN list and the UPDATE's VALUES rows).
 CLAIM_BATCH_MAX = 200
-
-
-@dataclass(slots=True)
-class _ClaimBatch:
-    waiting: dict[int, tuple[datetime, asyncio.Future[Claim | None]]] = field(default_factory=dict)
-
-
-_open_claims: dict[Database, _ClaimBatch] = {}
-_claim_flushes: set[asyncio.Task[None]] = set()
 
 
 async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
     """Claim one execution (QUEUED -> RUNNING) if it is still due; None when it is gone, not
-    QUEUED, waiting for its ``not_before``, cancelled, or already claimed in this batch."""
-    batch = _open_claims.get(database)
-    if batch is None or len(batch.waiting) >= CLAIM_BATCH_MAX:
-        batch = _open_claims[database] = _ClaimBatch()
-        flush = asyncio.create_task(_claim_batch(database, batch))
-        _claim_flushes.add(flush)
-        flush.add_done_callback(_claim_flushes.discard)
-    if execution_id in batch.waiting:
-        return None  # the same id twice at once (a redelivered message): the first one claims it
-    future: asyncio.Future[Claim | None] = asyncio.get_running_loop().create_future()
-    batch.waiting[execution_id] = (now, future)
-    return await future
+    QUEUED, waiting for its ``not_before``, cancelled, or claimed by another run meanwhile. Runs
+    that start in the same turn of the loop (a tick's burst, a worker's messages) claim together."""
+    return await _CLAIMS.submit(database, (execution_id, now))
 
 
-async def _claim_batch(database: Database, batch: _ClaimBatch) -> None:
-    await asyncio.sleep(0)  # the runs starting in this turn of the loop join the batch
-    if _open_claims.get(database) is batch:
-        del _open_claims[database]
-    try:
-        claims = await _claim_many(database, batch.waiting)
-    except BaseException as exc:
-        for _at, future in batch.waiting.values():
-            if not future.done():
-                future.set_exception(exc)
-        if not isinstance(exc, Exception):
-            raise
-        return
-    for execution_id, (_at, future) in batch.waiting.items():
-        claim = claims.get(execution_id)
-        if not future.done():
-            future.set_result(claim)
-        elif claim is not None:  # its run was cancelled while the batch was claiming: give it back
-            await _release(database, claim)
+async def _give_back(database: Database, claim: Claim | None) -> None:
+    if claim is not None:  # its run was cancelled while the batch was claiming
+        await _release(database, claim)
 
 
-async def _claim_many(
-    database: Database, waiting: dict[int, tuple[datetime, asyncio.Future[Claim | None]]]
-) -> dict[int, Claim]:
+async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]) -> list[Claim | None]:
+    """One read and one UPDATE for a batch of (execution id, now); one result per item."""
     # Autocommit: the read decides, and the UPDATE that acts on it is fenced on (QUEUED, attempt),
     # so the two need no transaction around them (and save its BEGIN and COMMIT round trips).
     async with database.autocommit() as connection:
-        rows = {
-            row.id: row for row in await connection.execute(_CLAIM_READ, {"execution_ids": list(waiting)})
-        }
+        found = await connection.execute(_CLAIM_READ, {"execution_ids": [i for i, _ in wanted]})
+        rows = {row.id: row for row in found}
         cancels: list[dict[str, Any]] = []
         starts: list[tuple[int, int, dict[str, Any], datetime]] = []
-        prepared: dict[int, tuple[Any, dict[str, Any]]] = {}
-        for execution_id, (now, _future) in waiting.items():
+        prepared: dict[int, tuple[Any, dict[str, Any], datetime]] = {}
+        for execution_id, now in wanted:
             row = rows.get(execution_id)
             if row is None:
                 logger.info("execution.gone", execution_id=execution_id)
                 continue
-            if row.status != ExecutionStatus.QUEUED.value:
-                continue
+            if row.status != ExecutionStatus.QUEUED.value or row.id in prepared:
+                continue  # not ours to claim, or the same id twice (a redelivered message beside it)
             if row.not_before is not None and row.not_before > now:
                 continue
             reason = None
@@ -389,7 +352,7 @@ async def _claim_many(
             job_run = row.job_id is not None
             inputs = _job_inputs(row, now=now) if job_run else _playground_inputs(row.params, now=now)
             starts.append((row.id, row.attempt, _params_snapshot(inputs), now))
-            prepared[row.id] = (row, inputs)
+            prepared[row.id] = (row, inputs, now)
         if cancels:
             await connection.execute(_CANCEL, cancels)
         started: set[int] = set()
@@ -397,8 +360,7 @@ async def _claim_many(
             started = set((await connection.execute(_start_claimed(starts))).scalars())
     claims: dict[int, Claim] = {}
     for execution_id in started:
-        row, inputs = prepared[execution_id]
-        now = waiting[execution_id][0]
+        row, inputs, now = prepared[execution_id]
         metrics.execution_started(
             trigger=row.trigger, attempt=row.attempt, scheduled_for=row.scheduled_for, started_at=now
         )
@@ -414,7 +376,13 @@ async def _claim_many(
             failure_notified=is_job_run and row.failure_notified_at is not None,
             **inputs,
         )
-    return claims
+    # Each id's claim goes to its first occurrence; a duplicate in the same batch gets None.
+    return [claims.pop(execution_id, None) for execution_id, _now in wanted]
+
+
+_CLAIMS: TurnBatches[tuple[int, datetime], Claim | None] = TurnBatches(
+    _claim_many, max_size=CLAIM_BATCH_MAX, abandoned=_give_back
+)
 
 
 async def _complete(
