@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from tests.conftest import wait_until
 from tests.sources.fakes import FakeX
@@ -17,7 +17,7 @@ from xtrack.db import Database, create_engine
 from xtrack.sources import service
 from xtrack.sources.base import BadCredentials, SourceRateLimited
 from xtrack.sources.models import Post as PostRow
-from xtrack.sources.models import XAccount
+from xtrack.sources.models import SourceLimit, XAccount
 from xtrack.sources.x import XSource
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -91,6 +91,45 @@ async def test_50_concurrent_refreshes_in_one_process_make_one_fetch(
     assert sum(s.posts_stored for s in snapshots) == 250
     assert sum(1 for s in snapshots if s.requests_made) == 1
     assert await stored(own_database, snapshots[0].account_id) == 250
+
+
+async def test_fetches_finishing_together_write_the_shared_budget_row_once(
+    own_database: Database,
+    fake_x: tuple[FakeX, str],
+    x_source: XSource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, _ = fake_x
+    names = [f"budget{i}" for i in range(20)]
+    for name in names:
+        fake.add_posts(fake.add_user(name), 2, start=NOW - timedelta(hours=1))
+    fake.remaining = 500
+    monkeypatch.setattr(service, "_remaining_written", {})  # no write yet in this process
+    writes: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "source_limits" in statement and not statement.lstrip().startswith("SELECT"):
+            writes.append(statement)
+
+    engine = own_database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await asyncio.gather(
+            *(
+                service.refresh_account(
+                    own_database, x_source, username=name, need_since=DAY_AGO, requested_at=NOW
+                )
+                for name in names
+            )
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # One fetch writes the row (UPDATE, or INSERT and UPDATE when it is new); the other 19 skip it
+    # rather than queue on its lock inside their store transactions.
+    assert 1 <= len(writes) <= 3
+    async with own_database.session() as session:
+        limit = await session.get(SourceLimit, "x")
+        assert limit is not None and limit.remaining is not None and 480 <= limit.remaining < 500
 
 
 async def test_50_concurrent_refreshes_across_processes_make_one_fetch(

@@ -782,6 +782,9 @@ async def _record_limits(
             last is not None and time.monotonic() - last < REMAINING_WRITE_INTERVAL_SECONDS
         ):
             return
+    # Take the slot before writing: the fetches finishing meanwhile (hundreds, under load) must not
+    # all pass the check above and queue on this one row's lock inside their transactions.
+    _remaining_written[key] = time.monotonic()
     values: dict[str, Any] = {"updated_at": now}
     if remaining is not None:
         values["remaining"] = remaining
@@ -804,7 +807,6 @@ async def _record_limits(
             .on_conflict_do_nothing(index_elements=["source"])
         )
         await session.execute(statement)
-    _remaining_written[key] = time.monotonic()
 
 
 async def _record_failure(
