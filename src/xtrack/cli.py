@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from xtrack import __version__
 from xtrack.config import ConfigError, Settings, get_settings
@@ -68,6 +69,17 @@ def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T
         raise fail(exc.message) from None
     except OSError as exc:
         raise fail(f"cannot reach the database ({exc})") from None
+    except DBAPIError as exc:
+        raise fail(database_error(exc)) from None
+
+
+def database_error(exc: DBAPIError) -> str:
+    """One line for a database error a command cannot go on from (never a traceback)."""
+    text = str(exc.orig or exc).strip()
+    detail = text.splitlines()[0] if text else type(exc).__name__
+    if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
+        return f"the database has no XTrack tables yet: run `xtrack db upgrade` ({detail})"
+    return f"database error: {detail}"
 
 
 def migrate_or_exit(settings: Settings) -> None:
@@ -420,6 +432,7 @@ def playground(
 
     # The terminal shows the spinner and the result; the run's log lines only when debugging.
     setup_logging(settings.log_format, "DEBUG" if settings.log_level.upper() == "DEBUG" else "ERROR")
+    migrate_or_exit(settings)  # as `serve` and `demo`: on a laptop this may be the first command
 
     async def work(database: Database) -> PlaygroundRun:
         with err_console.status(f"Reading @{data.x_username} and summarizing…"):

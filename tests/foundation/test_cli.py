@@ -71,6 +71,16 @@ def test_db_upgrade_then_users_create_and_list(kind: str) -> None:
     assert "ada@example.com" in listed.stdout
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_without_tables_is_one_line_saying_to_migrate(kind: str) -> None:
+    env = {"XTRACK_DATABASE_URL": fresh_database_url(kind, "cli_empty")}
+    for command in (["users", "list"], ["export", "--user", "ada@example.com"]):
+        result = xtrack(*command, env=env)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "no XTrack tables yet: run `xtrack db upgrade`" in result.stderr
+
+
 def test_version() -> None:
     result = xtrack("--version")
     assert result.returncode == 0 and "xtrack" in result.stdout

@@ -89,6 +89,15 @@ def test_prints_the_summary_of_a_demo_run_recorded_as_the_local_operators(databa
     assert "Traceback" not in result.stderr
 
 
+def test_on_a_new_database_it_migrates_first_like_serve_and_demo() -> None:
+    url = fresh_database_url("sqlite", "playground_cli_new")  # no tables yet
+    result = _xtrack(url, "demo_dave", "--hours", "6")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and " posts · extractive · " in result.stdout
+    [(run, summary)] = asyncio.run(_rows(url))
+    assert run.status == "COMPLETED" and summary is not None
+
+
 def test_with_a_user_the_run_is_theirs_and_counts_toward_their_quota(database_file: str) -> None:
     user_id = asyncio.run(_add_user(database_file, "cli-player@example.com"))
     quota = {"XTRACK_PLAYGROUND_DAILY_QUOTA": "1"}
