@@ -108,6 +108,21 @@ def root(
     """XTrack command line."""
 
 
+def schema_or_exit(settings: Settings) -> None:
+    """Refuse to start a long-running process on a database that is not migrated (it would log a
+    traceback on every request or tick): one line saying what to run."""
+    from xtrack import migrate
+
+    try:
+        behind = migrate.pending(settings.database_url)
+    except OSError as exc:
+        raise fail(f"cannot reach the database at XTRACK_DATABASE_URL ({exc})") from None
+    except DBAPIError as exc:
+        raise fail(database_error(exc)) from None
+    if behind is not None:
+        raise fail(f"the database is not migrated ({behind}): run `xtrack db upgrade`")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (XTRACK_HOST).")] = None,
@@ -133,6 +148,7 @@ def web(
             "(rate limits are shared by every web process)",
             code=2,
         )
+    schema_or_exit(settings)
     _run_web(settings, host or settings.host, port or settings.port, background=False)
 
 
@@ -291,6 +307,7 @@ def scheduler() -> None:
 
     settings = settings_or_exit()
     setup_logging(settings.log_format, settings.log_level)
+    schema_or_exit(settings)
 
     async def run_scheduler() -> None:
         from xtrack.db import set_database
@@ -348,6 +365,7 @@ def worker(
         )
     level = (loglevel or settings.log_level).upper()
     setup_logging(settings.log_format, level)
+    schema_or_exit(settings)
     from xtrack.executions.executors.celery import run_worker
 
     try:

@@ -81,6 +81,40 @@ def test_a_database_without_tables_is_one_line_saying_to_migrate(kind: str) -> N
         assert "no XTrack tables yet: run `xtrack db upgrade`" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["web", "scheduler", "worker"])
+def test_long_running_processes_refuse_a_database_that_is_not_migrated(command: str) -> None:
+    env = {
+        "XTRACK_DATABASE_URL": fresh_database_url("sqlite", f"cli_{command}"),
+        "XTRACK_EXECUTOR": "celery" if command == "worker" else "local",
+        "XTRACK_BROKER_URL": "redis://127.0.0.1:6379/15",
+    }
+    result = xtrack(command, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "the database is not migrated (no tables): run `xtrack db upgrade`" in result.stderr
+    assert xtrack("db", "upgrade", env=env).returncode == 0  # once migrated, the check passes
+    from xtrack import migrate
+
+    assert migrate.pending(env["XTRACK_DATABASE_URL"]) is None
+
+
+def test_pending_names_a_database_behind_the_code_and_lets_newer_code_s_schema_be() -> None:
+    from alembic.script import ScriptDirectory
+
+    from xtrack import migrate
+
+    url = fresh_database_url("sqlite", "cli_behind")
+    script = ScriptDirectory.from_config(migrate.alembic_config(url))
+    [head] = script.get_heads()
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    migrate.upgrade(url, previous)
+    behind = migrate.pending(url)
+    assert behind == f"revision {previous}, this code expects {head}"
+    migrate.upgrade(url)
+    assert migrate.pending(url) is None
+
+
 def test_version() -> None:
     result = xtrack("--version")
     assert result.returncode == 0 and "xtrack" in result.stdout
