@@ -45,12 +45,18 @@ async def _due_jobs(database: Database, *names: str) -> list[int]:
         return sorted(await session.scalars(ours))
 
 
-async def _run(
-    database: Database, execution_id: int, clock: Clock, source: FakeSource, settings: Settings
-) -> None:
+@pytest.fixture
+def source() -> FakeSource:
+    """The fake source on the tests' clock, with one post from five minutes before."""
+    source = FakeSource(Clock(T0))
+    source.publish(T0 - timedelta(minutes=5))
+    return source
+
+
+async def _run(database: Database, execution_id: int, source: FakeSource, settings: Settings) -> None:
     await runner.run_execution(
         execution_id,
-        now=clock,
+        now=source.clock,
         database=database,
         settings=settings,
         source=source,
@@ -59,11 +65,8 @@ async def _run(
 
 
 async def test_runs_started_together_are_claimed_in_one_batch_and_a_duplicate_id_once(
-    database: Database, settings: Settings
+    database: Database, source: FakeSource, settings: Settings
 ) -> None:
-    clock = Clock(T0)
-    source = FakeSource(clock)
-    source.publish(T0 - timedelta(minutes=5))
     ids = await _due_jobs(database, "a", "b", "c", "d", "e")
     assert len(ids) == 5
     claim_updates: list[str] = []
@@ -76,7 +79,7 @@ async def test_runs_started_together_are_claimed_in_one_batch_and_a_duplicate_id
     event.listen(engine, "before_cursor_execute", record)
     try:
         # The first id twice, as a redelivered message would arrive beside the original.
-        await asyncio.gather(*(_run(database, i, clock, source, settings) for i in [*ids, ids[0]]))
+        await asyncio.gather(*(_run(database, i, source, settings) for i in [*ids, ids[0]]))
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len(claim_updates) == 1
@@ -92,11 +95,8 @@ async def test_runs_started_together_are_claimed_in_one_batch_and_a_duplicate_id
 
 
 async def test_a_run_cancelled_while_its_batch_claims_is_given_back(
-    database: Database, settings: Settings
+    database: Database, source: FakeSource, settings: Settings
 ) -> None:
-    clock = Clock(T0)
-    source = FakeSource(clock)
-    source.publish(T0 - timedelta(minutes=5))
     [execution_id] = await _due_jobs(database, "f")
     claiming = asyncio.create_task(runner._claim(database, execution_id, now=T0))
     await asyncio.sleep(0)  # it has joined a batch, which has not run yet
@@ -107,7 +107,7 @@ async def test_a_run_cancelled_while_its_batch_claims_is_given_back(
         given_back = await session.get(JobExecution, execution_id)
         assert given_back is not None
         assert given_back.status == ExecutionStatus.QUEUED.value and given_back.attempt == 1
-    await _run(database, execution_id, clock, source, settings)  # handed out again, it runs as usual
+    await _run(database, execution_id, source, settings)  # handed out again, it runs as usual
     async with database.session() as session:
         done = await session.get(JobExecution, execution_id)
         assert done is not None and done.status == ExecutionStatus.COMPLETED.value
