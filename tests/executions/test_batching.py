@@ -71,3 +71,18 @@ async def test_a_submitter_cancelled_meanwhile_has_its_result_given_back() -> No
     assert await kept == 10
     await asyncio.gather(*batches._flushing)
     assert dropped.cancelled() and recorder.abandoned == [20]
+
+
+def test_a_batch_left_open_by_a_stopped_loop_is_not_joined_by_the_next() -> None:
+    recorder = Recorder()
+    batches: TurnBatches[int, int] = TurnBatches(recorder.handle, max_size=100)
+
+    async def submit_and_stop() -> None:
+        asyncio.get_running_loop().create_task(batches.submit(DB, 1))
+        await asyncio.sleep(0)  # submitted; the loop ends before the batch is flushed
+
+    stopped = asyncio.new_event_loop()
+    stopped.run_until_complete(submit_and_stop())
+    stopped.close()
+    assert asyncio.run(asyncio.wait_for(batches.submit(DB, 2), 5)) == 20  # it would wait forever
+    assert recorder.calls == [(DB, [2])]

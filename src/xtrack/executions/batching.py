@@ -28,6 +28,7 @@ ResultT = TypeVar("ResultT")
 
 @dataclass(slots=True)
 class _Batch(Generic[ItemT, ResultT]):
+    loop: asyncio.AbstractEventLoop
     items: list[ItemT] = field(default_factory=list)
     futures: list[asyncio.Future[ResultT]] = field(default_factory=list)
 
@@ -47,13 +48,15 @@ class TurnBatches(Generic[ItemT, ResultT]):
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def submit(self, database: Database, item: ItemT) -> ResultT:
+        loop = asyncio.get_running_loop()
         batch = self._open.get(database)
-        if batch is None or len(batch.items) >= self._max_size:
-            batch = self._open[database] = _Batch()
+        # A batch left open by another event loop (one that stopped before flushing it) is not joined.
+        if batch is None or batch.loop is not loop or len(batch.items) >= self._max_size:
+            batch = self._open[database] = _Batch(loop)
             flush = asyncio.create_task(self._flush(database, batch))
             self._flushing.add(flush)  # a task is only weakly referenced by the loop
             flush.add_done_callback(self._flushing.discard)
-        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ResultT] = loop.create_future()
         batch.items.append(item)
         batch.futures.append(future)
         return await future
