@@ -127,7 +127,7 @@ def test_the_threads_pool_is_started_whole_before_the_worker_is_ready() -> None:
     executor = ThreadPoolExecutor(max_workers=12)
     try:
         assert len(executor._threads) == 0  # the pool's own default: a thread per message, later
-        PrestartThreads(None).start(SimpleNamespace(pool=SimpleNamespace(executor=executor)))
+        PrestartThreads(None).start(SimpleNamespace(pool=SimpleNamespace(executor=executor, limit=12)))
         assert len(executor._threads) == 12
         # Every thread is idle again: the next messages start no thread.
         assert all(executor.submit(lambda: None).result(timeout=5) is None for _ in range(30))

@@ -329,7 +329,7 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
         rows = {row.id: row for row in found}
         cancels: list[dict[str, Any]] = []
         starts: list[tuple[int, int, dict[str, Any], datetime]] = []
-        prepared: dict[int, tuple[Any, dict[str, Any], datetime]] = {}
+        prepared: dict[int, tuple[Any, dict[str, Any], datetime, bool]] = {}
         for execution_id, now in wanted:
             row = rows.get(execution_id)
             if row is None:
@@ -349,10 +349,10 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
                 logger.info("execution.cancelled", execution_id=row.id, reason=reason)
                 metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
                 continue
-            job_run = row.job_id is not None
-            inputs = _job_inputs(row, now=now) if job_run else _playground_inputs(row.params, now=now)
+            is_job_run = row.job_id is not None
+            inputs = _job_inputs(row, now=now) if is_job_run else _playground_inputs(row.params, now=now)
             starts.append((row.id, row.attempt, _params_snapshot(inputs), now))
-            prepared[row.id] = (row, inputs, now)
+            prepared[row.id] = (row, inputs, now, is_job_run)
         if cancels:
             await connection.execute(_CANCEL, cancels)
         started: set[int] = set()
@@ -360,11 +360,10 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
             started = set((await connection.execute(_start_claimed(starts))).scalars())
     claims: dict[int, Claim] = {}
     for execution_id in started:
-        row, inputs, now = prepared[execution_id]
+        row, inputs, now, is_job_run = prepared[execution_id]
         metrics.execution_started(
             trigger=row.trigger, attempt=row.attempt, scheduled_for=row.scheduled_for, started_at=now
         )
-        is_job_run = row.job_id is not None
         claims[execution_id] = Claim(
             execution_id=row.id,
             attempt=row.attempt,

@@ -86,8 +86,8 @@ class PrestartThreads(bootsteps.StartStopStep):  # type: ignore[misc]
     requires = ("celery.worker.components:Pool",)
 
     def start(self, parent: Any) -> None:
-        executor = getattr(getattr(parent, "pool", None), "executor", None)
-        limit = getattr(executor, "_max_workers", 0)
+        pool = getattr(parent, "pool", None)
+        executor, limit = getattr(pool, "executor", None), getattr(pool, "limit", 0)
         if executor is None or not limit:
             return  # not the threads pool
         everyone_started = threading.Barrier(limit + 1)
