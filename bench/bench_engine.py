@@ -31,7 +31,7 @@ os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
 
 from xtrack import migrate
 from xtrack.config import get_settings, set_settings
-from xtrack.db import Database, create_engine, set_database, utcnow
+from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions import dispatcher
 from xtrack.users.auth import create_api_token
 from xtrack.users.models import User
@@ -164,8 +164,7 @@ async def bench_history(
 
     settings = get_settings()
     set_settings(settings)
-    set_database(database)
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=database)
     async with database.session() as session:
         owner_ids = list(
             (
@@ -299,7 +298,6 @@ async def main() -> None:
                 f"p99 {stats['p99']:.2f} ms, max {stats['max']:.2f} ms (target p99 <= 10 ms: {verdict})"
             )
     finally:
-        set_database(None)
         await database.dispose()
 
 

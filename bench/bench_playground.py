@@ -36,7 +36,7 @@ os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
 
 from xtrack import migrate
 from xtrack.config import get_settings, set_settings
-from xtrack.db import Database, create_engine, set_database, utcnow
+from xtrack.db import Database, create_engine, utcnow
 from xtrack.errors import RateLimited
 from xtrack.playground import service as playground_service
 from xtrack.users.auth import create_api_token
@@ -205,8 +205,7 @@ async def measure(call: Callable[[], Awaitable[None]], *, requests: int) -> dict
 async def bench(database: Database, *, requests: int) -> dict[str, dict[str, float]]:
     settings = get_settings()
     set_settings(settings)
-    set_database(database)
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=database)
     async with database.session() as session:
         users = list(await session.scalars(text("SELECT id FROM users ORDER BY id")))
         max_id = int(await session.scalar(text("SELECT max(id) FROM job_executions")) or 0)

@@ -231,7 +231,7 @@ class Result:
 async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Result:
     """One tick hands every due job to the LocalExecutor in this process."""
     from xtrack.config import set_settings
-    from xtrack.db import Database, create_engine, set_database, utcnow
+    from xtrack.db import Database, create_engine, utcnow
     from xtrack.executions import dispatcher
     from xtrack.executions.executors.celery import worker_pool_size
     from xtrack.executions.executors.local import LocalExecutor
@@ -244,7 +244,6 @@ async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Res
     )
     set_settings(settings)
     database = Database(create_engine(url, pool_size=worker_pool_size(concurrency)))
-    set_database(database)
     executor = LocalExecutor(concurrency=concurrency, database=database)
     try:
         async with database.engine.connect():
@@ -260,7 +259,6 @@ async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Res
         await executor.stop(grace_seconds=5)
         await HEARTBEATS.stop()
         await close_sources()
-        set_database(None)
         await database.dispose()
 
 

@@ -50,7 +50,7 @@ for _name in [
 from tests.fakes.smtp import Inbox, running_smtp_server  # noqa: E402
 from xtrack import migrate  # noqa: E402
 from xtrack.config import Settings, get_settings, set_settings  # noqa: E402
-from xtrack.db import Database, create_engine, set_database  # noqa: E402
+from xtrack.db import Database, create_engine  # noqa: E402
 from xtrack.jobs.models import Job  # noqa: E402
 from xtrack.users import service as users_service  # noqa: E402
 from xtrack.users.models import User, UserStatus  # noqa: E402
@@ -151,6 +151,16 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+_current_database: Database | None = None
+
+
+def current_database() -> Database:
+    """The database of the test in progress (the ``db`` fixture's), for helpers that build an app."""
+    if _current_database is None:
+        raise RuntimeError("no test database: use the db fixture")
+    return _current_database
+
+
 @pytest.fixture
 async def db(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Database]:
     """A Database whose every session joins one outer transaction, rolled back after the test."""
@@ -162,12 +172,13 @@ async def db(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Database]
             # the outer transaction that is rolled back below.
             await connection.exec_driver_sql("BEGIN")
         database = Database(engine, bind=connection)
-        set_database(database)
+        global _current_database
+        _current_database = database
         set_settings(settings)
         try:
             yield database
         finally:
-            set_database(None)
+            _current_database = None
             if transaction.is_active:
                 await transaction.rollback()
 
@@ -180,7 +191,7 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=db)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "xtrack"}
+DEFAULT_LEASE_SECONDS = 60.0  # how long a run or a delivery may be silent before another process takes it
 
 
 class ConfigError(Exception):
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
     playground_daily_quota: int = Field(default=20, ge=0)
     playground_max_concurrent: int = Field(default=2, ge=1)
 
-    lease_seconds: float = Field(default=60.0, gt=0)
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
     scheduler_tick_seconds: float = Field(default=5.0, gt=0)
     executor_concurrency: int = Field(default=100, ge=1)
     max_attempts: int = Field(default=5, ge=1)

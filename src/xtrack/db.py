@@ -204,30 +204,3 @@ _AFTER_COMMIT = "xtrack.after_commit"
 def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
     """Run ``hook`` once the unit of work that owns ``session`` has committed (e.g. hand out work)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(hook)
-
-
-_database: Database | None = None
-
-
-def set_database(database: Database | None) -> None:
-    global _database
-    _database = database
-
-
-def get_database() -> Database:
-    if _database is None:
-        raise RuntimeError("database not initialised: call init_database() at start-up")
-    return _database
-
-
-def init_database(url: str, *, pool_size: int = 10) -> Database:
-    database = Database(create_engine(url, pool_size=pool_size))
-    set_database(database)
-    return database
-
-
-@asynccontextmanager
-async def session_scope() -> AsyncIterator[AsyncSession]:
-    """A unit of work on the process's database (tasks and loops use this)."""
-    async with get_database().session() as session:
-        yield session

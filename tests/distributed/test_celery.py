@@ -25,16 +25,13 @@ from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate
 from xtrack.config import Settings
-from xtrack.db import Database, create_engine, get_database, utcnow
-from xtrack.executions.executors import celery as celery_executor
-from xtrack.executions.executors import get_executor
-from xtrack.executions.executors.celery import (
-    DELIVER_NOTIFICATIONS,
-    RUN_EXECUTION,
-    CeleryExecutor,
+from xtrack import worker
+from xtrack.db import Database, create_engine, utcnow
+from xtrack.executions.executors.celery import DELIVER_NOTIFICATIONS, RUN_EXECUTION, CeleryExecutor, make_celery
+from xtrack.runtime import Runtime
+from xtrack.worker import (
     PrestartThreads,
     deliver_notifications_task,
-    make_celery,
     run_execution_task,
     start_process_loop,
     stop_process_loop,
@@ -43,7 +40,6 @@ from xtrack.executions.executors.celery import (
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.schemas import JobCreate
-from xtrack.sources import registry as sources_registry
 from xtrack.summaries.models import Summary
 from xtrack.users import service as users_service
 from xtrack.users.models import UserStatus
@@ -64,7 +60,7 @@ def celery_settings(settings: Settings, **changes: Any) -> Settings:
 
 def test_the_app_acks_late_on_the_configured_queue_and_the_worker_uses_threads(settings: Settings) -> None:
     configured = celery_settings(settings, executor_concurrency=250)
-    app = make_celery(configured)
+    app = worker.make_worker_app(configured)
     task = app.tasks[RUN_EXECUTION]
     assert task.acks_late and task.ignore_result
     assert app.conf.task_default_queue == configured.celery_queue
@@ -73,7 +69,16 @@ def test_the_app_acks_late_on_the_configured_queue_and_the_worker_uses_threads(s
     assert argv[0] == "worker" and "--pool=threads" in argv and "--concurrency=250" in argv
     assert f"--queues={configured.celery_queue}" in argv
     assert "--concurrency=7" in worker_argv(configured, concurrency=7)
-    assert isinstance(get_executor(configured), CeleryExecutor)
+    assert asyncio.run(_executor_of(configured)) is CeleryExecutor
+
+
+async def _executor_of(settings: Settings) -> type | None:
+    """The kind of executor a web process's runtime hands manual runs to."""
+    runtime = await Runtime.open(settings)
+    try:
+        return type(runtime.executor) if runtime.executor is not None else None
+    finally:
+        await runtime.close()
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
@@ -197,15 +202,14 @@ def test_the_task_runs_on_the_process_loop_once_and_skips_what_is_not_due(
     configured = settings.model_copy(update={"database_url": fresh_database, "source": "demo"})
     loop = start_process_loop(configured, concurrency=8)
     try:
-        assert celery_executor.process_loop() is loop
-        assert sources_registry._sources  # warmed up at start: the first run does not build the client
+        assert worker.process_loop() is loop
+        assert loop.runtime.source is not None  # opened at start: the first run does not build the client
         run_execution_task(ids["due"])
         run_execution_task(ids["due"])  # a redelivered message: the claim skips it
         run_execution_task(ids["later"])  # not_before in the future: left QUEUED for the dispatcher
         run_execution_task(ids["done"])
         run_execution_task(10_000_000)  # gone (job deleted): nothing to do
-        database = loop.run(_current_database())
-        assert database.engine.url.database == make_url(fresh_database).database
+        assert loop.runtime.database.engine.url.database == make_url(fresh_database).database
     finally:
         stop_process_loop(grace_seconds=5)
     states, summaries = asyncio.run(_state(fresh_database))
@@ -215,14 +219,9 @@ def test_the_task_runs_on_the_process_loop_once_and_skips_what_is_not_due(
     assert summaries == 1
     # Shut down: the loop stopped, its engine disposed and its HTTP clients closed.
     assert loop.loop.is_closed()
-    assert celery_executor._process_loop is None
+    assert worker._process_loop is None
     with pytest.raises(RuntimeError):
-        get_database()
-    assert not sources_registry._sources
-
-
-async def _current_database() -> Database:
-    return get_database()
+        loop.runtime  # noqa: B018 - closed with the loop
 
 
 def test_no_database_connection_is_held_across_an_upstream_call(
@@ -238,7 +237,7 @@ def test_no_database_connection_is_held_across_an_upstream_call(
     original_answer, original_intercept = fake.answer, fake._intercept
 
     def checked_out() -> int:
-        pool: Any = get_database().engine.sync_engine.pool
+        pool: Any = worker.process_loop().runtime.database.engine.sync_engine.pool
         return int(pool.checkedout())
 
     async def answer(response: Any) -> Any:
@@ -340,7 +339,7 @@ async def test_the_notify_trigger_publishes_the_delivery_task(settings: Settings
             message.ack()
             queue.close()
         assert task == DELIVER_NOTIFICATIONS
-        assert make_celery(configured).tasks[DELIVER_NOTIFICATIONS].acks_late
+        assert worker.make_worker_app(configured).tasks[DELIVER_NOTIFICATIONS].acks_late
     finally:
         await executor.stop()
         delete_queue(BROKERS["redis"], configured.celery_queue)

@@ -63,7 +63,7 @@ def bearer(xtrack_server: XTrackServer) -> Bearer:
 
 # The schema the server publishes, built from the same app factory (generating it needs no
 # database); the calls themselves go over HTTP to the running server.
-schema = schemathesis.openapi.from_dict(create_app(Settings(), manage_database=False).openapi())
+schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 
 
 @schema.parametrize()

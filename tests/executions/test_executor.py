@@ -11,10 +11,9 @@ from tests.executions.fakes import Clock, FakeSource, ScriptedSummarizer
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions import dispatcher
-from xtrack.executions.background import SchedulerLoop
-from xtrack.executions.executors import get_executor
 from xtrack.executions.executors.local import LocalExecutor
 from xtrack.executions.heartbeat import Heartbeats
+from xtrack.runtime import Runtime, SchedulerLoop
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.executions.runner import run_execution
 
@@ -129,9 +128,19 @@ async def test_stop_releases_ids_still_waiting(db: Database, session: AsyncSessi
         assert row is not None and row.status == ExecutionStatus.QUEUED.value and row.queued_at is None
 
 
-def test_get_executor_follows_the_settings(settings: Settings) -> None:
-    local = get_executor(settings.model_copy(update={"executor": "local", "executor_concurrency": 7}))
-    assert isinstance(local, LocalExecutor) and local.concurrency == 7
+async def test_the_runtime_builds_the_executor_the_settings_name(db: Database, settings: Settings) -> None:
+    configured = settings.model_copy(update={"executor": "local", "executor_concurrency": 7})
+    scheduler = await Runtime.open(configured, database=db, scheduler=True)
+    try:
+        local = scheduler.executor
+        assert isinstance(local, LocalExecutor) and local.concurrency == 7
+    finally:
+        await scheduler.close()
+    web = await Runtime.open(configured, database=db)
+    try:
+        assert web.executor is None  # xtrack web with a local executor: the next tick hands runs out
+    finally:
+        await web.close()
 
 
 async def test_scheduler_loop_reaps_then_dispatches_and_feeds_the_executor(

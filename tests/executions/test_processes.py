@@ -16,8 +16,8 @@ from sqlalchemy import func, select, text
 from tests.conftest import fresh_database_url
 from xtrack import migrate
 from xtrack.config import Settings
-from xtrack.db import Database, create_engine, set_database, utcnow
-from xtrack.executions.background import Background
+from xtrack.db import Database, create_engine, utcnow
+from xtrack.runtime import Runtime
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
@@ -124,7 +124,6 @@ async def test_background_engine_runs_new_jobs_end_to_end(kind: str, settings: S
     engine_settings = settings.model_copy(
         update={"scheduler_tick_seconds": 0.05, "lease_seconds": 10, "executor_concurrency": 8}
     )
-    set_database(database)
     try:
         async with database.session() as session:
             owner = await users_service.create(
@@ -141,8 +140,7 @@ async def test_background_engine_runs_new_jobs_end_to_end(kind: str, settings: S
                     max_jobs=50,
                     now=utcnow(),
                 )
-        engine = Background(database, engine_settings)
-        await engine.start()
+        engine = await Runtime.open(engine_settings, database=database, scheduler=True)
         try:
             for _ in range(300):
                 async with database.session() as session:
@@ -155,7 +153,7 @@ async def test_background_engine_runs_new_jobs_end_to_end(kind: str, settings: S
                     break
                 await asyncio.sleep(0.05)
         finally:
-            await engine.stop(grace_seconds=5)
+            await engine.close(grace_seconds=5)
         async with database.session() as session:
             executions = list(await session.scalars(select(JobExecution)))
             summaries = await session.scalar(select(func.count()).select_from(Summary))
@@ -165,5 +163,4 @@ async def test_background_engine_runs_new_jobs_end_to_end(kind: str, settings: S
         assert all(e.tweets_fetched > 0 for e in executions) and summaries == 12
         assert all(cursor is not None for cursor in cursors)
     finally:
-        set_database(None)
         await database.dispose()

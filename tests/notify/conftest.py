@@ -22,7 +22,7 @@ from tests.fakes.server import serve_app
 from tests.fakes.smtp import Inbox
 from xtrack import migrate
 from xtrack.config import Settings, get_settings, set_settings
-from xtrack.db import Base, Database, create_engine, set_database
+from xtrack.db import Base, Database, create_engine
 from xtrack.executions import dispatcher
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.runner import run_execution
@@ -122,11 +122,9 @@ async def live_db(committed_url: str) -> AsyncIterator[Database]:
     async with database.session() as session:  # the dispatcher and the sender see every row
         for table in reversed(Base.metadata.sorted_tables):
             await session.execute(table.delete())
-    set_database(database)
     try:
         yield database
     finally:
-        set_database(None)
         await database.dispose()
 
 

@@ -71,7 +71,7 @@ async def _delivery_counts() -> dict[str, float]:
 @pytest.fixture
 async def api(pipeline: Pipeline) -> AsyncIterator[httpx.AsyncClient]:
     """The app on the pipeline's database, over ASGI."""
-    app = create_app(pipeline.settings, manage_database=False)
+    app = create_app(pipeline.settings, database=pipeline.db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=pipeline.settings.base_url
     ) as http:

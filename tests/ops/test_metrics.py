@@ -244,7 +244,7 @@ async def _get(
 
 
 async def test_without_a_token_only_loopback_clients_are_answered(db: Database, settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"metrics_token": None}), manage_database=False)
+    app = create_app(settings.model_copy(update={"metrics_token": None}), database=db)
     assert (await _get(app)).status_code == 200
     assert (await _get(app, client=("::1", 5000))).status_code == 200
     assert (await _get(app, client=("10.0.0.7", 5000))).status_code == 404
@@ -255,7 +255,7 @@ async def test_without_a_token_only_loopback_clients_are_answered(db: Database, 
 
 async def test_with_a_token_the_bearer_is_required(db: Database, settings: Settings) -> None:
     token = "metrics-token-0123456789"
-    app = create_app(settings.model_copy(update={"metrics_token": SecretStr(token)}), manage_database=False)
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr(token)}), database=db)
     refused = await _get(app)
     assert refused.status_code == 401 and "xtrack_" not in refused.text
     assert (await _get(app, Authorization="Bearer wrong-token")).status_code == 401

@@ -8,15 +8,16 @@ from datetime import timedelta
 import httpx
 
 from tests.executions.conftest import RecordingExecutor
+from tests.conftest import current_database
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
-from xtrack.executions.background import SchedulerLoop
+from xtrack.runtime import SchedulerLoop
 from xtrack.maintenance import PRUNE_TASK, beat, claim_daily, finish_daily, heartbeat_stale_after
 from xtrack.web.app import create_app
 
 
 async def _readyz(settings: Settings) -> httpx.Response:
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=current_database())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         return await http.get("/readyz")

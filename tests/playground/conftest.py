@@ -27,7 +27,7 @@ def api(db: Database, settings: Settings) -> ClientFactory:
 
     @asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[tuple[httpx.AsyncClient, RecordingExecutor]]:
-        app = create_app(settings.model_copy(update=overrides), manage_database=False)
+        app = create_app(settings.model_copy(update=overrides), database=db)
         executor = RecordingExecutor()
         app.state.executor = executor
         transport = httpx.ASGITransport(app=app)

@@ -1,4 +1,4 @@
-"""One source per process and configuration, chosen by XTRACK_SOURCE."""
+"""The source XTRACK_SOURCE names, built with one pooled client (the runtime keeps one per process)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from xtrack.config import Settings
 from xtrack.sources.demo import DemoSource
-from xtrack.sources.registry import build_source, close_sources, get_source
+from xtrack.sources.registry import build_source
 from xtrack.sources.rss import RssSource
 from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
@@ -28,8 +28,8 @@ async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown()
         base_url="https://xtrack.example",
         source_timeout_seconds=7,
     )
-    x = get_source(x_settings)
-    assert isinstance(x, XSource) and get_source(x_settings) is x
+    x = build_source(x_settings)
+    assert isinstance(x, XSource)
     # XTRACK_SOURCE_MAX_CONNECTIONS (100) in shards of at most 32 connections, all configured alike.
     clients = x.http.clients
     assert len(clients) == 4
@@ -37,15 +37,13 @@ async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown()
         assert str(client.base_url) == "http://127.0.0.1:9"
         assert client.headers["user-agent"].endswith("(+https://xtrack.example)")
         assert client.timeout.read == 7
-    twitterapi = get_source(Settings(source="twitterapi", twitterapi_key=SecretStr("k")))
-    rss = get_source(Settings(source="rss", rss_url_template="http://127.0.0.1:9/{username}/rss"))
+    twitterapi = build_source(Settings(source="twitterapi", twitterapi_key=SecretStr("k")))
+    rss = build_source(Settings(source="rss", rss_url_template="http://127.0.0.1:9/{username}/rss"))
     assert isinstance(twitterapi, TwitterApiSource) and isinstance(rss, RssSource)
-    assert get_source(x_settings.model_copy(update={"x_api_url": "http://127.0.0.1:10"})) is not x
 
-    await close_sources()
+    for source in (x, twitterapi, rss):
+        await source.aclose()
     assert all(client.is_closed for client in clients)
-    assert get_source(x_settings) is not x  # a new one after shutdown
-    await close_sources()
 
 
 def test_missing_keys_fail_clearly() -> None:

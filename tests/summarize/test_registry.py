@@ -7,32 +7,29 @@ from xtrack.config import Settings
 from xtrack.summarize.anthropic import AnthropicSummarizer
 from xtrack.summarize.extractive import ExtractiveSummarizer
 from xtrack.summarize.openai import OpenAISummarizer
-from xtrack.summarize.registry import close_summarizers, get_summarizer
+from xtrack.summarize.registry import Summarizers
 
 
 async def test_extractive_by_default_and_for_small_runs() -> None:
-    assert isinstance(get_summarizer(Settings(summarizer="extractive"), post_count=500), ExtractiveSummarizer)
-    openai = Settings(summarizer="openai", llm_api_key="sk-x")
-    assert isinstance(get_summarizer(openai, post_count=4), ExtractiveSummarizer)
-    assert isinstance(get_summarizer(openai, post_count=0), ExtractiveSummarizer)
+    assert isinstance(Summarizers(Settings(summarizer="extractive")).for_posts(500), ExtractiveSummarizer)
+    openai = Summarizers(Settings(summarizer="openai", llm_api_key="sk-x"))
+    assert isinstance(openai.for_posts(4), ExtractiveSummarizer)
+    assert isinstance(openai.for_posts(0), ExtractiveSummarizer)
 
 
-async def test_llm_summarizers_are_cached_per_process_and_closed() -> None:
-    openai = Settings(summarizer="openai", llm_api_key="sk-x", llm_model="gpt-4o")
-    first = get_summarizer(openai, post_count=5)
+async def test_the_llm_summarizer_is_made_once_per_process_and_closed() -> None:
+    openai = Summarizers(Settings(summarizer="openai", llm_api_key="sk-x", llm_model="gpt-4o"))
+    first = openai.for_posts(5)
     assert isinstance(first, OpenAISummarizer) and first.model == "gpt-4o"
     assert first.base_url == "https://api.openai.com/v1"
-    assert (
-        get_summarizer(Settings(summarizer="openai", llm_api_key="sk-x", llm_model="gpt-4o"), post_count=9)
-        is first
-    )
-    anthropic = get_summarizer(Settings(summarizer="anthropic", llm_api_key="k"), post_count=50)
+    assert openai.for_posts(9) is first
+    anthropic = Summarizers(Settings(summarizer="anthropic", llm_api_key="k")).for_posts(50)
     assert isinstance(anthropic, AnthropicSummarizer) and anthropic.model == "claude-haiku-4-5"
     assert anthropic.base_url == "https://api.anthropic.com"
 
-    await close_summarizers()
-    assert get_summarizer(openai, post_count=5) is not first
-    await close_summarizers()
+    await openai.aclose()
+    assert openai.for_posts(5) is not first
+    await openai.aclose()
 
 
 def test_configuration_mistakes_fail_with_one_line_naming_the_variable() -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.fakes.smtp import Inbox
+from tests.conftest import current_database
 from xtrack.config import Settings, set_settings
 from xtrack.db import Database
 from xtrack.web.app import create_app
@@ -49,7 +50,7 @@ async def smtp_client(inbox: Inbox, db: Database) -> AsyncIterator[httpx.AsyncCl
     """A client on an app whose settings send email to ``inbox``."""
     from xtrack.config import get_settings
 
-    app = create_app(get_settings(), manage_database=False)
+    app = create_app(get_settings(), database=db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
@@ -58,7 +59,7 @@ async def smtp_client(inbox: Inbox, db: Database) -> AsyncIterator[httpx.AsyncCl
 
 async def client_for(settings: Settings, base_url: str = "http://testserver") -> httpx.AsyncClient:
     """A client on a fresh app with ``settings`` (its own rate limiter); close it after use."""
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=current_database())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
 

@@ -40,7 +40,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import TEST_PASSWORD, make_user
+from tests.conftest import current_database, TEST_PASSWORD, make_user
 from xtrack.config import Settings, get_settings, set_settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import JobExecution
@@ -356,7 +356,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def test_every_route_is_in_the_matrix() -> None:
-    routes = app_routes(create_app(get_settings(), manage_database=False))
+    routes = app_routes(create_app(get_settings()))
     missing = sorted(routes - EXPECTATIONS.keys())
     stale = sorted(EXPECTATIONS.keys() - routes)
     assert not missing, (
@@ -460,7 +460,7 @@ async def test_authorization_matrix(db: Database, session: AsyncSession, setting
 
 
 async def _run_matrix(session: AsyncSession, settings: Settings) -> None:
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=current_database())
     assert app_routes(app) <= EXPECTATIONS.keys(), "see test_every_route_is_in_the_matrix"
 
     owner = await make_user(session, email="matrix-owner@example.com")

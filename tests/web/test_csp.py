@@ -22,7 +22,7 @@ NOT_PAGES = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/stat
 
 def page_paths() -> list[str]:
     """Every GET route without path parameters that is not the JSON API."""
-    app = create_app(get_settings(), manage_database=False)
+    app = create_app(get_settings())
     paths = {
         route.path
         for route in iter_route_contexts(app.routes)  # resolves included routers and their prefixes

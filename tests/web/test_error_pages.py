@@ -29,7 +29,7 @@ async def test_an_error_raised_after_sign_in_renders_the_page_for_that_user(
     async def owned_thing(viewer: CurrentUser) -> None:
         raise NotFound("No such job.")
 
-    app = create_app(settings, manage_database=False)
+    app = create_app(settings, database=db)
     app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

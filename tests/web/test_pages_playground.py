@@ -23,7 +23,7 @@ from xtrack.web.app import create_app
 @pytest.fixture
 async def small_quota_client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an app whose playground allows 2 runs a day."""
-    app = create_app(settings.model_copy(update={"playground_daily_quota": 2}), manage_database=False)
+    app = create_app(settings.model_copy(update={"playground_daily_quota": 2}), database=db)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:

@@ -6,7 +6,8 @@ On PostgreSQL one statement does the work set-based: claim due jobs of ACTIVE ow
 (the latest grid slot not after ``now``: missed slots collapse into one), advance ``next_run_at`` to
 the first future slot, and insert the executions with ``ON CONFLICT DO NOTHING`` against both
 partial unique indexes (a slot already taken, or a job with a run still active, is skipped; that
-run covers the posts). The slot arithmetic matches ``jobs.schedule.due_slot`` (a test checks).
+run covers the posts). The slot arithmetic matches ``jobs.schedule.due_slot``, and the ``params``
+snapshot matches ``inputs.job_inputs`` (tests check both).
 
 SQLite has one writer at a time: the tick takes the write lock first, then does the same in Python.
 """
@@ -22,9 +23,10 @@ from sqlalchemy import DateTime, Integer, bindparam, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import get_settings
+from xtrack.config import DEFAULT_LEASE_SECONDS
 from xtrack.db import Database
 from xtrack.executions.executors.base import Executor
+from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
@@ -163,20 +165,13 @@ async def _dispatch_sqlite(session: AsyncSession, *, now: datetime, batch: int) 
         if dispatch is None:
             continue
         advances.append({"id": row.id, "next_run_at": dispatch.next_run_at})
-        params: dict[str, Any] = {
-            "x_username": row.x_username,
-            "topics": row.topics,
-            "language": row.language,
-        }
-        if row.last_run is None and row.last_post_id is None:
-            params["hours_back"] = schedule.first_run_hours(row.frequency)
         executions.append(
             {
                 "job_id": row.id,
                 "user_id": row.user_id,
                 "status": ExecutionStatus.QUEUED.value,
                 "trigger": Trigger.SCHEDULED.value,
-                "params": params,
+                "params": job_inputs(row, now=now).params(),
                 "scheduled_for": dispatch.slot,
                 "created_at": now,
                 "queued_at": now,
@@ -200,21 +195,20 @@ async def tick(
     *,
     now: datetime,
     executor: Executor | None = None,
-    lease_seconds: float | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     batch_size: int = DEFAULT_BATCH,
 ) -> TickResult:
     """One scheduler tick: dispatch due jobs and re-hand stale QUEUED executions in one short
     transaction, then (after the commit) give every id to ``executor``."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    lease = get_settings().lease_seconds if lease_seconds is None else lease_seconds
     started = time.perf_counter()
     async with database.session() as session:
         if database.dialect == "postgresql":
             dispatched = await _dispatch_postgresql(session, now=now, batch=batch_size)
         else:
             dispatched = await _dispatch_sqlite(session, now=now, batch=batch_size)
-        redelivered = await _redeliver(session, now=now, lease_seconds=lease, batch=batch_size)
+        redelivered = await _redeliver(session, now=now, lease_seconds=lease_seconds, batch=batch_size)
     result = TickResult(
         dispatched=dispatched, redelivered=redelivered, db_seconds=time.perf_counter() - started
     )

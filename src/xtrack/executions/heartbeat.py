@@ -3,7 +3,8 @@ every execution this process is running (invariant 3), instead of one write per 
 
 The runner registers an execution after claiming it and unregisters it when done; the beating task
 runs only while something is registered, on whatever event loop registered it, so it needs no
-explicit start (a Celery worker's loop thread and ``xtrack serve`` use it the same way).
+explicit start (a Celery worker's loop thread and ``xtrack serve`` use it the same way). The runtime
+makes one per process, beating every third of the lease, and stops it at shutdown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from xtrack.config import get_settings
+from xtrack.config import DEFAULT_LEASE_SECONDS
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.observability import get_logger
@@ -44,12 +45,16 @@ class Heartbeats:
         self._task: asyncio.Task[None] | None = None
         self.beats = 0
 
+    @classmethod
+    def for_lease(cls, lease_seconds: float) -> Heartbeats:
+        """Beating every third of the lease: two beats may be lost before the reaper steps in."""
+        return cls(interval_seconds=max(MIN_INTERVAL_SECONDS, lease_seconds / 3))
+
     @property
     def interval(self) -> float:
-        """A third of the lease unless given: two beats may be lost before the reaper steps in."""
         if self._interval is not None:
             return self._interval
-        return max(MIN_INTERVAL_SECONDS, get_settings().lease_seconds / 3)
+        return DEFAULT_LEASE_SECONDS / 3
 
     @property
     def running(self) -> frozenset[int]:
@@ -102,6 +107,3 @@ class Heartbeats:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-
-HEARTBEATS = Heartbeats()
-"""The process's registry, used by the runner unless it is given another one."""

@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, literal, select, update
 
-from xtrack.config import get_settings
 from xtrack.db import Database, UTCDateTime
+from xtrack.executions.hooks import FailedRun, NoHooks, RunHooks
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
-from xtrack.notify import service as notify_service
 from xtrack.observability import get_logger
 
 logger = get_logger("xtrack.reaper")
@@ -28,10 +27,18 @@ class ReapResult:
 
 
 async def reap(
-    database: Database, *, now: datetime, lease_seconds: float, max_attempts: int, batch_size: int = 10_000
+    database: Database,
+    *,
+    now: datetime,
+    lease_seconds: float,
+    max_attempts: int,
+    hooks: RunHooks | None = None,
+    batch_size: int = 10_000,
 ) -> ReapResult:
     """Re-queue (or fail, when out of attempts) RUNNING executions silent for longer than the lease.
-    Re-queued rows get ``queued_at`` NULL so the next dispatcher tick hands them out."""
+    Re-queued rows get ``queued_at`` NULL so the next dispatcher tick hands them out; a run failed
+    for good goes to ``hooks`` like any failed run (notifications)."""
+    hooks = hooks or NoHooks()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     cutoff = now - timedelta(seconds=lease_seconds)
@@ -75,17 +82,10 @@ async def reap(
                 .execution_options(synchronize_session=False)
             )
         ).all()
-        # Notifications: a run that ends FAILED here counts toward the job's failure notice.
         for row in rows:
             if row.status == ExecutionStatus.FAILED.value and row.job_id is not None:
-                await notify_service.on_run_failed(
-                    session,
-                    job_id=row.job_id,
-                    execution_id=row.id,
-                    error=row.error_message,
-                    now=now,
-                    settings=get_settings(),
-                )
+                failed = FailedRun(execution_id=row.id, job_id=row.job_id, error=row.error_message)
+                await hooks.run_failed(session, failed, now=now)
     result = ReapResult(
         requeued=sorted(row.id for row in rows if row.status == ExecutionStatus.QUEUED.value),
         failed=sorted(row.id for row in rows if row.status == ExecutionStatus.FAILED.value),

@@ -1,20 +1,22 @@
 """The runner: one execution from QUEUED to COMPLETED / FAILED (or back to QUEUED for a retry).
 
-    claim (QUEUED -> RUNNING, conditional UPDATE)       short transaction
-    refresh the account through the sources layer       network, no transaction open (invariant 7)
+    claim (QUEUED -> RUNNING, conditional UPDATE)       claims.py, batched per turn of the loop
+    refresh the account through the posts store         network, no transaction open (invariant 7)
     select the posts newer than the job's cursor        short read
     summarize                                           network, no transaction open
-    summary + COMPLETED + cursor                        ONE transaction, fenced on (RUNNING, attempt)
+    summary + COMPLETED + cursor + what happens next    ONE transaction, fenced on (RUNNING, attempt)
 
 It takes an id and is idempotent: a row that is gone (job deleted), not QUEUED any more, or waiting
 for its ``not_before`` is left alone; running the same id twice is harmless. Every write after the
 claim is fenced on the attempt number the claim saw, so a runner whose execution was reaped (and
 re-queued with attempt + 1) can no longer complete it: the posts are summarized exactly once, by
 whichever attempt finishes while it still holds the run. The cursor (``jobs.last_post_id``) moves
-only in the completing transaction (invariant 2).
+only in the completing transaction (invariant 2), together with what the run's ``hooks`` write
+(the notification outbox rows).
 
 Job runs read their inputs from the job (snapshotted into ``params`` at the claim, so history shows
-what ran); playground runs (``trigger`` PLAYGROUND, no job) read them from ``params``.
+what ran); playground runs (``trigger`` PLAYGROUND, no job) read them from ``params``
+(``inputs.py``). Failures are classified in ``failures.py``.
 """
 
 from __future__ import annotations
@@ -23,210 +25,45 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, column, func, insert, select, update, values
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Table, bindparam, func, insert, update
 
-from xtrack import backoff, metrics
-from xtrack.config import Settings, get_settings
-from xtrack.db import Database, JSONType, UTCDateTime, get_database, typed_param, utcnow
-from xtrack.executions.batching import TurnBatches
-from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
-from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
-from xtrack.jobs import schedule
+from xtrack import metrics
+from xtrack.config import Settings
+from xtrack.db import Database, typed_param, utcnow
+from xtrack.executions.claims import EXECUTIONS, Claim, claim, in_state, release
+from xtrack.executions.failures import classify, retry_wait
+from xtrack.executions.heartbeat import Heartbeats
+from xtrack.executions.hooks import CompletedRun, FailedRun, NoHooks, RunHooks
+from xtrack.executions.models import ErrorKind, ExecutionStatus
 from xtrack.jobs.models import Job
-from xtrack.notify import service as notify_service
 from xtrack.observability import bind_execution, get_logger, unbind
-from xtrack.sources import service as sources_service
-from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
+from xtrack.posts import refresh as posts_refresh
+from xtrack.posts import store as posts_store
+from xtrack.sources.base import Post, Source
 from xtrack.summaries.models import Summary
-from xtrack.summarize.base import SummarizeError, Summarizer, SummaryRequest, SummaryResult
-from xtrack.users.models import User, UserStatus
+from xtrack.summarize.base import Summarizer, SummaryRequest, SummaryResult
+from xtrack.summarize.registry import EXTRACTIVE, Summarizers
 
 logger = get_logger("xtrack.runner")
 
 Clock = Callable[[], datetime]
 
-# Automatic retries of a failed attempt wait backoff_delay(attempt, base, cap) seconds.
-RETRY_BASE_SECONDS = 30.0
-RETRY_CAP_SECONDS = 15 * 60.0
 
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """What the claim saw and decided: the run's inputs and its fencing token (``attempt``)."""
-
-    execution_id: int
-    attempt: int
-    job_id: int | None
-    user_id: int | None
-    trigger: str
-    started_at: datetime
-    x_username: str
-    topics: list[str]
-    language: str
-    hours_back: int | None
-    cursor: str | None
-    since: datetime | None  # lower bound on post time when there is no cursor
-    need_since: datetime  # how far back the account's stored posts must reach
-    # What the job looked like at the claim (one run of a job is active at a time, so these hold
-    # until it completes): whether it has notification recipients, and whether a failure notice is
-    # outstanding (a success then sends the recovery notice). Both false for playground runs.
-    has_recipients: bool = False
-    failure_notified: bool = False
-
-    @property
-    def is_playground(self) -> bool:
-        return self.trigger == Trigger.PLAYGROUND.value
-
-
-class RunFailure(Exception):
-    """A classified failure: ``kind`` is the execution's error_kind."""
-
-    def __init__(self, kind: str, message: str, *, retryable: bool, retry_at: datetime | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.retryable = retryable
-        self.retry_at = retry_at
-
-
-def classify(exc: BaseException) -> RunFailure:
-    """Map an exception to error_kind, a readable message and whether a retry can help."""
-    if isinstance(exc, RunFailure):
-        return exc
-    if isinstance(exc, SourceRateLimited):
-        return RunFailure(
-            ErrorKind.RATE_LIMITED.value,
-            f"The source is rate limited until {exc.reset_at:%Y-%m-%d %H:%M:%S} UTC: {exc.message}",
-            retryable=True,
-            retry_at=exc.reset_at,
-        )
-    if isinstance(exc, SourceError):
-        return RunFailure(exc.kind, exc.message, retryable=exc.retryable)
-    if isinstance(exc, SummarizeError):
-        return RunFailure(ErrorKind.LLM.value, f"Summarizing failed: {exc.message}", retryable=exc.retryable)
-    if isinstance(exc, OperationalError | DBAPIError) and getattr(exc, "connection_invalidated", False):
-        return RunFailure(ErrorKind.INTERNAL.value, "Lost the database connection.", retryable=True)
-    if isinstance(exc, OSError | TimeoutError):
-        return RunFailure(ErrorKind.INTERNAL.value, f"{type(exc).__name__}: {exc}"[:500], retryable=True)
-    return RunFailure(ErrorKind.INTERNAL.value, f"Internal error ({type(exc).__name__}).", retryable=False)
-
-
-def retry_wait(failure: RunFailure, exc: BaseException, *, attempt: int, now: datetime) -> datetime:
-    """When a retry may start: a rate limit's reset, a provider's Retry-After, or a back-off."""
-    if failure.retry_at is not None:
-        return max(failure.retry_at, now)
-    delay = backoff.backoff_delay(attempt, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
-    retry_after = getattr(exc, "retry_after", None)
-    if isinstance(retry_after, int | float) and retry_after > delay:
-        delay = float(retry_after)
-    return backoff.not_before(now, delay)
-
-
-# The runner's statements, built once with bind parameters (Core, not ORM units of work: a run's
-# CPU was mostly SQLAlchemy building and bookkeeping statements; see bench/RESULTS.md).
-_EXECUTIONS = cast(Table, JobExecution.__table__)
 _JOBS = cast(Table, Job.__table__)
-_USERS = cast(Table, User.__table__)
 _SUMMARIES = cast(Table, Summary.__table__)
 
-
-_CLAIM_READ = (
-    select(
-        _EXECUTIONS.c.id,
-        _EXECUTIONS.c.status,
-        _EXECUTIONS.c.attempt,
-        _EXECUTIONS.c.not_before,
-        _EXECUTIONS.c.job_id,
-        _EXECUTIONS.c.user_id,
-        _EXECUTIONS.c.trigger,
-        _EXECUTIONS.c.params,
-        _EXECUTIONS.c.scheduled_for,
-        _JOBS.c.id.label("job_found"),
-        _JOBS.c.is_active,
-        _JOBS.c.x_username,
-        _JOBS.c.topics,
-        _JOBS.c.language,
-        _JOBS.c.frequency,
-        _JOBS.c.last_run,
-        _JOBS.c.last_post_id,
-        _JOBS.c.failure_notified_at,
-        _USERS.c.status.label("owner_status"),
-        notify_service.recipients_exist(_EXECUTIONS.c.job_id).label("has_recipients"),
-    )
-    .select_from(
-        _EXECUTIONS.outerjoin(_JOBS, _JOBS.c.id == _EXECUTIONS.c.job_id).outerjoin(
-            _USERS, _USERS.c.id == _EXECUTIONS.c.user_id
-        )
-    )
-    .where(_EXECUTIONS.c.id.in_(bindparam("execution_ids", expanding=True)))
-)
-
-
-def _in_state(status: ExecutionStatus) -> Any:
-    """The execution row, while it is in ``status`` at the attempt the caller saw (its fence)."""
-    return (
-        (_EXECUTIONS.c.id == bindparam("run_id"))
-        & (_EXECUTIONS.c.status == status.value)
-        & (_EXECUTIONS.c.attempt == bindparam("seen_attempt"))
-    )
-
-
-_CANCEL = (
-    update(_EXECUTIONS)
-    .where(_in_state(ExecutionStatus.QUEUED))
-    .values(
-        status=ExecutionStatus.CANCELLED.value,
-        completed_at=typed_param("at", _EXECUTIONS.c.completed_at),
-        error_message=bindparam("reason"),
-    )
-)
-
-
-def _start_claimed(claims: Sequence[tuple[int, int, dict[str, Any], datetime]]) -> Any:
-    """QUEUED -> RUNNING for many executions in one statement, each fenced on the attempt its read
-    saw: ``claims`` are (id, attempt, inputs snapshot, started_at); returns the ids it started."""
-    claimed = (
-        values(
-            column("id", Integer),
-            column("attempt", Integer),
-            column("inputs", JSONType),
-            column("at", UTCDateTime),
-            name="claimed",
-        )
-        .data(list(claims))
-        .cte("claimed")
-    )
-    return (
-        update(_EXECUTIONS)
-        .where(
-            _EXECUTIONS.c.id == claimed.c.id,
-            _EXECUTIONS.c.status == ExecutionStatus.QUEUED.value,
-            _EXECUTIONS.c.attempt == claimed.c.attempt,
-        )
-        .values(
-            status=ExecutionStatus.RUNNING.value,
-            started_at=claimed.c.at,
-            heartbeat_at=claimed.c.at,
-            completed_at=None,
-            params=claimed.c.inputs,
-        )
-        .returning(_EXECUTIONS.c.id)
-    )
-
-
 _COMPLETE = (
-    update(_EXECUTIONS)
-    .where(_in_state(ExecutionStatus.RUNNING))
+    update(EXECUTIONS)
+    .where(in_state(ExecutionStatus.RUNNING))
     .values(
         status=ExecutionStatus.COMPLETED.value,
-        completed_at=typed_param("at", _EXECUTIONS.c.completed_at),
-        heartbeat_at=typed_param("at", _EXECUTIONS.c.heartbeat_at),
+        completed_at=typed_param("at", EXECUTIONS.c.completed_at),
+        heartbeat_at=typed_param("at", EXECUTIONS.c.heartbeat_at),
         tweets_fetched=bindparam("posts"),
-        covered_from=typed_param("from_", _EXECUTIONS.c.covered_from),
-        covered_to=typed_param("to", _EXECUTIONS.c.covered_to),
+        covered_from=typed_param("from_", EXECUTIONS.c.covered_from),
+        covered_to=typed_param("to", EXECUTIONS.c.covered_to),
         gap=bindparam("gap_"),
         error_kind=None,
         error_message=None,
@@ -245,222 +82,92 @@ _ADVANCE_JOB = (
 _INSERT_SUMMARY = insert(_SUMMARIES).returning(_SUMMARIES.c.id)
 
 
-def _fence(claim: Claim) -> dict[str, Any]:
-    """The bind values of ``_in_state``: this run, at the attempt its claim saw."""
-    return {"run_id": claim.execution_id, "seen_attempt": claim.attempt}
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a run found and wrote: the posts, their summary, and the window they cover."""
+
+    posts: Sequence[Post]
+    result: SummaryResult | None
+    covered_from: datetime | None
+    covered_to: datetime
+    gap: bool
 
 
-class JobColumns(Protocol):
-    """The job columns a run's inputs come from (the claim's row carries them)."""
-
-    @property
-    def x_username(self) -> str: ...
-    @property
-    def topics(self) -> list[str] | None: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def frequency(self) -> int: ...
-    @property
-    def last_run(self) -> datetime | None: ...
-    @property
-    def last_post_id(self) -> str | None: ...
-
-
-def _job_inputs(job: JobColumns, *, now: datetime) -> dict[str, Any]:
-    """The run's inputs from the job's columns (a Job, or the claim's row)."""
-    start = schedule.window_start(now=now, frequency_minutes=job.frequency, last_run=job.last_run)
+def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[str, Any] | None:
+    """The summary row a completed run stores (none without posts)."""
+    result, posts, inputs = outcome.result, outcome.posts, claim.inputs
+    if result is None or not posts:
+        return None
     return {
-        "x_username": job.x_username,
-        "topics": list(job.topics or []),
-        "language": job.language,
-        "hours_back": None if job.last_post_id or job.last_run else schedule.first_run_hours(job.frequency),
-        "cursor": job.last_post_id,
-        "since": None if job.last_post_id else start,
-        "need_since": start,
+        "job_id": claim.job_id,
+        "execution_id": claim.execution_id,
+        "user_id": claim.user_id,
+        "is_playground": claim.is_playground,
+        "x_username": inputs.x_username,
+        "topics": inputs.topics,
+        "hours_back": inputs.hours_back if claim.is_playground else None,
+        "content": result.content,
+        "tweets_count": len(posts),
+        "raw_data": {"post_ids": [post.external_id for post in posts], "headline": result.headline},
+        "created_at": now,
+        "model": result.model,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost": result.cost,
     }
-
-
-def _params_snapshot(inputs: dict[str, Any]) -> dict[str, Any]:
-    """What the claim records in ``params``, so the history shows what ran."""
-    params = {key: inputs[key] for key in ("x_username", "topics", "language")}
-    if inputs["hours_back"] is not None:
-        params["hours_back"] = inputs["hours_back"]
-    return params
-
-
-def _playground_inputs(params: dict[str, Any] | None, *, now: datetime) -> dict[str, Any]:
-    params = params or {}
-    hours_back = max(1, int(params.get("hours_back") or 24))
-    start = schedule.playground_window_start(now=now, hours_back=hours_back)
-    return {
-        "x_username": str(params.get("x_username") or ""),
-        "topics": [str(t) for t in params.get("topics") or []],
-        "language": str(params.get("language") or "en"),
-        "hours_back": hours_back,
-        "cursor": None,
-        "since": start,
-        "need_since": start,
-    }
-
-
-# A claim batch is at most this many runs (the read's IN list and the UPDATE's VALUES rows).
-CLAIM_BATCH_MAX = 200
-
-
-async def _claim(database: Database, execution_id: int, *, now: datetime) -> Claim | None:
-    """Claim one execution (QUEUED -> RUNNING) if it is still due; None when it is gone, not
-    QUEUED, waiting for its ``not_before``, cancelled, or claimed by another run meanwhile. Runs
-    that start in the same turn of the loop (a tick's burst, a worker's messages) claim together."""
-    return await _CLAIMS.submit(database, (execution_id, now))
-
-
-async def _give_back(database: Database, claim: Claim | None) -> None:
-    if claim is not None:  # its run was cancelled while the batch was claiming
-        await _release(database, claim)
-
-
-async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]) -> list[Claim | None]:
-    """One read and one UPDATE for a batch of (execution id, now); one result per item."""
-    # Autocommit: the read decides, and the UPDATE that acts on it is fenced on (QUEUED, attempt),
-    # so the two need no transaction around them (and save its BEGIN and COMMIT round trips).
-    async with database.autocommit() as connection:
-        found = await connection.execute(_CLAIM_READ, {"execution_ids": [i for i, _ in wanted]})
-        rows = {row.id: row for row in found}
-        cancels: list[dict[str, Any]] = []
-        starts: list[tuple[int, int, dict[str, Any], datetime]] = []
-        prepared: dict[int, tuple[Any, dict[str, Any], datetime, bool]] = {}
-        for execution_id, now in wanted:
-            row = rows.get(execution_id)
-            if row is None:
-                logger.info("execution.gone", execution_id=execution_id)
-                continue
-            if row.status != ExecutionStatus.QUEUED.value or row.id in prepared:
-                continue  # not ours to claim, or the same id twice (a redelivered message beside it)
-            if row.not_before is not None and row.not_before > now:
-                continue
-            reason = None
-            if row.job_id is not None and (row.job_found is None or not row.is_active):
-                reason = "Cancelled: the job was paused before this run started."
-            elif row.owner_status == UserStatus.SUSPENDED.value:
-                reason = "Cancelled: the owner's account is suspended."
-            if reason is not None:
-                cancels.append({"run_id": row.id, "seen_attempt": row.attempt, "at": now, "reason": reason})
-                logger.info("execution.cancelled", execution_id=row.id, reason=reason)
-                metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
-                continue
-            is_job_run = row.job_id is not None
-            inputs = _job_inputs(row, now=now) if is_job_run else _playground_inputs(row.params, now=now)
-            starts.append((row.id, row.attempt, _params_snapshot(inputs), now))
-            prepared[row.id] = (row, inputs, now, is_job_run)
-        if cancels:
-            await connection.execute(_CANCEL, cancels)
-        started: set[int] = set()
-        if starts:
-            started = set((await connection.execute(_start_claimed(starts))).scalars())
-    claims: dict[int, Claim] = {}
-    for execution_id in started:
-        row, inputs, now, is_job_run = prepared[execution_id]
-        metrics.execution_started(
-            trigger=row.trigger, attempt=row.attempt, scheduled_for=row.scheduled_for, started_at=now
-        )
-        claims[execution_id] = Claim(
-            execution_id=row.id,
-            attempt=row.attempt,
-            job_id=row.job_id,
-            user_id=row.user_id,
-            trigger=row.trigger,
-            started_at=now,
-            has_recipients=is_job_run and bool(row.has_recipients),
-            failure_notified=is_job_run and row.failure_notified_at is not None,
-            **inputs,
-        )
-    # Each id's claim goes to its first occurrence; a duplicate in the same batch gets None.
-    return [claims.pop(execution_id, None) for execution_id, _now in wanted]
-
-
-_CLAIMS: TurnBatches[tuple[int, datetime], Claim | None] = TurnBatches(
-    _claim_many, max_size=CLAIM_BATCH_MAX, abandoned=_give_back
-)
 
 
 async def _complete(
-    database: Database,
-    claim: Claim,
-    *,
-    posts: Sequence[Post],
-    result: SummaryResult | None,
-    covered_from: datetime | None,
-    covered_to: datetime,
-    gap: bool,
-    now: datetime,
-    settings: Settings | None = None,
+    database: Database, claim: Claim, outcome: Outcome, *, hooks: RunHooks, now: datetime
 ) -> bool:
-    """The one transaction that finishes a run: summary, COMPLETED, the job's cursor and the
-    notification outbox rows together."""
+    """The one transaction that finishes a run: summary, COMPLETED, the job's cursor and what the
+    hooks write (notification outbox rows) together. False when the run is no longer ours."""
+    posts = outcome.posts
     async with database.session() as session:
         done = await session.execute(
             _COMPLETE,
             {
-                **_fence(claim),
+                **claim.fence,
                 "at": now,
                 "posts": len(posts),
-                "from_": covered_from,
-                "to": covered_to,
-                "gap_": gap,
+                "from_": outcome.covered_from,
+                "to": outcome.covered_to,
+                "gap_": outcome.gap,
             },
         )
         if getattr(done, "rowcount", 0) != 1:
             return False  # reaped and re-queued, or the job (and this row) was deleted: not ours any more
-        newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
-        summary: dict[str, Any] | None = None
-        if result is not None and posts:
-            summary = {
-                "job_id": claim.job_id,
-                "execution_id": claim.execution_id,
-                "user_id": claim.user_id,
-                "is_playground": claim.is_playground,
-                "x_username": claim.x_username,
-                "topics": claim.topics,
-                "hours_back": claim.hours_back if claim.is_playground else None,
-                "content": result.content,
-                "tweets_count": len(posts),
-                "raw_data": {"post_ids": [post.external_id for post in posts], "headline": result.headline},
-                "created_at": now,
-                "model": result.model,
-                "input_tokens": result.input_tokens,
-                "output_tokens": result.output_tokens,
-                "cost": result.cost,
-            }
+        summary = _summary_values(claim, outcome, now=now)
+        if summary is not None:
             summary["id"] = (await session.execute(_INSERT_SUMMARY, summary)).scalar_one()
         if claim.job_id is not None:
+            newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
             await session.execute(
                 _ADVANCE_JOB,
-                {"job_id": claim.job_id, "username": claim.x_username, "at": now, "newest": newest},
+                {"job_id": claim.job_id, "username": claim.inputs.x_username, "at": now, "newest": newest},
             )
-            # Notifications: outbox rows in this same transaction (sent after the commit), for the
-            # recipients the job had when the run was claimed.
-            settings = settings or get_settings()
-            if summary is not None and claim.has_recipients:
-                await notify_service.enqueue_for_summary(
-                    session,
-                    summary=Summary(**summary),
-                    post_urls=[post.url for post in posts],
-                    now=now,
-                    settings=settings,
-                )
-            if claim.failure_notified:
-                await notify_service.on_run_completed(
-                    session, job_id=claim.job_id, execution_id=claim.execution_id, now=now, settings=settings
-                )
+            completed = CompletedRun(
+                execution_id=claim.execution_id,
+                job_id=claim.job_id,
+                summary=summary,
+                post_urls=[post.url for post in posts],
+            )
+            await hooks.run_completed(session, completed, now=now)
     return True
 
 
 async def _fail(
-    database: Database, claim: Claim, exc: BaseException, *, now: datetime, settings: Settings
+    database: Database,
+    claim: Claim,
+    exc: BaseException,
+    *,
+    now: datetime,
+    max_attempts: int,
+    hooks: RunHooks,
 ) -> None:
+    """Record a failed attempt: QUEUED again with a back-off while attempts remain, else FAILED."""
     failure = classify(exc)
-    retry = failure.retryable and claim.attempt < settings.max_attempts
+    retry = failure.retryable and claim.attempt < max_attempts
     values: dict[str, Any] = {"error_kind": failure.kind, "error_message": failure.message[:2000]}
     if retry:
         values |= {
@@ -474,18 +181,11 @@ async def _fail(
         values |= {"status": ExecutionStatus.FAILED.value, "completed_at": now}
     async with database.session() as session:
         failed = await session.execute(
-            update(_EXECUTIONS).where(_in_state(ExecutionStatus.RUNNING)).values(**values), _fence(claim)
+            update(EXECUTIONS).where(in_state(ExecutionStatus.RUNNING)).values(**values), claim.fence
         )
         if not retry and claim.job_id is not None and getattr(failed, "rowcount", 0) == 1:
-            # Notifications: a failure notice after N failed runs in a row, in this same transaction.
-            await notify_service.on_run_failed(
-                session,
-                job_id=claim.job_id,
-                execution_id=claim.execution_id,
-                error=failure.message,
-                now=now,
-                settings=settings,
-            )
+            failed_run = FailedRun(execution_id=claim.execution_id, job_id=claim.job_id, error=failure.message)
+            await hooks.run_failed(session, failed_run, now=now)
     logger.warning(
         "execution.failed",
         execution_id=claim.execution_id,
@@ -502,16 +202,48 @@ async def _fail(
     )
 
 
-async def _release(database: Database, claim: Claim) -> None:
-    """Give an interrupted run back (graceful shutdown): QUEUED again, same attempt, handed out next tick."""
-    async with database.session() as session:
-        await session.execute(
-            update(_EXECUTIONS)
-            .where(_in_state(ExecutionStatus.RUNNING))
-            .values(status=ExecutionStatus.QUEUED.value, queued_at=None, heartbeat_at=None),
-            _fence(claim),
+async def _fetch_and_summarize(
+    database: Database,
+    claim: Claim,
+    *,
+    now: Clock,
+    lease_seconds: float,
+    source: Source,
+    summarizer: Summarizer | Summarizers,
+) -> Outcome:
+    """Refresh the account, pick the run's posts and summarize them (no transaction held open)."""
+    inputs = claim.inputs
+    wanted = posts_store.PostsWanted(after_post_id=inputs.cursor, since=inputs.since)
+    snapshot = await posts_refresh.refresh_account(
+        database,
+        source,
+        username=inputs.x_username,
+        need_since=inputs.need_since,
+        requested_at=claim.started_at,
+        now=now,
+        wanted=wanted,
+        lease_seconds=lease_seconds,
+    )
+    found = snapshot.new_posts
+    if found is None:  # it joined another run's fetch of the account: read them here
+        async with database.session() as session:
+            found = await posts_store.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
+    posts = found.posts
+    result: SummaryResult | None = None
+    if posts:
+        if isinstance(summarizer, Summarizers):
+            summarizer = summarizer.for_posts(len(posts))
+        request = SummaryRequest(
+            username=inputs.x_username, posts=posts, topics=inputs.topics, language=inputs.language
         )
-    logger.info("execution.released", execution_id=claim.execution_id)
+        result = await summarizer.summarize(request)
+    return Outcome(
+        posts=posts,
+        result=result,
+        covered_from=inputs.since or found.cursor_created_at,
+        covered_to=snapshot.fetched_at or claim.started_at,
+        gap=snapshot.gap,
+    )
 
 
 async def _work(
@@ -520,105 +252,69 @@ async def _work(
     *,
     now: Clock,
     settings: Settings,
-    source: Source | None,
-    summarizer: Summarizer | None,
+    source: Source,
+    summarizer: Summarizer | Summarizers,
+    hooks: RunHooks,
 ) -> None:
-    if source is None:
-        from xtrack.sources.registry import get_source
-
-        source = get_source(settings)
-    wanted = sources_service.PostsWanted(after_post_id=claim.cursor, since=claim.since)
-    snapshot = await sources_service.refresh_account(
-        database,
-        source,
-        username=claim.x_username,
-        need_since=claim.need_since,
-        requested_at=claim.started_at,
-        now=now,
-        wanted=wanted,
+    outcome = await _fetch_and_summarize(
+        database, claim, now=now, lease_seconds=settings.lease_seconds, source=source, summarizer=summarizer
     )
-    found = snapshot.new_posts
-    if found is None:  # it joined another run's fetch of the account: read them here
-        async with database.session() as session:
-            found = await sources_service.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
-    posts = found.posts
-    covered_from = claim.since or found.cursor_created_at
-    result: SummaryResult | None = None
-    if posts:
-        if summarizer is None:
-            from xtrack.summarize.registry import get_summarizer
-
-            summarizer = get_summarizer(settings, post_count=len(posts))
-        result = await summarizer.summarize(
-            SummaryRequest(
-                username=claim.x_username, posts=posts, topics=claim.topics, language=claim.language
-            )
-        )
-    covered_to = snapshot.fetched_at or claim.started_at
-    finished = await _complete(
-        database,
-        claim,
-        posts=posts,
-        result=result,
-        covered_from=covered_from,
-        covered_to=covered_to,
-        gap=snapshot.gap,
-        now=now(),
-        settings=settings,
-    )
-    if finished:
-        seconds = (now() - claim.started_at).total_seconds()
-        logger.info(
-            "execution.completed",
-            execution_id=claim.execution_id,
-            job_id=claim.job_id,
-            posts=len(posts),
-            attempt=claim.attempt,
-            duration_ms=round(seconds * 1000),
-        )
-        metrics.execution_finished(
-            status=ExecutionStatus.COMPLETED.value, trigger=claim.trigger, seconds=seconds, posts=len(posts)
-        )
-    else:
+    if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
+        return
+    posts = len(outcome.posts)
+    seconds = (now() - claim.started_at).total_seconds()
+    logger.info(
+        "execution.completed",
+        execution_id=claim.execution_id,
+        job_id=claim.job_id,
+        posts=posts,
+        attempt=claim.attempt,
+        duration_ms=round(seconds * 1000),
+    )
+    metrics.execution_finished(
+        status=ExecutionStatus.COMPLETED.value, trigger=claim.trigger, seconds=seconds, posts=posts
+    )
 
 
 async def run_execution(
     execution_id: int,
     *,
+    database: Database,
+    settings: Settings,
+    source: Source,
+    heartbeats: Heartbeats,
+    summarizer: Summarizer | Summarizers | None = None,
+    hooks: RunHooks | None = None,
     now: Clock = utcnow,
-    database: Database | None = None,
-    settings: Settings | None = None,
-    source: Source | None = None,
-    summarizer: Summarizer | None = None,
-    heartbeats: Heartbeats | None = None,
 ) -> None:
-    """Run one execution (see the module docstring). ``source``/``summarizer`` default to the
-    configured ones; tests inject their own, and a clock."""
-    database = database or get_database()
-    settings = settings or get_settings()
-    claim = await _claim(database, execution_id, now=now())
-    if claim is None:
+    """Run one execution (see the module docstring). The runtime passes the process's source,
+    summarizers (one summarizer, or the process's ``Summarizers`` choosing by post count),
+    heartbeats and hooks; tests pass their own, and a clock."""
+    claimed = await claim(database, execution_id, now=now())
+    if claimed is None:
         return
     log_context = bind_execution(
-        execution_id=claim.execution_id,
-        job_id=claim.job_id,
-        user_id=claim.user_id,
-        trigger=claim.trigger,
-        attempt=claim.attempt,
+        execution_id=claimed.execution_id,
+        job_id=claimed.job_id,
+        user_id=claimed.user_id,
+        trigger=claimed.trigger,
+        attempt=claimed.attempt,
     )
-    registry = heartbeats or HEARTBEATS
-    registry.add(claim.execution_id, database)
+    hooks = hooks or NoHooks()
+    summarizer = summarizer or EXTRACTIVE
+    heartbeats.add(claimed.execution_id, database)
     try:
-        await _work(database, claim, now=now, settings=settings, source=source, summarizer=summarizer)
+        await _work(
+            database, claimed, now=now, settings=settings, source=source, summarizer=summarizer, hooks=hooks
+        )
     except asyncio.CancelledError:
-        await _release(database, claim)
+        await release(database, claimed)
         raise
     except Exception as exc:
-        failure = classify(exc)
-        if failure.kind == ErrorKind.INTERNAL.value:
-            logger.exception("execution.internal_error", execution_id=claim.execution_id)
-        await _fail(database, claim, exc, now=now(), settings=settings)
+        if classify(exc).kind == ErrorKind.INTERNAL.value:
+            logger.exception("execution.internal_error", execution_id=claimed.execution_id)
+        await _fail(database, claimed, exc, now=now(), max_attempts=settings.max_attempts, hooks=hooks)
     finally:
-        registry.discard(claim.execution_id)
+        heartbeats.discard(claimed.execution_id)
         unbind(log_context)

@@ -21,6 +21,7 @@ from xtrack.config import Settings
 from xtrack.db import after_commit
 from xtrack.errors import Conflict, Invalid, NotFound
 from xtrack.executions.executors.base import Executor
+from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs import service as jobs_service
@@ -30,18 +31,6 @@ from xtrack.summaries.models import Summary
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 ACTIVE_RUN_DETAIL = "A run of this job is already queued or running; wait for it to finish."
-
-
-def job_params(job: Job) -> dict[str, Any]:
-    """What a job run uses, snapshotted on the execution (the first run also records its window)."""
-    params: dict[str, Any] = {
-        "x_username": job.x_username,
-        "topics": list(job.topics or []),
-        "language": job.language,
-    }
-    if job.last_run is None and job.last_post_id is None:
-        params["hours_back"] = schedule.first_run_hours(job.frequency)
-    return params
 
 
 def hand_out_after_commit(
@@ -81,7 +70,7 @@ async def run_now(
         user_id=job.user_id,
         status=ExecutionStatus.QUEUED.value,
         trigger=Trigger.MANUAL.value,
-        params=job_params(job),
+        params=job_inputs(job, now=now).params(),
         created_at=now,
         queued_at=now if executor is not None else None,
         attempt=1,
@@ -203,7 +192,7 @@ async def retry(
         user_id=job.user_id,
         status=ExecutionStatus.QUEUED.value,
         trigger=Trigger.MANUAL.value,
-        params=job_params(job),
+        params=job_inputs(job, now=now).params(),
         created_at=now,
         queued_at=now if executor is not None else None,
         attempt=1,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from xtrack.db import MAX_ID, get_database, utcnow
+from xtrack.db import MAX_ID, utcnow
 from xtrack.errors import RateLimited, XTrackError
 from xtrack.notify import links, service
 from xtrack.notify.models import TargetKind
@@ -26,7 +26,7 @@ from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.users.deps import ActiveUser, CurrentUser, OptionalUser
 from xtrack.users.models import User, UserStatus
 from xtrack.web.csrf import CsrfForm
-from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.deps import SessionDep, SettingsDep, database_of
 from xtrack.web.flash import redirect_with_flash
 from xtrack.web.forms import error_of, field_errors
 from xtrack.web.templating import render
@@ -201,7 +201,7 @@ async def test_target(
         return redirect_with_flash(request, "/targets", exc.message, kind="error")
     await session.commit()  # end this request's unit of work: no transaction stays open during the send
     delivery = await service.send_test(
-        get_database(), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
+        database_of(request), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
     )
     if delivery.last_error:
         return redirect_with_flash(

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from xtrack.db import MAX_ID, get_database, utcnow
+from xtrack.db import MAX_ID, utcnow
 from xtrack.errors import Invalid
 from xtrack.notify import service
 from xtrack.notify.models import NotificationDelivery
@@ -28,7 +28,7 @@ from xtrack.notify.schemas import (
 from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.schemas import error_responses
-from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.deps import SessionDep, SettingsDep, database_of
 
 router = APIRouter(tags=["notifications"])
 
@@ -180,7 +180,7 @@ async def test_target(
     name, kind = target.name, target.kind
     await session.commit()  # end this request's unit of work: no transaction stays open during the send
     delivery = await service.send_test(
-        get_database(), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
+        database_of(request), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
     )
     return delivery_read(service.DeliveryView(delivery=delivery, target_name=name, target_kind=kind))
 

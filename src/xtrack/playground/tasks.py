@@ -1,10 +1,10 @@
 """``xtrack playground`` in a terminal: one run, recorded like any playground run, executed in this
-process by the engine's local executor and runner."""
+process by the engine's local executor and the runner the caller passes (the runtime's)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from xtrack.config import Settings
@@ -24,23 +24,12 @@ async def run_once(
     settings: Settings,
     *,
     data: PlaygroundRunCreate,
+    run: Callable[[int], Awaitable[None]],
     user_email: str | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> playground_service.PlaygroundRun:
     """Queue a playground run (for the user with ``user_email``, quota included; otherwise the
-    local operator's), run it here and return it finished. In a terminal a run gets one attempt:
-    the source's client still retries transient errors, but a failure is reported at once instead
-    of waiting minutes for the engine's back-off."""
-    from xtrack.executions.heartbeat import HEARTBEATS
-    from xtrack.executions.runner import run_execution
-    from xtrack.sources.registry import close_sources
-    from xtrack.summarize.registry import close_summarizers
-
-    once = settings.model_copy(update={"max_attempts": 1})
-
-    async def run(execution_id: int) -> None:
-        await run_execution(execution_id, database=database, settings=once, now=clock)
-
+    local operator's), run it here with ``run`` and return it finished."""
     executor = LocalExecutor(concurrency=1, run=run, database=database)
     await executor.start()
     user: User | None = None
@@ -61,6 +50,3 @@ async def run_once(
             await asyncio.sleep(POLL_SECONDS)
     finally:
         await executor.stop(grace_seconds=0)
-        await HEARTBEATS.stop()
-        await close_sources()
-        await close_summarizers()

@@ -1,17 +1,14 @@
-"""The process's post source, chosen by ``XTRACK_SOURCE``: one instance (one pooled HTTP client)
-per process and configuration."""
+"""The post source ``XTRACK_SOURCE`` names. A process builds one (one pooled HTTP client) when it
+starts and closes it when it stops (the runtime does both)."""
 
 from __future__ import annotations
 
-from xtrack.config import ConfigError, Settings, get_settings
+from xtrack.config import ConfigError, Settings
 from xtrack.sources.base import Source
 from xtrack.sources.demo import DemoSource
 from xtrack.sources.rss import RssSource
 from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
-
-_sources: dict[tuple[str | float | int | None, ...], Source] = {}
-
 
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
@@ -43,36 +40,3 @@ def build_source(settings: Settings) -> Source:
             raise ConfigError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")
         return RssSource(url_template=settings.rss_url_template, **common)  # type: ignore[arg-type]
     raise ConfigError(f"XTRACK_SOURCE: unknown source '{settings.source}'")
-
-
-def _key(settings: Settings) -> tuple[str | float | int | None, ...]:
-    return (
-        settings.source,
-        settings.base_url,
-        settings.x_api_url,
-        _secret(settings.x_bearer_token),
-        settings.twitterapi_url,
-        _secret(settings.twitterapi_key),
-        settings.rss_url_template,
-        settings.source_timeout_seconds,
-        settings.source_max_retries,
-        settings.source_max_connections,
-    )
-
-
-def get_source(settings: Settings | None = None) -> Source:
-    """The process's source for these settings (default: the process settings), created once."""
-    settings = settings or get_settings()
-    key = _key(settings)
-    source = _sources.get(key)
-    if source is None:
-        source = _sources[key] = build_source(settings)
-    return source
-
-
-async def close_sources() -> None:
-    """Close every source's HTTP client (at shutdown)."""
-    sources = list(_sources.values())
-    _sources.clear()
-    for source in sources:
-        await source.aclose()

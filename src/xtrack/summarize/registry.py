@@ -1,8 +1,7 @@
-"""Which summarizer a run uses, and one cached instance (one pooled HTTP client) per process."""
+"""Which summarizer a run uses: :class:`Summarizers` belongs to a process (the runtime opens and
+closes it) and keeps one LLM summarizer (one pooled HTTP client) for its settings."""
 
 from __future__ import annotations
-
-import hashlib
 
 from xtrack.config import Settings
 from xtrack.summarize.anthropic import AnthropicSummarizer
@@ -13,43 +12,28 @@ from xtrack.summarize.openai import OpenAISummarizer
 
 MIN_POSTS_FOR_LLM = 5  # smaller runs are summarized extractively: they cost nothing
 
-_EXTRACTIVE = ExtractiveSummarizer()
+EXTRACTIVE = ExtractiveSummarizer()
 _LLM_CLASSES: dict[str, type[LLMSummarizer]] = {"openai": OpenAISummarizer, "anthropic": AnthropicSummarizer}
-_instances: dict[tuple[object, ...], LLMSummarizer] = {}
 
 
-def _cache_key(settings: Settings) -> tuple[object, ...]:
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
-    return (
-        settings.summarizer,
-        settings.llm_url,
-        settings.llm_model,
-        hashlib.sha256(key.encode()).hexdigest(),
-        settings.llm_timeout_seconds,
-        settings.llm_max_retries,
-        settings.llm_retry_base_seconds,
-        settings.llm_max_retry_wait_seconds,
-        settings.llm_context_tokens,
-        settings.llm_max_output_tokens,
-        settings.llm_prices,
-    )
+class Summarizers:
+    """The process's summarizers for ``settings``: the LLM one is created on first use."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._llm: LLMSummarizer | None = None
 
-def get_summarizer(settings: Settings, *, post_count: int) -> Summarizer:
-    """The extractive summarizer when configured or when the run has fewer than 5 posts;
-    otherwise the configured LLM summarizer, created once per process and settings."""
-    if settings.summarizer == "extractive" or post_count < MIN_POSTS_FOR_LLM:
-        return _EXTRACTIVE
-    key = _cache_key(settings)
-    summarizer = _instances.get(key)
-    if summarizer is None:
-        summarizer = _instances[key] = _LLM_CLASSES[settings.summarizer](settings)
-    return summarizer
+    def for_posts(self, post_count: int) -> Summarizer:
+        """The extractive summarizer when configured or when the run has fewer than 5 posts;
+        otherwise the configured LLM summarizer."""
+        if self.settings.summarizer == "extractive" or post_count < MIN_POSTS_FOR_LLM:
+            return EXTRACTIVE
+        if self._llm is None:
+            self._llm = _LLM_CLASSES[self.settings.summarizer](self.settings)
+        return self._llm
 
-
-async def close_summarizers() -> None:
-    """Close the cached summarizers' HTTP clients (at shutdown, and between tests)."""
-    instances = list(_instances.values())
-    _instances.clear()
-    for summarizer in instances:
-        await summarizer.aclose()
+    async def aclose(self) -> None:
+        """Close the LLM summarizer's HTTP client (at shutdown); a later run opens a new one."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            await llm.aclose()

@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from xtrack import __version__
 from xtrack.config import Settings, get_settings
-from xtrack.db import get_database, init_database, set_database
+from xtrack.db import Database
+from xtrack.runtime import Runtime
 from xtrack.web import health, pages, routes
 from xtrack.web.docs import install_docs
 from xtrack.web.errors import install_error_handlers
@@ -28,43 +29,23 @@ def _api_router() -> APIRouter:
 
 
 def create_app(
-    settings: Settings | None = None, *, manage_database: bool = True, background: bool = False
+    settings: Settings | None = None, *, database: Database | None = None, background: bool = False
 ) -> FastAPI:
-    """Build the app.
-
-    ``manage_database=False`` when the caller (a test) owns the engine; ``background=True`` (``xtrack
-    serve``) also runs the scheduler and the local executor inside this process.
+    """Build the app. Its lifespan opens the process's runtime: ``background=True`` (``xtrack
+    serve``) also runs the scheduler and the local executor inside this process. A caller that owns
+    a ``database`` (tests, benchmarks) passes it: the app uses it from the start and leaves it open.
     """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if manage_database:
-            init_database(settings.database_url)
-        engine_loop = None
-        if background:
-            from xtrack.executions.background import Background
-
-            engine_loop = Background(get_database(), settings)
-            await engine_loop.start()
-            app.state.executor = engine_loop.executor  # manual runs are handed out at once
-        broker = None
-        if not background and settings.executor == "celery":
-            # ``xtrack web`` with Celery workers: manual runs go to the broker at once rather than
-            # waiting for a scheduler tick.
-            from xtrack.executions.executors import get_executor
-
-            broker = app.state.executor = get_executor(settings)
+        runtime = await Runtime.open(settings, database=database, scheduler=background)
+        app.state.database = runtime.database
+        app.state.executor = runtime.executor  # manual runs are handed out at once
         try:
             yield
         finally:
-            if broker is not None:
-                await broker.stop()
-            if engine_loop is not None:
-                await engine_loop.stop()
-            if manage_database:
-                await get_database().dispose()
-                set_database(None)
+            await runtime.close()
 
     app = FastAPI(
         title="XTrack",
@@ -75,6 +56,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.database = database
+    app.state.executor = None
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -1,4 +1,4 @@
-"""Dependencies shared by routes: the request's unit of work and the settings."""
+"""Dependencies shared by routes: the process's database, the request's unit of work and the settings."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
-from xtrack.db import get_database
+from xtrack.db import Database
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    async with get_database().session() as session:
+def database_of(request: Request) -> Database:
+    """The process's database (the runtime's, or the one a test or benchmark gave ``create_app``)."""
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with database_of(request).session() as session:
         yield session
 
 
@@ -26,3 +32,4 @@ def get_app_settings(request: Request) -> Settings:
 # success for work that then fails to commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+DatabaseDep = Annotated[Database, Depends(database_of)]

@@ -12,8 +12,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xtrack.db import get_database
 from xtrack.errors import XTrackError
+from xtrack.web.deps import database_of
 from xtrack.web.templating import render
 
 logger = logging.getLogger("xtrack.web")
@@ -74,7 +74,7 @@ async def _readable_viewer(request: Request) -> None:
     fresh = None
     try:
         if state.identity:
-            async with get_database().sessionmaker() as session:
+            async with database_of(request).sessionmaker() as session:
                 fresh = await session.get(type(user), state.identity[0])
     except Exception:  # the error page must render even when the database is the problem
         logger.warning("error_page.viewer_reload_failed", exc_info=True)

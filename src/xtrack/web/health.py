@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from xtrack import __version__, metrics, probes
 from xtrack.config import Settings
-from xtrack.db import get_database, utcnow
+from xtrack.db import utcnow
+from xtrack.web.deps import database_of
 
 router = APIRouter(tags=["health"])
 
@@ -21,10 +22,10 @@ FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 @router.get("/healthz", summary="Process and database health")
-async def healthz() -> JSONResponse:
+async def healthz(request: Request) -> JSONResponse:
     database_ok = True
     try:
-        async with get_database().engine.connect() as connection:
+        async with database_of(request).engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:  # any failure means "not healthy"; the reason is not for the public
         database_ok = False
@@ -46,7 +47,7 @@ async def readyz(request: Request) -> JSONResponse:
     scheduler ticked recently; otherwise 503 with ``failed`` naming each check that did not pass.
     Reasons are generic for the public; the operator's view is ``xtrack doctor``."""
     settings: Settings = request.app.state.settings
-    database = get_database()
+    database = database_of(request)
     now = utcnow()
     checks: dict[str, asyncio.Task[str | None]] = {"database": asyncio.create_task(probes.database(database))}
     if settings.executor == "celery" and settings.broker_url:
@@ -106,5 +107,5 @@ async def metrics_endpoint(request: Request) -> Response:
     refusal = metrics_refusal(request, settings)
     if refusal is not None:
         return refusal
-    body = await metrics.render(get_database(), now=utcnow())
+    body = await metrics.render(database_of(request), now=utcnow())
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})

@@ -23,20 +23,12 @@ logger = get_logger("xtrack.executor")
 RunFn = Callable[[int], Awaitable[None]]
 
 
-async def _run_default(execution_id: int) -> None:
-    from xtrack.executions.runner import run_execution
-
-    await run_execution(execution_id)
-
-
 class LocalExecutor:
-    def __init__(
-        self, *, concurrency: int, run: RunFn | None = None, database: Database | None = None
-    ) -> None:
+    def __init__(self, *, concurrency: int, run: RunFn, database: Database | None = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
-        self._run = run or _run_default
+        self._run = run
         self._database = database
         self._waiting: deque[int] = deque()
         self._known: set[int] = set()  # waiting or running here: a second hand-out is ignored

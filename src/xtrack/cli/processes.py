@@ -1,0 +1,126 @@
+"""The long-running processes: ``xtrack serve`` (all in one), ``web``, ``scheduler`` and ``worker``.
+Each opens its resources through the runtime and closes them on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from xtrack import __version__
+from xtrack.cli.base import app, err_console, fail, migrate_or_exit, schema_or_exit, settings_or_exit
+from xtrack.config import Settings
+from xtrack.observability import setup_logging
+from xtrack.runtime import Runtime
+from xtrack.web.app import create_app
+from xtrack.worker import run_worker
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (XTRACK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (XTRACK_PORT).")] = None,
+) -> None:
+    """Migrate, then run everything in one process: web, scheduler and local executor."""
+    settings = settings_or_exit()
+    migrate_or_exit(settings)
+    _run_web(settings, host or settings.host, port or settings.port, background=True)
+
+
+@app.command()
+def web(
+    host: Annotated[str | None, typer.Option(help="Address to bind (XTRACK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (XTRACK_PORT).")] = None,
+) -> None:
+    """Run the web process only (pages and API); schedulers and workers run separately."""
+    settings = settings_or_exit()
+    if settings.env == "production" and not settings.redis_url:
+        # Several web processes must share sign-in rate limits: in-process memory would not.
+        raise fail(
+            "XTRACK_REDIS_URL is required when XTRACK_ENV=production "
+            "(rate limits are shared by every web process)",
+            code=2,
+        )
+    schema_or_exit(settings)
+    _run_web(settings, host or settings.host, port or settings.port, background=False)
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> None:
+    setup_logging(settings.log_format, settings.log_level)
+    application = create_app(settings, background=background)
+    err_console.print(f"XTrack {__version__} listening on http://{host}:{port}", highlight=False)
+    # SIGTERM/SIGINT: uvicorn stops accepting, finishes the requests in flight (at most 30 s) and runs
+    # the shutdown, then re-raises the signal to the handler found at start: exit 0, like the others.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
+    uvicorn.run(
+        application, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the dispatcher and the reaper until SIGTERM/SIGINT; with XTRACK_EXECUTOR=local the
+    executions run in this process too. Any number of schedulers may run at once."""
+    settings = settings_or_exit()
+    setup_logging(settings.log_format, settings.log_level)
+    schema_or_exit(settings)
+
+    async def run_scheduler() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        runtime = await Runtime.open(settings, scheduler=True)
+        try:
+            err_console.print(
+                f"XTrack scheduler running (executor {settings.executor}, "
+                f"tick {settings.scheduler_tick_seconds:g} s); Ctrl-C or SIGTERM stops it",
+                highlight=False,
+            )
+            await stop.wait()
+            err_console.print("stopping: finishing or releasing runs in flight", highlight=False)
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(run_scheduler())
+    except OSError as exc:
+        raise fail(f"cannot reach the database ({exc})") from None
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Executions in flight in this process (XTRACK_EXECUTOR_CONCURRENCY)."),
+    ] = None,
+    loglevel: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (XTRACK_LOG_LEVEL).")
+    ] = None,
+) -> None:
+    """Run a Celery worker (XTRACK_EXECUTOR=celery) until SIGTERM/SIGINT: a warm shutdown lets the
+    runs in flight finish. Any number of workers may run, on any number of machines."""
+    settings = settings_or_exit()
+    if settings.executor != "celery":
+        raise fail(
+            "XTRACK_EXECUTOR must be celery for `xtrack worker` "
+            "(with local, the scheduler runs the executions itself)",
+            code=2,
+        )
+    level = (loglevel or settings.log_level).upper()
+    setup_logging(settings.log_format, level)
+    schema_or_exit(settings)
+    try:
+        code = run_worker(settings, concurrency=concurrency, loglevel=level)
+    except OSError as exc:
+        raise fail(f"cannot reach the database ({exc})") from None
+    if code:
+        raise typer.Exit(code)
