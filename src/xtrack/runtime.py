@@ -143,7 +143,9 @@ class Runtime:
         else:
             runtime = cls(settings, database, owns_database=False)
         try:
-            await runtime._start(runs=runs or (scheduler and settings.executor == "local"), scheduler=scheduler)
+            await runtime._start(
+                runs=runs or (scheduler and settings.executor == "local"), scheduler=scheduler
+            )
             if notify or scheduler:
                 await runtime._start_notify(hand_to_workers=scheduler and settings.executor == "celery")
         except BaseException:

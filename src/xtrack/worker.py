@@ -242,8 +242,6 @@ def deliver_notifications_task() -> None:
     loop.run(deliver_all_due(runtime.database, runtime.settings, now=utcnow()))
 
 
-
-
 def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
     """``celery worker`` arguments: the threads pool (see the module docstring), this deployment's
     queue, a unique node name, and none of the cluster chatter XTrack does not use."""

@@ -23,12 +23,22 @@ from tests.conftest import fresh_database_url, wait_until
 from tests.distributed.cluster import BROKERS, delete_queue, queue_length, unique_queue
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
-from xtrack import migrate
+from xtrack import migrate, worker
 from xtrack.config import Settings
-from xtrack import worker
 from xtrack.db import Database, create_engine, utcnow
-from xtrack.executions.executors.celery import DELIVER_NOTIFICATIONS, RUN_EXECUTION, CeleryExecutor, make_celery
+from xtrack.executions.executors import celery as celery_executor
+from xtrack.executions.executors.celery import (
+    DELIVER_NOTIFICATIONS,
+    RUN_EXECUTION,
+    CeleryExecutor,
+)
+from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
+from xtrack.jobs import service as jobs_service
+from xtrack.jobs.schemas import JobCreate
 from xtrack.runtime import Runtime
+from xtrack.summaries.models import Summary
+from xtrack.users import service as users_service
+from xtrack.users.models import UserStatus
 from xtrack.worker import (
     PrestartThreads,
     deliver_notifications_task,
@@ -37,12 +47,6 @@ from xtrack.worker import (
     stop_process_loop,
     worker_argv,
 )
-from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
-from xtrack.jobs import service as jobs_service
-from xtrack.jobs.schemas import JobCreate
-from xtrack.summaries.models import Summary
-from xtrack.users import service as users_service
-from xtrack.users.models import UserStatus
 
 pytestmark = pytest.mark.xdist_group("processes")
 

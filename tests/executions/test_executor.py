@@ -13,9 +13,9 @@ from xtrack.db import Database
 from xtrack.executions import dispatcher
 from xtrack.executions.executors.local import LocalExecutor
 from xtrack.executions.heartbeat import Heartbeats
-from xtrack.runtime import Runtime, SchedulerLoop
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.executions.runner import run_execution
+from xtrack.runtime import Runtime, SchedulerLoop
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

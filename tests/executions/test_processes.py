@@ -17,11 +17,11 @@ from tests.conftest import fresh_database_url
 from xtrack import migrate
 from xtrack.config import Settings
 from xtrack.db import Database, create_engine, utcnow
-from xtrack.runtime import Runtime
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schemas import JobCreate
+from xtrack.runtime import Runtime
 from xtrack.summaries.models import Summary
 from xtrack.users import service as users_service
 from xtrack.users.models import UserStatus

@@ -13,11 +13,10 @@ from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
 
 
-async def test_demo_is_the_default_and_cached(settings: Settings) -> None:
-    demo = Settings(source="demo")
-    assert isinstance(get_source(demo), DemoSource)
-    assert get_source(demo) is get_source(Settings(source="demo"))
-    await close_sources()
+async def test_demo_is_the_default() -> None:
+    demo = build_source(Settings())
+    assert isinstance(demo, DemoSource)
+    await demo.aclose()
 
 
 async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown() -> None:

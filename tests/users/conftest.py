@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.fakes.smtp import Inbox
 from tests.conftest import current_database
+from tests.fakes.smtp import Inbox
 from xtrack.config import Settings, set_settings
 from xtrack.db import Database
 from xtrack.web.app import create_app

@@ -40,7 +40,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import current_database, TEST_PASSWORD, make_user
+from tests.conftest import TEST_PASSWORD, current_database, make_user
 from xtrack.config import Settings, get_settings, set_settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import JobExecution

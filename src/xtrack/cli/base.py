@@ -4,14 +4,11 @@ database opened through the runtime."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from xtrack import __version__, migrate

@@ -46,6 +46,7 @@ from xtrack.users import service as users_service
 from xtrack.users.models import UserStatus
 from xtrack.web.presenters import format_cost, format_tokens, pluralize
 
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""

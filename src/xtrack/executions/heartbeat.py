@@ -106,4 +106,3 @@ class Heartbeats:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-

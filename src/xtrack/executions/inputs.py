@@ -48,7 +48,11 @@ class RunInputs:
 
     def params(self) -> dict[str, Any]:
         """The snapshot recorded on the execution (``params``), so the history shows what ran."""
-        params: dict[str, Any] = {"x_username": self.x_username, "topics": self.topics, "language": self.language}
+        params: dict[str, Any] = {
+            "x_username": self.x_username,
+            "topics": self.topics,
+            "language": self.language,
+        }
         if self.hours_back is not None:
             params["hours_back"] = self.hours_back
         return params

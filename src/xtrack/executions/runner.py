@@ -184,7 +184,9 @@ async def _fail(
             update(EXECUTIONS).where(in_state(ExecutionStatus.RUNNING)).values(**values), claim.fence
         )
         if not retry and claim.job_id is not None and getattr(failed, "rowcount", 0) == 1:
-            failed_run = FailedRun(execution_id=claim.execution_id, job_id=claim.job_id, error=failure.message)
+            failed_run = FailedRun(
+                execution_id=claim.execution_id, job_id=claim.job_id, error=failure.message
+            )
             await hooks.run_failed(session, failed_run, now=now)
     logger.warning(
         "execution.failed",

@@ -23,7 +23,6 @@ from xtrack.errors import Conflict, Invalid, NotFound
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
-from xtrack.jobs import schedule
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.summaries.models import Summary

@@ -10,6 +10,7 @@ from xtrack.sources.rss import RssSource
 from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
 
+
 def _secret(value: object) -> str | None:
     getter = getattr(value, "get_secret_value", None)
     return str(getter()) if getter is not None else None
