@@ -231,20 +231,20 @@ class Result:
 async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Result:
     """One tick hands every due job to the LocalExecutor in this process."""
     from xtrack.config import set_settings
-    from xtrack.db import Database, create_engine, utcnow
+    from xtrack.db import utcnow
     from xtrack.executions import dispatcher
-    from xtrack.executions.executors.celery import worker_pool_size
     from xtrack.executions.executors.local import LocalExecutor
-    from xtrack.executions.heartbeat import HEARTBEATS
-    from xtrack.sources.registry import close_sources
+    from xtrack.runtime import Runtime
+    from xtrack.worker import worker_pool_size
 
     await prepare(url, jobs)
     settings = bench_settings(
         url, x_url, executor_concurrency=concurrency, source_max_connections=concurrency
     )
     set_settings(settings)
-    database = Database(create_engine(url, pool_size=worker_pool_size(concurrency)))
-    executor = LocalExecutor(concurrency=concurrency, database=database)
+    runtime = await Runtime.open(settings, pool_size=worker_pool_size(concurrency), runs=True)
+    database = runtime.database
+    executor = LocalExecutor(concurrency=concurrency, run=runtime.run, database=database)
     try:
         async with database.engine.connect():
             pass
@@ -257,9 +257,7 @@ async def run_local(url: str, x_url: str, *, jobs: int, concurrency: int) -> Res
         return Result(jobs, finished - started, tick_done - started)
     finally:
         await executor.stop(grace_seconds=5)
-        await HEARTBEATS.stop()
-        await close_sources()
-        await database.dispose()
+        await runtime.close()
 
 
 @contextlib.contextmanager
