@@ -38,7 +38,8 @@ from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
 from xtrack.notify import service as notify_service
 from xtrack.observability import bind_execution, get_logger, unbind
-from xtrack.sources import service as sources_service
+from xtrack.posts import refresh as posts_refresh
+from xtrack.posts import store as posts_store
 from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import SummarizeError, Summarizer, SummaryRequest, SummaryResult
@@ -527,20 +528,21 @@ async def _work(
         from xtrack.sources.registry import get_source
 
         source = get_source(settings)
-    wanted = sources_service.PostsWanted(after_post_id=claim.cursor, since=claim.since)
-    snapshot = await sources_service.refresh_account(
+    wanted = posts_store.PostsWanted(after_post_id=claim.cursor, since=claim.since)
+    snapshot = await posts_refresh.refresh_account(
         database,
         source,
         username=claim.x_username,
         need_since=claim.need_since,
         requested_at=claim.started_at,
         now=now,
+        lease_seconds=settings.lease_seconds,
         wanted=wanted,
     )
     found = snapshot.new_posts
     if found is None:  # it joined another run's fetch of the account: read them here
         async with database.session() as session:
-            found = await sources_service.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
+            found = await posts_store.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
     posts = found.posts
     covered_from = claim.since or found.cursor_created_at
     result: SummaryResult | None = None
