@@ -1,6 +1,6 @@
-"""refresh_account / posts_after / get_account on SQLite and PostgreSQL, with the real clients
-talking HTTP to local fakes. These run one call at a time on the ``db`` fixture; concurrency has
-its own module with real separate connections."""
+"""refresh_account on SQLite and PostgreSQL, with the real clients talking HTTP to local fakes:
+what is fetched and stored, backfills, failures and the lease. These run one call at a time on the
+``db`` fixture; concurrency has its own module with real separate connections."""
 
 from __future__ import annotations
 
@@ -8,37 +8,20 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.fakes.server import serve_app
+from tests.posts.helpers import LEASE_SECONDS, account_row, stored_count
 from tests.sources.fakes import FakeFeed, FakeX
 from xtrack.db import Database
-from xtrack.sources import service
-from xtrack.sources.base import (
-    AccountNotFound,
-    AccountUnavailable,
-    SourceRateLimited,
-    TransientSourceError,
-)
+from xtrack.posts import accounts, refresh, store
+from xtrack.sources.base import AccountNotFound, AccountUnavailable, TransientSourceError
 from xtrack.sources.demo import DemoSource
-from xtrack.sources.models import Post as PostRow
-from xtrack.sources.models import SourceLimit, XAccount
 from xtrack.sources.rss import RssSource
 from xtrack.sources.x import XSource
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY_AGO = NOW - timedelta(hours=24)
-
-
-async def stored_count(session: AsyncSession, account_id: int) -> int:
-    return int(await session.scalar(select(func.count()).where(PostRow.account_id == account_id)) or 0)
-
-
-async def account_row(session: AsyncSession, account_id: int) -> XAccount:
-    row = await session.get(XAccount, account_id, populate_existing=True)
-    assert row is not None
-    return row
 
 
 async def test_250_new_posts_are_stored_exactly_once_then_nothing_new_costs_one_request(
@@ -48,8 +31,13 @@ async def test_250_new_posts_are_stored_exactly_once_then_nothing_new_costs_one_
     user = fake.add_user("Alice")
     ids = fake.add_posts(user, 250, start=NOW - timedelta(hours=3))
 
-    first = await service.refresh_account(
-        db, x_source, username="@Alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    first = await refresh.refresh_account(
+        db,
+        x_source,
+        username="@Alice",
+        need_since=DAY_AGO,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
 
     assert first.username == "alice" and first.external_id == user.id
@@ -58,7 +46,7 @@ async def test_250_new_posts_are_stored_exactly_once_then_nothing_new_costs_one_
     assert first.newest_post_id == ids[-1]
     assert first.covered_since == DAY_AGO and first.gap is False
     assert await stored_count(session, first.account_id) == 250
-    posts = await service.posts_after(session, account_id=first.account_id, after_post_id=None, since=None)
+    posts = await store.posts_after(session, account_id=first.account_id, after_post_id=None, since=None)
     assert [p.external_id for p in posts] == ids
     assert posts[0].author_username == "alice" and posts[0].metrics["likes"] == 3
     row = await account_row(session, first.account_id)
@@ -66,8 +54,13 @@ async def test_250_new_posts_are_stored_exactly_once_then_nothing_new_costs_one_
     assert row.last_fetched_at == first.covered_until
 
     served = fake.posts_served
-    second = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    second = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     assert second.requests_made == 1 and second.posts_stored == 0
     assert fake.posts_served == served  # a since_id call with nothing new reads no post
@@ -76,12 +69,17 @@ async def test_250_new_posts_are_stored_exactly_once_then_nothing_new_costs_one_
     assert await stored_count(session, first.account_id) == 250
 
     new = fake.add_posts(user, 3, start=NOW - timedelta(minutes=1), step=timedelta(seconds=1))
-    third = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    third = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     assert third.posts_stored == 3 and third.newest_post_id == new[-1]
     assert fake.posts_served == served + 3
-    after = await service.posts_after(session, account_id=first.account_id, after_post_id=ids[-1], since=None)
+    after = await store.posts_after(session, account_id=first.account_id, after_post_id=ids[-1], since=None)
     assert [p.external_id for p in after] == new
 
 
@@ -92,49 +90,27 @@ async def test_a_need_older_than_the_last_fetch_uses_the_stored_posts(
     user = fake.add_user("alice")
     fake.add_posts(user, 5, start=NOW - timedelta(hours=1))
     requested = datetime.now(UTC)
-    await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested)
+    await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=requested,
+        lease_seconds=LEASE_SECONDS,
+    )
     before = len(fake.requests)
 
-    joined = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested
+    joined = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=requested,
+        lease_seconds=LEASE_SECONDS,
     )
 
     assert len(fake.requests) == before
     assert joined.requests_made == 0 and joined.posts_stored == 0
-
-
-async def test_the_wanted_posts_are_read_in_the_refreshs_own_transaction(
-    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
-) -> None:
-    fake, _ = fake_x
-    user = fake.add_user("alice")
-    ids = fake.add_posts(user, 6, start=NOW - timedelta(hours=3), step=timedelta(minutes=10))
-    requested = datetime.now(UTC)
-    everything = service.PostsWanted(after_post_id=None, since=DAY_AGO)
-
-    fetched = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested, wanted=everything
-    )
-    assert fetched.requests_made > 0 and fetched.new_posts is not None  # read in the store transaction
-    assert [p.external_id for p in fetched.new_posts.posts] == ids
-    assert fetched.new_posts.cursor_created_at is None
-
-    # The stored posts answer a second need: read in the lease transaction, newer than a cursor.
-    after_third = service.PostsWanted(after_post_id=ids[2], since=None)
-    stored = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested, wanted=after_third
-    )
-    assert stored.requests_made == 0 and stored.new_posts is not None
-    assert [p.external_id for p in stored.new_posts.posts] == ids[3:]
-    separate = await service.new_posts(session, account_id=stored.account_id, wanted=after_third)
-    assert stored.new_posts == separate
-    assert separate.cursor_created_at == NOW - timedelta(hours=3) + timedelta(minutes=20)
-
-    # Without ``wanted`` nothing is read.
-    plain = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=requested
-    )
-    assert plain.new_posts is None
 
 
 async def test_an_older_window_is_backfilled_then_followed_by_since_id(
@@ -145,12 +121,19 @@ async def test_an_older_window_is_backfilled_then_followed_by_since_id(
     old = fake.add_posts(user, 10, start=NOW - timedelta(hours=100), step=timedelta(hours=1))
     recent = fake.add_posts(user, 5, start=NOW - timedelta(hours=2), step=timedelta(minutes=10))
 
-    job = await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW)
+    job = await refresh.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+    )
     assert job.posts_stored == 5 and job.covered_since == DAY_AGO
 
     week_ago = NOW - timedelta(hours=168)
-    playground = await service.refresh_account(
-        db, x_source, username="alice", need_since=week_ago, requested_at=datetime.now(UTC)
+    playground = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=week_ago,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     timeline = [params for path, params, _ in fake.requests if path.endswith("/tweets")]
     assert "since_id" not in timeline[-1] and timeline[-1]["start_time"].startswith(
@@ -158,11 +141,16 @@ async def test_an_older_window_is_backfilled_then_followed_by_since_id(
     )
     assert playground.posts_stored == 10 and playground.covered_since == week_ago and playground.gap is False
     assert await stored_count(session, job.account_id) == 15
-    stored = await service.posts_after(session, account_id=job.account_id, after_post_id=None, since=week_ago)
+    stored = await store.posts_after(session, account_id=job.account_id, after_post_id=None, since=week_ago)
     assert [p.external_id for p in stored] == old + recent
 
-    again = await service.refresh_account(
-        db, x_source, username="alice", need_since=week_ago, requested_at=datetime.now(UTC)
+    again = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=week_ago,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     assert fake.requests[-1][1]["since_id"] == recent[-1] and again.posts_stored == 0
 
@@ -184,14 +172,19 @@ async def test_posts_beyond_the_timeline_depth_are_a_gap_and_not_reread(
         timeline_depth=40,
     )
     try:
-        first = await service.refresh_account(
-            db, source, username="firehose", need_since=DAY_AGO, requested_at=NOW
+        first = await refresh.refresh_account(
+            db, source, username="firehose", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
         )
         assert first.posts_stored == 40 and first.gap is True
         assert first.covered_since is not None and first.covered_since > DAY_AGO
         served = fake.posts_served
-        second = await service.refresh_account(
-            db, source, username="firehose", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+        second = await refresh.refresh_account(
+            db,
+            source,
+            username="firehose",
+            need_since=DAY_AGO,
+            requested_at=datetime.now(UTC),
+            lease_seconds=LEASE_SECONDS,
         )
     finally:
         await source.aclose()
@@ -200,72 +193,31 @@ async def test_posts_beyond_the_timeline_depth_are_a_gap_and_not_reread(
     assert second.gap is True and second.requests_made == 1
 
 
-async def test_a_rate_limited_source_gets_no_request_until_the_reset(
-    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
-) -> None:
-    fake, base_url = fake_x
-    user = fake.add_user("alice")
-    fake.add_posts(user, 3, start=NOW - timedelta(hours=1))
-    reset = int(time.time()) + 30
-    fake.fail_next(429, headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)})
-
-    with pytest.raises(SourceRateLimited) as caught:
-        await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW)
-    reset_at = datetime.fromtimestamp(reset, tz=UTC)
-    assert caught.value.reset_at == reset_at
-    limit = await session.get(SourceLimit, "x", populate_existing=True)
-    assert limit is not None and limit.rate_limited_until == reset_at and limit.remaining == 0
-    account = await service.get_account(session, source="x", username="alice")
-    assert account is not None and account.fetch_started_at is None and account.newest_post_id is None
-
-    # Another process (its own client, no in-memory memory of the 429) reads source_limits.
-    other = XSource(
-        base_url=base_url, bearer_token="good-token", public_url="http://t", timeout=2, max_retries=0
-    )
-    try:
-        requests = len(fake.requests)
-        with pytest.raises(SourceRateLimited) as again:
-            await service.refresh_account(db, other, username="alice", need_since=DAY_AGO, requested_at=NOW)
-        assert again.value.reset_at == reset_at
-        assert len(fake.requests) == requests  # no request before the reset
-
-        after_reset = datetime.fromtimestamp(reset + 1, tz=UTC)
-        other.http.clock = lambda: after_reset
-        snapshot = await service.refresh_account(
-            db, other, username="alice", need_since=DAY_AGO, requested_at=NOW, now=lambda: after_reset
-        )
-    finally:
-        await other.aclose()
-    assert snapshot.posts_stored == 3
-
-
-async def test_remaining_budget_is_shared(
-    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
-) -> None:
-    fake, _ = fake_x
-    fake.add_user("alice")
-    fake.remaining = 100
-    await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW)
-    limit = await session.get(SourceLimit, "x", populate_existing=True)
-    assert limit is not None and limit.remaining == 98 and limit.rate_limited_until is None
-
-
 async def test_unknown_and_suspended_accounts_record_their_state(
     db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
 ) -> None:
     fake, _ = fake_x
     fake.add_user("banned", suspended=True)
     with pytest.raises(AccountNotFound):
-        await service.refresh_account(db, x_source, username="ghost", need_since=DAY_AGO, requested_at=NOW)
+        await refresh.refresh_account(
+            db, x_source, username="ghost", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+        )
     with pytest.raises(AccountUnavailable):
-        await service.refresh_account(db, x_source, username="banned", need_since=DAY_AGO, requested_at=NOW)
-    ghost = await service.get_account(session, source="x", username="GHOST")
-    banned = await service.get_account(session, source="x", username="banned")
+        await refresh.refresh_account(
+            db, x_source, username="banned", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+        )
+    ghost = await accounts.get_account(session, source="x", username="GHOST")
+    banned = await accounts.get_account(session, source="x", username="banned")
     assert ghost is not None and ghost.state == "not_found" and ghost.fetch_started_at is None
     assert banned is not None and banned.state == "suspended"
     with pytest.raises(AccountNotFound):
-        await service.refresh_account(
-            db, x_source, username="not a name!", need_since=DAY_AGO, requested_at=NOW
+        await refresh.refresh_account(
+            db,
+            x_source,
+            username="not a name!",
+            need_since=DAY_AGO,
+            requested_at=NOW,
+            lease_seconds=LEASE_SECONDS,
         )
 
 
@@ -275,19 +227,31 @@ async def test_a_transient_failure_moves_nothing_and_frees_the_lease(
     fake, _ = fake_x
     user = fake.add_user("alice")
     fake.add_posts(user, 4, start=NOW - timedelta(hours=1))
-    await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW)
+    await refresh.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+    )
     new = fake.add_posts(user, 2, start=NOW - timedelta(minutes=5))
     fake.fail_next(503, times=3)
     with pytest.raises(TransientSourceError):
-        await service.refresh_account(
-            db, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+        await refresh.refresh_account(
+            db,
+            x_source,
+            username="alice",
+            need_since=DAY_AGO,
+            requested_at=datetime.now(UTC),
+            lease_seconds=LEASE_SECONDS,
         )
-    account = await service.get_account(session, source="x", username="alice")
+    account = await accounts.get_account(session, source="x", username="alice")
     assert account is not None
     await session.refresh(account)
     assert account.fetch_started_at is None and account.newest_post_id != new[-1]
-    retried = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    retried = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     assert retried.newest_post_id == new[-1] and retried.posts_stored == 2
 
@@ -298,14 +262,14 @@ async def test_a_stale_lease_is_taken_over(
     fake, _ = fake_x
     user = fake.add_user("alice")
     fake.add_posts(user, 2, start=NOW - timedelta(hours=1))
-    first = await service.refresh_account(
-        db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
+    first = await refresh.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
     )
     account = await account_row(session, first.account_id)
     account.fetch_started_at = datetime.now(UTC) - timedelta(seconds=120)  # a worker died mid-fetch
     await session.commit()
     started = time.monotonic()
-    snapshot = await service.refresh_account(
+    snapshot = await refresh.refresh_account(
         db, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC), lease_seconds=60
     )
     assert time.monotonic() - started < 2
@@ -313,49 +277,39 @@ async def test_a_stale_lease_is_taken_over(
     assert (await account_row(session, first.account_id)).fetch_started_at is None
 
 
-async def test_posts_after_filters_and_limits(
-    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
-) -> None:
-    fake, _ = fake_x
-    user = fake.add_user("alice")
-    ids = fake.add_posts(user, 10, start=NOW - timedelta(hours=10), step=timedelta(hours=1))
-    snap = await service.refresh_account(db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW)
-    since = NOW - timedelta(hours=5)
-    picked = await service.posts_after(session, account_id=snap.account_id, after_post_id=ids[2], since=since)
-    assert [p.external_id for p in picked] == ids[5:]
-    limited = await service.posts_after(
-        session, account_id=snap.account_id, after_post_id=ids[2], since=None, limit=3
-    )
-    assert [p.external_id for p in limited] == ids[3:6]
-    assert all(p.created_at.tzinfo is not None for p in picked)
-
-
 async def test_demo_source_through_the_store(db: Database, session: AsyncSession) -> None:
     clock = [datetime(2026, 11, 25, 9, 0, tzinfo=UTC)]
     source = DemoSource(clock=lambda: clock[0])
-    first = await service.refresh_account(
+    first = await refresh.refresh_account(
         db,
         source,
         username="chip_fan",
         need_since=clock[0] - timedelta(hours=6),
         requested_at=clock[0],
         now=lambda: clock[0],
+        lease_seconds=LEASE_SECONDS,
     )
     assert first.posts_stored > 20 and first.requests_made == 2
     clock[0] += timedelta(minutes=15)
-    second = await service.refresh_account(
+    second = await refresh.refresh_account(
         db,
         source,
         username="chip_fan",
         need_since=clock[0] - timedelta(hours=6),
         requested_at=clock[0],
         now=lambda: clock[0],
+        lease_seconds=LEASE_SECONDS,
     )
     assert second.posts_stored >= 1 and int(second.newest_post_id or 0) > int(first.newest_post_id or 0)
     assert await stored_count(session, first.account_id) == first.posts_stored + second.posts_stored
     with pytest.raises(AccountNotFound):
-        await service.refresh_account(
-            db, source, username="missing", need_since=clock[0], requested_at=clock[0]
+        await refresh.refresh_account(
+            db,
+            source,
+            username="missing",
+            need_since=clock[0],
+            requested_at=clock[0],
+            lease_seconds=LEASE_SECONDS,
         )
 
 
@@ -368,19 +322,34 @@ async def test_rss_conditional_get_through_the_store(db: Database, session: Asyn
             url_template=base_url + "/{username}/rss", public_url="http://t", timeout=2, max_retries=0
         )
         try:
-            first = await service.refresh_account(
-                db, source, username="alice", need_since=DAY_AGO, requested_at=NOW
+            first = await refresh.refresh_account(
+                db,
+                source,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=NOW,
+                lease_seconds=LEASE_SECONDS,
             )
             account = await account_row(session, first.account_id)
             assert first.posts_stored == 5 and account.etag
-            second = await service.refresh_account(
-                db, source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+            second = await refresh.refresh_account(
+                db,
+                source,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=datetime.now(UTC),
+                lease_seconds=LEASE_SECONDS,
             )
             assert fake.requests[-1][2]["if-none-match"] == account.etag
             assert second.posts_stored == 0 and second.requests_made == 1
             new = fake.add_posts(user, 2, start=NOW - timedelta(minutes=3))
-            third = await service.refresh_account(
-                db, source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+            third = await refresh.refresh_account(
+                db,
+                source,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=datetime.now(UTC),
+                lease_seconds=LEASE_SECONDS,
             )
         finally:
             await source.aclose()
@@ -388,7 +357,5 @@ async def test_rss_conditional_get_through_the_store(db: Database, session: Asyn
     assert await stored_count(session, first.account_id) == 7
     assert [
         p.external_id
-        for p in await service.posts_after(
-            session, account_id=first.account_id, after_post_id=None, since=None
-        )
+        for p in await store.posts_after(session, account_id=first.account_id, after_post_id=None, since=None)
     ] == ids + new
