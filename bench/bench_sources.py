@@ -44,17 +44,18 @@ os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
 from xtrack import migrate  # noqa: E402
 from xtrack.db import Database, create_engine  # noqa: E402
 from xtrack.observability import setup_logging  # noqa: E402
-from xtrack.sources import service  # noqa: E402
+from xtrack.posts import refresh  # noqa: E402
+from xtrack.posts.models import StoredPost  # noqa: E402
 from xtrack.sources.base import AccountInfo, FetchResult  # noqa: E402
 from xtrack.sources.base import Post as BasePost  # noqa: E402
 from xtrack.sources.ids import snowflake  # noqa: E402
-from xtrack.sources.models import Post as PostRow  # noqa: E402
 from xtrack.sources.x import XSource  # noqa: E402
 
 DEFAULT_URL = os.environ.get(
     "XTRACK_BENCH_SOURCES_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench_sources"
 )
 TOKEN = "bench-token"
+LEASE_SECONDS = 120.0
 
 
 def serve_fake_x(port: int, accounts: int, posts: int) -> None:
@@ -182,12 +183,13 @@ async def store_only(url: str, accounts: int, posts: int, pool_size: int) -> Rou
         started = time.perf_counter()
         snapshots = await asyncio.gather(
             *(
-                service.refresh_account(
+                refresh.refresh_account(
                     database,
                     source,
                     username=name,
                     need_since=requested - timedelta(hours=24),
                     requested_at=requested,
+                    lease_seconds=LEASE_SECONDS,
                 )
                 for name in usernames
             )
@@ -211,8 +213,13 @@ async def run_round(
     requested = datetime.now(UTC)
     need_since = requested - timedelta(hours=24)
     calls = [
-        service.refresh_account(
-            database, source, username=name, need_since=need_since, requested_at=requested, lease_seconds=120
+        refresh.refresh_account(
+            database,
+            source,
+            username=name,
+            need_since=need_since,
+            requested_at=requested,
+            lease_seconds=LEASE_SECONDS,
         )
         for index, name in enumerate(usernames)
         for database, source in (pairs[(index + i) % len(pairs)] for i in range(needs))
@@ -263,7 +270,7 @@ async def bench(
             rounds.append(await run_round("nothing new", pairs, usernames, needs, control))
         rounds.append(await store_only(url, accounts, 1000, pool_size))
         async with pairs[0][0].session() as session:
-            total = await session.scalar(select(func.count()).select_from(PostRow))
+            total = await session.scalar(select(func.count()).select_from(StoredPost))
         # (account_id, external_id) is unique, so this also says every post was stored exactly once.
         expected = accounts * (posts + new_posts) + accounts * 1000
         assert total == expected, f"stored {total} posts, expected {expected}"

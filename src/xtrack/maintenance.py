@@ -39,7 +39,7 @@ from xtrack.executions.models import FINISHED_STATUSES, JobExecution
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
 from xtrack.observability import get_logger
-from xtrack.sources.models import Post, XAccount
+from xtrack.posts.models import StoredPost, XAccount
 
 logger = get_logger("xtrack.maintenance")
 
@@ -225,9 +225,10 @@ async def _prune_account(
         ]
     floor_id, first_window = _cursor_floor(followers, now=now)
     before = min(cutoff, first_window) if first_window is not None else cutoff
-    conditions = [Post.account_id == account_id, Post.created_at < before]
+    conditions = [StoredPost.account_id == account_id, StoredPost.created_at < before]
     if floor_id is not None:
-        conditions.append(Post.sort_key < floor_id)  # the cursor's own post stays (covered_from uses it)
+        # The cursor's own post stays (covered_from uses it).
+        conditions.append(StoredPost.sort_key < floor_id)
     deleted = 0
     newest_deleted: datetime | None = None
     while True:
@@ -240,14 +241,17 @@ async def _prune_account(
                 return deleted, False
             rows = (
                 await session.execute(
-                    select(Post.id, Post.created_at).where(*conditions).order_by(Post.id).limit(batch_size)
+                    select(StoredPost.id, StoredPost.created_at)
+                    .where(*conditions)
+                    .order_by(StoredPost.id)
+                    .limit(batch_size)
                 )
             ).all()
             if rows:
                 deleted += _rowcount(
                     await session.execute(
-                        delete(Post)
-                        .where(Post.id.in_([row.id for row in rows]))
+                        delete(StoredPost)
+                        .where(StoredPost.id.in_([row.id for row in rows]))
                         .execution_options(synchronize_session=False)
                     )
                 )
@@ -271,7 +275,7 @@ async def prune_posts(
         accounts = (
             await session.execute(
                 select(XAccount.id, XAccount.username)
-                .where(exists().where(Post.account_id == XAccount.id, Post.created_at < cutoff))
+                .where(exists().where(StoredPost.account_id == XAccount.id, StoredPost.created_at < cutoff))
                 .order_by(XAccount.id)
             )
         ).all()

@@ -4,7 +4,7 @@ from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.maintenance import MaintenanceRun, SchedulerHeartbeat
 from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
-from xtrack.sources.models import Post, SourceLimit, XAccount
+from xtrack.posts.models import SourceLimit, StoredPost, XAccount
 from xtrack.summaries.models import FeedToken, Summary
 from xtrack.users.models import ApiToken, EmailToken, User, WebSession
 
@@ -18,9 +18,9 @@ __all__ = [
     "MaintenanceRun",
     "NotificationDelivery",
     "NotificationTarget",
-    "Post",
     "SchedulerHeartbeat",
     "SourceLimit",
+    "StoredPost",
     "Summary",
     "User",
     "WebSession",

@@ -10,8 +10,8 @@ from tests.conftest import make_user
 from xtrack.executions.health import HealthState, RunSample, assess, job_health, usual_gap
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
+from xtrack.posts.models import StoredPost, XAccount
 from xtrack.sources.ids import snowflake
-from xtrack.sources.models import Post, XAccount
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(days=60)
@@ -123,7 +123,7 @@ async def test_job_health_for_every_job_of_a_user(session: AsyncSession) -> None
         await session.flush()
         created = NOW - timedelta(days=last_post_days)
         session.add(
-            Post(
+            StoredPost(
                 account_id=account.id,
                 external_id=str(snowflake(created)),
                 sort_key=snowflake(created),

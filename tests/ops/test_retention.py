@@ -22,8 +22,8 @@ from xtrack.maintenance import (
     finish_daily,
     prune,
 )
+from xtrack.posts.models import StoredPost, XAccount
 from xtrack.sources.ids import snowflake
-from xtrack.sources.models import Post, XAccount
 from xtrack.summaries.models import Summary
 from xtrack.users.models import User
 
@@ -175,11 +175,11 @@ async def _account(session: AsyncSession, username: str) -> XAccount:
     return account
 
 
-async def _posts(session: AsyncSession, account: XAccount, *ages: float) -> list[Post]:
+async def _posts(session: AsyncSession, account: XAccount, *ages: float) -> list[StoredPost]:
     posts = []
     for age in ages:
         created = _days(age)
-        post = Post(
+        post = StoredPost(
             account_id=account.id,
             external_id=str(snowflake(created)),
             sort_key=snowflake(created),
@@ -225,7 +225,7 @@ async def test_posts_a_cursor_has_not_passed_are_kept(
     result = await prune(db, _settings(settings), now=NOW)
 
     session.expire_all()
-    assert set(await session.scalars(select(Post.id))) == kept
+    assert set(await session.scalars(select(StoredPost.id))) == kept
     assert result.posts_deleted == 5 and result.accounts_advanced == 4
     # covered_since moves just past the newest deleted post: everything after it is still stored.
     covered = {a.username: a.covered_since for a in await session.scalars(select(XAccount))}

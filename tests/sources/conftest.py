@@ -1,17 +1,11 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import delete
 
-from tests.conftest import fresh_database_url
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeFeed, FakeTwitterApi, FakeX
-from xtrack import migrate
-from xtrack.db import Database, create_engine
-from xtrack.sources.models import Post, SourceLimit, XAccount
 from xtrack.sources.rss import RssSource
 from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
@@ -80,23 +74,3 @@ async def rss_source(fake_feed: tuple[FakeFeed, str]) -> AsyncIterator[RssSource
     )
     yield source
     await source.aclose()
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-async def shared_own_database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """A database of each kind with real, separate connections and commits (the ``db`` fixture's
-    sessions all share one connection, which cannot show concurrency)."""
-    url = fresh_database_url(request.param, f"src_{request.module.__name__.rsplit('.', 1)[-1][-12:]}")
-    await asyncio.to_thread(migrate.upgrade, url)
-    database = Database(create_engine(url, pool_size=10))
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def own_database(shared_own_database: Database) -> AsyncIterator[Database]:
-    yield shared_own_database
-    async with shared_own_database.session() as session:
-        await session.execute(delete(Post))
-        await session.execute(delete(XAccount))
-        await session.execute(delete(SourceLimit))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack.db import utcnow
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
-from xtrack.sources.models import Post, XAccount
+from xtrack.posts.models import StoredPost, XAccount
 from xtrack.summaries.models import Summary
 
 
@@ -63,14 +63,16 @@ async def add_run(
     return run
 
 
-async def add_posts(session: AsyncSession, username: str, count: int, *, source: str = "demo") -> list[Post]:
+async def add_posts(
+    session: AsyncSession, username: str, count: int, *, source: str = "demo"
+) -> list[StoredPost]:
     """``count`` stored posts of @username (ids 1000, 1001, ...), newest last."""
     account = XAccount(source=source, username=username.lower(), created_at=utcnow())
     session.add(account)
     await session.flush()
     now = utcnow()
     posts = [
-        Post(
+        StoredPost(
             account_id=account.id,
             external_id=str(1000 + index),
             sort_key=1000 + index,

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
-from xtrack.sources.models import Post, XAccount
+from xtrack.posts.models import StoredPost, XAccount
 
 FAILING_AFTER = 3
 RECENT_RUNS = 20
@@ -177,8 +177,8 @@ async def job_health(
         .subquery()
     )
     newest_post = (
-        select(func.max(Post.created_at))
-        .join(XAccount, XAccount.id == Post.account_id)
+        select(func.max(StoredPost.created_at))
+        .join(XAccount, XAccount.id == StoredPost.account_id)
         .where(XAccount.username == func.lower(Job.x_username))
         .correlate(Job)
         .scalar_subquery()

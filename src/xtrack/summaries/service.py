@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.errors import NotFound
-from xtrack.sources.models import Post, XAccount
+from xtrack.posts.models import StoredPost, XAccount
 from xtrack.summaries.models import Summary
 
 
@@ -30,7 +30,7 @@ def post_ids(summary: Summary) -> list[str]:
     return [str(post_id) for post_id in ids] if isinstance(ids, list) else []
 
 
-async def cited_posts(session: AsyncSession, *, summary: Summary) -> list[Post]:
+async def cited_posts(session: AsyncSession, *, summary: Summary) -> list[StoredPost]:
     """The stored posts a summary cites (its ``raw_data`` post ids), newest first, in one query.
 
     Posts are matched on the account the summary followed; ids whose posts were pruned are absent.
@@ -38,13 +38,15 @@ async def cited_posts(session: AsyncSession, *, summary: Summary) -> list[Post]:
     ids = post_ids(summary)
     if not ids:
         return []
-    query = select(Post).where(Post.external_id.in_(ids))
+    query = select(StoredPost).where(StoredPost.external_id.in_(ids))
     if summary.x_username:
-        query = query.join(XAccount, XAccount.id == Post.account_id).where(
+        query = query.join(XAccount, XAccount.id == StoredPost.account_id).where(
             func.lower(XAccount.username) == summary.x_username.lower()
         )
-    posts: dict[str, Post] = {}
-    for post in (await session.scalars(query.order_by(Post.sort_key.desc(), Post.id.desc()))).all():
+    posts: dict[str, StoredPost] = {}
+    for post in (
+        await session.scalars(query.order_by(StoredPost.sort_key.desc(), StoredPost.id.desc()))
+    ).all():
         posts.setdefault(post.external_id, post)  # one per id, should two sources hold the same
     return list(posts.values())
 

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import delete, event, func, select
 
 from tests.conftest import wait_until
+from tests.posts.helpers import LEASE_SECONDS
 from tests.sources.fakes import FakeX
 from xtrack.db import Database, create_engine
-from xtrack.sources import service
+from xtrack.posts import limits, refresh, store
+from xtrack.posts.models import SourceLimit, StoredPost, XAccount
 from xtrack.sources.base import BadCredentials, SourceRateLimited
-from xtrack.sources.models import Post as PostRow
-from xtrack.sources.models import SourceLimit, XAccount
 from xtrack.sources.x import XSource
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -52,7 +52,7 @@ def new_source(base_url: str) -> XSource:
 
 async def stored(database: Database, account_id: int) -> int:
     async with database.session() as session:
-        return int(await session.scalar(select(func.count()).where(PostRow.account_id == account_id)) or 0)
+        return int(await session.scalar(select(func.count()).where(StoredPost.account_id == account_id)) or 0)
 
 
 async def test_50_concurrent_refreshes_in_one_process_make_one_fetch(
@@ -64,16 +64,17 @@ async def test_50_concurrent_refreshes_in_one_process_make_one_fetch(
     fake.delay = 0.05
     requested = datetime.now(UTC)
 
-    wanted = service.PostsWanted(after_post_id=None, since=DAY_AGO)
+    wanted = store.PostsWanted(after_post_id=None, since=DAY_AGO)
     snapshots = await asyncio.gather(
         *(
-            service.refresh_account(
+            refresh.refresh_account(
                 own_database,
                 x_source,
                 username="alice",
                 need_since=DAY_AGO,
                 requested_at=requested,
                 wanted=wanted,
+                lease_seconds=LEASE_SECONDS,
             )
             for _ in range(50)
         )
@@ -104,7 +105,7 @@ async def test_fetches_finishing_together_write_the_shared_budget_row_once(
     for name in names:
         fake.add_posts(fake.add_user(name), 2, start=NOW - timedelta(hours=1))
     fake.remaining = 500
-    monkeypatch.setattr(service, "_remaining_written", {})  # no write yet in this process
+    monkeypatch.setattr(limits, "_remaining_written", {})  # no write yet in this process
     writes: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -116,8 +117,13 @@ async def test_fetches_finishing_together_write_the_shared_budget_row_once(
     try:
         await asyncio.gather(
             *(
-                service.refresh_account(
-                    own_database, x_source, username=name, need_since=DAY_AGO, requested_at=NOW
+                refresh.refresh_account(
+                    own_database,
+                    x_source,
+                    username=name,
+                    need_since=DAY_AGO,
+                    requested_at=NOW,
+                    lease_seconds=LEASE_SECONDS,
                 )
                 for name in names
             )
@@ -146,8 +152,13 @@ async def test_50_concurrent_refreshes_across_processes_make_one_fetch(
     try:
         snapshots = await asyncio.gather(
             *(
-                service.refresh_account(
-                    database, source, username="alice", need_since=DAY_AGO, requested_at=requested
+                refresh.refresh_account(
+                    database,
+                    source,
+                    username="alice",
+                    need_since=DAY_AGO,
+                    requested_at=requested,
+                    lease_seconds=LEASE_SECONDS,
                 )
                 for database, source in processes
                 for _ in range(10)
@@ -176,14 +187,24 @@ async def test_run_now_sees_a_post_published_during_an_earlier_fetch(
     fake, base_url = fake_x
     user = fake.add_user("alice")
     fake.add_posts(user, 3, start=NOW - timedelta(hours=1))
-    await service.refresh_account(
-        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
+    await refresh.refresh_account(
+        own_database,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=NOW,
+        lease_seconds=LEASE_SECONDS,
     )
     fake.delay = 0.4
     built = fake.answers_built
     scheduled = asyncio.create_task(
-        service.refresh_account(
-            own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+        refresh.refresh_account(
+            own_database,
+            x_source,
+            username="alice",
+            need_since=DAY_AGO,
+            requested_at=datetime.now(UTC),
+            lease_seconds=LEASE_SECONDS,
         )
     )
 
@@ -198,8 +219,13 @@ async def test_run_now_sees_a_post_published_during_an_earlier_fetch(
     else:
         database, source = other_processes(), new_source(base_url)
     try:
-        run_now = await service.refresh_account(
-            database, source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+        run_now = await refresh.refresh_account(
+            database,
+            source,
+            username="alice",
+            need_since=DAY_AGO,
+            requested_at=datetime.now(UTC),
+            lease_seconds=LEASE_SECONDS,
         )
     finally:
         if source is not x_source:
@@ -218,15 +244,25 @@ async def test_callers_that_joined_a_failed_fetch_get_its_error(
     fake, _ = fake_x
     user = fake.add_user("alice")
     fake.add_posts(user, 3, start=NOW - timedelta(hours=1))
-    await service.refresh_account(
-        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
+    await refresh.refresh_account(
+        own_database,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=NOW,
+        lease_seconds=LEASE_SECONDS,
     )
     fake.fail_next(401, delay=0.1)
     requested = datetime.now(UTC)
     results = await asyncio.gather(
         *(
-            service.refresh_account(
-                own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=requested
+            refresh.refresh_account(
+                own_database,
+                x_source,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=requested,
+                lease_seconds=LEASE_SECONDS,
             )
             for _ in range(10)
         ),
@@ -247,12 +283,22 @@ async def test_a_429_in_one_process_stops_the_others(
     first, second = new_source(base_url), new_source(base_url)
     try:
         with pytest.raises(SourceRateLimited):
-            await service.refresh_account(
-                own_database, first, username="alice", need_since=DAY_AGO, requested_at=NOW
+            await refresh.refresh_account(
+                own_database,
+                first,
+                username="alice",
+                need_since=DAY_AGO,
+                requested_at=NOW,
+                lease_seconds=LEASE_SECONDS,
             )
         with pytest.raises(SourceRateLimited) as caught:
-            await service.refresh_account(
-                other_processes(), second, username="bob", need_since=DAY_AGO, requested_at=NOW
+            await refresh.refresh_account(
+                other_processes(),
+                second,
+                username="bob",
+                need_since=DAY_AGO,
+                requested_at=NOW,
+                lease_seconds=LEASE_SECONDS,
             )
     finally:
         await first.aclose()
@@ -268,16 +314,31 @@ async def test_a_deleted_and_reused_account_id_is_not_mistaken_for_another_accou
     alice, bob = fake.add_user("alice"), fake.add_user("bob")
     fake.add_posts(alice, 2, start=NOW - timedelta(hours=1))
     bob_ids = fake.add_posts(bob, 3, start=NOW - timedelta(hours=1))
-    await service.refresh_account(
-        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW
+    await refresh.refresh_account(
+        own_database,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=NOW,
+        lease_seconds=LEASE_SECONDS,
     )
     async with own_database.session() as session:
         await session.execute(delete(XAccount))  # e.g. a clean-up of unfollowed accounts
-    first_bob = await service.refresh_account(
-        own_database, x_source, username="bob", need_since=DAY_AGO, requested_at=NOW
+    first_bob = await refresh.refresh_account(
+        own_database,
+        x_source,
+        username="bob",
+        need_since=DAY_AGO,
+        requested_at=NOW,
+        lease_seconds=LEASE_SECONDS,
     )
-    again = await service.refresh_account(
-        own_database, x_source, username="alice", need_since=DAY_AGO, requested_at=datetime.now(UTC)
+    again = await refresh.refresh_account(
+        own_database,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO,
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
     )
     assert first_bob.newest_post_id == bob_ids[-1]
     assert again.username == "alice" and again.account_id != first_bob.account_id

@@ -1,3 +1,6 @@
+"""The posts store's tables: followed accounts (``x_accounts``), stored posts (``posts``) and the
+shared rate-limit state of each source (``source_limits``)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -51,8 +54,10 @@ class XAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Post(Base):
-    """A fetched post. ``sort_key`` orders posts of one account (X ids are 64-bit snowflakes)."""
+class StoredPost(Base):
+    """A fetched post as stored (``sources.base.Post`` is the post a source returns).
+
+    ``sort_key`` orders posts of one account (X ids are 64-bit snowflakes)."""
 
     __tablename__ = "posts"
     __table_args__ = (

@@ -1,0 +1,319 @@
+"""One fetch by the holder of an account's lease: call the source with no transaction open
+(invariant 7), then store the new posts, move the account's coverage, record the source's limits
+and release the lease in one short transaction. A failed fetch records the account's state and
+its error, so callers that joined it fail the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.db import Database, typed_param
+from xtrack.observability import get_logger
+from xtrack.posts.accounts import ACCOUNT_COLUMNS, ACCOUNTS, AccountRow, AccountSnapshot, snapshot
+from xtrack.posts.coverage import Coverage, FetchPlan, merge_coverage, plan_fetch
+from xtrack.posts.lease import release_lease
+from xtrack.posts.limits import record_limits, reported_limit
+from xtrack.posts.models import AccountState, StoredPost, XAccount
+from xtrack.posts.store import NewPosts, PostsWanted, new_posts
+from xtrack.sources.base import (
+    AccountInfo,
+    AccountNotFound,
+    AccountUnavailable,
+    FetchResult,
+    Post,
+    Source,
+    SourceError,
+    SourceRateLimited,
+)
+
+logger = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+# Errors of recent fetches in this process, so callers that joined one fail the same way.
+_failures: OrderedDict[tuple[Database, str, int, datetime], SourceError] = OrderedDict()
+_FAILURES_KEPT = 256
+
+
+def clone_error(error: SourceError) -> SourceError:
+    """A fresh instance of ``error`` (one exception object is not raised by many tasks at once)."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    return copy
+
+
+def recent_failure(
+    database: Database, source_name: str, account_id: int, lease_at: datetime
+) -> SourceError | None:
+    """The error of this process's fetch of the account that took the lease at ``lease_at``."""
+    known = _failures.get((database, source_name, account_id, lease_at))
+    return clone_error(known) if known is not None else None
+
+
+async def _quietly(action: Awaitable[None]) -> None:
+    """Best-effort cleanup that survives a cancelled caller; a lease left behind expires anyway."""
+    try:
+        await asyncio.shield(action)
+    except Exception:
+        logger.exception("source.lease_release_failed")
+
+
+async def fetch_and_store(
+    database: Database,
+    source: Source,
+    row: AccountRow,
+    *,
+    lease_at: datetime,
+    need_since: datetime,
+    reachable: bool,
+    now: Clock,
+    wanted: PostsWanted | None = None,
+) -> AccountSnapshot:
+    """Fetch what the stored posts miss and store it; the caller holds the lease taken at
+    ``lease_at``, and this releases it whatever happens."""
+    plan = plan_fetch(row.coverage, need_since=need_since, backfill_reachable=reachable)
+    started = time.monotonic()
+    requests = 0
+    info: AccountInfo | None = None
+    try:
+        if row.external_id is None or row.state != AccountState.OK:
+            info = await source.resolve(row.username)
+            requests += 1
+        else:
+            info = AccountInfo(row.username, row.external_id, row.display_name)
+        result = await source.fetch(
+            info,
+            since_id=plan.since_id,
+            start_time=plan.start_time,
+            etag=row.etag if plan.conditional else None,
+            last_modified=row.last_modified if plan.conditional else None,
+        )
+    except SourceError as exc:
+        _failures[(database, source.name, row.id, lease_at)] = exc
+        while len(_failures) > _FAILURES_KEPT:
+            _failures.popitem(last=False)
+        logger.warning(
+            "source.fetch_failed",
+            source=source.name,
+            account_id=row.id,
+            username=row.username,
+            error_kind=exc.kind,
+            error=exc.message,
+        )
+        await _quietly(_record_failure(database, source.name, row.id, lease_at, exc, info, now()))
+        raise
+    except BaseException:
+        await _quietly(release_lease(database, row.id, lease_at))
+        raise
+    requests += result.requests
+    try:
+        stored, account, found = await _store(
+            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now(), wanted=wanted
+        )
+    except BaseException:
+        await _quietly(release_lease(database, row.id, lease_at))
+        raise
+    logger.info(
+        "source.fetched",
+        source=source.name,
+        account_id=row.id,
+        username=row.username,
+        since_id=plan.since_id,
+        backfill=plan.backfill,
+        requests=requests,
+        posts_read=len(result.posts),
+        posts_stored=stored,
+        gap=result.gap,
+        not_modified=result.not_modified,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+    return snapshot(account, need_since=need_since, requests=requests, stored=stored, new_posts=found)
+
+
+_POSTS = cast(Table, StoredPost.__table__)
+_INSERT_POSTS = {
+    name: dialect.insert(_POSTS)
+    .on_conflict_do_nothing(index_elements=["account_id", "external_id"])
+    .returning(_POSTS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+async def _insert_posts(
+    session: AsyncSession, database: Database, account_id: int, posts: Sequence[Post], now: datetime
+) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; returns how many posts were new."""
+    unique = {post.external_id: post for post in posts}
+    if not unique:
+        return 0
+    rows = [
+        {
+            "account_id": account_id,
+            "external_id": post.external_id,
+            "sort_key": post.sort_key,
+            "author_username": post.author_username[:15],
+            "text": post.text,
+            "url": post.url[:300],
+            "created_at": post.created_at,
+            "metrics": post.metrics,
+            "is_repost": post.is_repost,
+            "is_reply": post.is_reply,
+            "is_quote": post.is_quote,
+            "raw": post.raw,
+            "fetched_at": now,
+        }
+        for post in unique.values()
+    ]
+    # A Core insert (not the ORM's bulk path): executemany batched into multi-row VALUES with
+    # RETURNING, which yields only the rows that were new.
+    result = await session.execute(_INSERT_POSTS[database.dialect], rows)
+    return len(result.all())
+
+
+_LOCK_ACCOUNT = select(*ACCOUNT_COLUMNS).where(ACCOUNTS.c.id == bindparam("account_id")).with_for_update()
+# What a fetch writes to the account row (bound as new_<column>).
+_STORE_ACCOUNT = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.id == bindparam("account_id"))
+    .values(
+        {
+            name: typed_param(f"new_{name}", ACCOUNTS.c[name])
+            for name in (
+                "newest_post_id",
+                "covered_since",
+                "last_fetched_at",
+                "external_id",
+                "display_name",
+                "state",
+                "etag",
+                "last_modified",
+                "fetch_started_at",
+            )
+        }
+    )
+)
+
+
+def _account_changes(
+    account: Any, merged: Coverage, result: FetchResult, *, info: AccountInfo, lease_at: datetime
+) -> dict[str, Any]:
+    """The account row after a successful fetch: ``account`` is the row locked now."""
+    changes: dict[str, Any] = {
+        "newest_post_id": merged.newest_post_id,
+        "covered_since": merged.covered_since,
+        "last_fetched_at": merged.covered_until,
+        "external_id": info.external_id,
+        "display_name": info.display_name[:100] if info.display_name else account.display_name,
+        "state": AccountState.OK.value,
+        "etag": account.etag,
+        "last_modified": account.last_modified,
+        "fetch_started_at": account.fetch_started_at,
+    }
+    if not result.not_modified:
+        etag_fits = result.etag is None or len(result.etag) <= 255
+        modified_fits = result.last_modified is None or len(result.last_modified) <= 64
+        changes["etag"] = result.etag if etag_fits else None
+        changes["last_modified"] = result.last_modified if modified_fits else None
+    if account.fetch_started_at == lease_at:
+        changes["fetch_started_at"] = None
+    return changes
+
+
+async def _store(
+    database: Database,
+    source_name: str,
+    row: AccountRow,
+    plan: FetchPlan,
+    result: FetchResult,
+    *,
+    info: AccountInfo,
+    lease_at: datetime,
+    now: datetime,
+    wanted: PostsWanted | None = None,
+) -> tuple[int, AccountRow, NewPosts | None]:
+    async with database.session() as session:
+        stored = await _insert_posts(session, database, row.id, result.posts, now)
+        account = (await session.execute(_LOCK_ACCOUNT, {"account_id": row.id})).one()
+        current = Coverage(account.newest_post_id, account.covered_since, account.last_fetched_at)
+        merged = merge_coverage(
+            current,
+            row.coverage,
+            plan,
+            fetched_at=lease_at,
+            newest_fetched=max(result.posts, key=lambda p: p.sort_key).external_id if result.posts else None,
+            oldest_fetched_at=min(p.created_at for p in result.posts) if result.posts else None,
+            gap=result.gap,
+        )
+        changes = _account_changes(account, merged, result, info=info, lease_at=lease_at)
+        if account.fetch_started_at != lease_at:
+            logger.warning("source.lease_lost", source=source_name, account_id=row.id, username=row.username)
+        await session.execute(
+            _STORE_ACCOUNT, {"account_id": row.id, **{f"new_{k}": v for k, v in changes.items()}}
+        )
+        await record_limits(
+            session,
+            database,
+            source_name,
+            remaining=result.rate_limit_remaining,
+            limited_until=reported_limit(result, now=now),
+            now=now,
+        )
+        found = await new_posts(session, account_id=row.id, wanted=wanted) if wanted is not None else None
+        return (
+            stored,
+            AccountRow(
+                id=row.id,
+                username=account.username,
+                external_id=changes["external_id"],
+                display_name=changes["display_name"],
+                state=changes["state"],
+                etag=changes["etag"],
+                last_modified=changes["last_modified"],
+                fetch_started_at=changes["fetch_started_at"],
+                coverage=merged,
+            ),
+            found,
+        )
+
+
+async def _record_failure(
+    database: Database,
+    source_name: str,
+    account_id: int,
+    lease_at: datetime,
+    error: SourceError,
+    info: AccountInfo | None,
+    now: datetime,
+) -> None:
+    """The account's state after a failed fetch (not found, protected, suspended), its lease
+    released, and the source's limit when the failure was a rate limit."""
+    async with database.session() as session:
+        account = await session.get(XAccount, account_id, with_for_update=True, populate_existing=True)
+        if account is None:
+            return
+        if isinstance(error, AccountUnavailable):
+            account.state = (
+                error.state
+                if error.state in (AccountState.PROTECTED, AccountState.SUSPENDED)
+                else "suspended"
+            )
+        elif isinstance(error, AccountNotFound):
+            account.state = AccountState.NOT_FOUND.value
+        if info is not None:
+            account.external_id = info.external_id
+        if account.fetch_started_at == lease_at:
+            account.fetch_started_at = None
+        if isinstance(error, SourceRateLimited):
+            await record_limits(
+                session, database, source_name, remaining=0, limited_until=error.reset_at, now=now
+            )
