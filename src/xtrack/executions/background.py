@@ -88,7 +88,7 @@ class Background:
         self.loop = SchedulerLoop(database, settings, self.executor)
         self.settings = settings
         # Notifications: deliver the outbox here, or (Celery) hand each round to a worker.
-        from xtrack.notify.outbox import NotifyLoop
+        from xtrack.notify.loop import NotifyLoop
 
         self.notify = NotifyLoop(
             database, settings, trigger=getattr(self.executor, "trigger_notifications", None)

@@ -14,8 +14,9 @@ from sqlalchemy import case, func, literal, select, update
 
 from xtrack.config import get_settings
 from xtrack.db import Database, UTCDateTime
+from xtrack.executions.hooks import FailedRun
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
-from xtrack.notify import service as notify_service
+from xtrack.notify.outbox import RunNotifications
 from xtrack.observability import get_logger
 
 logger = get_logger("xtrack.reaper")
@@ -78,14 +79,8 @@ async def reap(
         # Notifications: a run that ends FAILED here counts toward the job's failure notice.
         for row in rows:
             if row.status == ExecutionStatus.FAILED.value and row.job_id is not None:
-                await notify_service.on_run_failed(
-                    session,
-                    job_id=row.job_id,
-                    execution_id=row.id,
-                    error=row.error_message,
-                    now=now,
-                    settings=get_settings(),
-                )
+                failed = FailedRun(row.id, row.job_id, row.error_message or "")
+                await RunNotifications(get_settings()).run_failed(session, failed, now=now)
     result = ReapResult(
         requeued=sorted(row.id for row in rows if row.status == ExecutionStatus.QUEUED.value),
         failed=sorted(row.id for row in rows if row.status == ExecutionStatus.FAILED.value),

@@ -33,10 +33,11 @@ from xtrack.config import Settings, get_settings
 from xtrack.db import Database, JSONType, UTCDateTime, get_database, typed_param, utcnow
 from xtrack.executions.batching import TurnBatches
 from xtrack.executions.heartbeat import HEARTBEATS, Heartbeats
+from xtrack.executions.hooks import CompletedRun, FailedRun
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
-from xtrack.notify import service as notify_service
+from xtrack.notify.outbox import RunNotifications
 from xtrack.observability import bind_execution, get_logger, unbind
 from xtrack.sources import service as sources_service
 from xtrack.sources.base import Post, Source, SourceError, SourceRateLimited
@@ -70,11 +71,6 @@ class Claim:
     cursor: str | None
     since: datetime | None  # lower bound on post time when there is no cursor
     need_since: datetime  # how far back the account's stored posts must reach
-    # What the job looked like at the claim (one run of a job is active at a time, so these hold
-    # until it completes): whether it has notification recipients, and whether a failure notice is
-    # outstanding (a success then sends the recovery notice). Both false for playground runs.
-    has_recipients: bool = False
-    failure_notified: bool = False
 
     @property
     def is_playground(self) -> bool:
@@ -152,9 +148,7 @@ _CLAIM_READ = (
         _JOBS.c.frequency,
         _JOBS.c.last_run,
         _JOBS.c.last_post_id,
-        _JOBS.c.failure_notified_at,
         _USERS.c.status.label("owner_status"),
-        notify_service.recipients_exist(_EXECUTIONS.c.job_id).label("has_recipients"),
     )
     .select_from(
         _EXECUTIONS.outerjoin(_JOBS, _JOBS.c.id == _EXECUTIONS.c.job_id).outerjoin(
@@ -371,8 +365,6 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
             user_id=row.user_id,
             trigger=row.trigger,
             started_at=now,
-            has_recipients=is_job_run and bool(row.has_recipients),
-            failure_notified=is_job_run and row.failure_notified_at is not None,
             **inputs,
         )
     # Each id's claim goes to its first occurrence; a duplicate in the same batch gets None.
@@ -438,21 +430,9 @@ async def _complete(
                 _ADVANCE_JOB,
                 {"job_id": claim.job_id, "username": claim.x_username, "at": now, "newest": newest},
             )
-            # Notifications: outbox rows in this same transaction (sent after the commit), for the
-            # recipients the job had when the run was claimed.
-            settings = settings or get_settings()
-            if summary is not None and claim.has_recipients:
-                await notify_service.enqueue_for_summary(
-                    session,
-                    summary=Summary(**summary),
-                    post_urls=[post.url for post in posts],
-                    now=now,
-                    settings=settings,
-                )
-            if claim.failure_notified:
-                await notify_service.on_run_completed(
-                    session, job_id=claim.job_id, execution_id=claim.execution_id, now=now, settings=settings
-                )
+            # Notifications: outbox rows in this same transaction (sent after the commit).
+            completed = CompletedRun(claim.execution_id, claim.job_id, summary, [post.url for post in posts])
+            await RunNotifications(settings or get_settings()).run_completed(session, completed, now=now)
     return True
 
 
@@ -478,14 +458,8 @@ async def _fail(
         )
         if not retry and claim.job_id is not None and getattr(failed, "rowcount", 0) == 1:
             # Notifications: a failure notice after N failed runs in a row, in this same transaction.
-            await notify_service.on_run_failed(
-                session,
-                job_id=claim.job_id,
-                execution_id=claim.execution_id,
-                error=failure.message,
-                now=now,
-                settings=settings,
-            )
+            failed_run = FailedRun(claim.execution_id, claim.job_id, failure.message)
+            await RunNotifications(settings).run_failed(session, failed_run, now=now)
     logger.warning(
         "execution.failed",
         execution_id=claim.execution_id,

@@ -28,12 +28,15 @@ import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery import Celery, bootsteps
 
 from xtrack.config import Settings, get_settings
 from xtrack.observability import get_logger
+
+if TYPE_CHECKING:
+    from xtrack.notify.loop import NotifyLoop
 
 logger = get_logger("xtrack.celery")
 
@@ -131,6 +134,7 @@ class ProcessLoop:
         self._in_flight: set[Future[Any]] = set()
         self._in_flight_lock = threading.Lock()
         self._closed = False
+        self.notify: NotifyLoop | None = None
         self._thread.start()
 
     def _run_forever(self) -> None:
@@ -172,6 +176,12 @@ class ProcessLoop:
         from xtrack.sources.registry import get_source
 
         get_source(self.settings)
+        # The commit of a run that wrote deliveries nudges this loop: they are sent right away, not
+        # at the next poll of a scheduler's notify loop (which cannot hear this process's nudge).
+        from xtrack.notify.loop import NotifyLoop
+
+        self.notify = NotifyLoop(database, self.settings)
+        await self.notify.start()
 
     def open(self) -> None:
         self.run(self._open())
@@ -182,6 +192,8 @@ class ProcessLoop:
         from xtrack.sources.registry import close_sources
         from xtrack.summarize.registry import close_summarizers
 
+        if self.notify is not None:
+            await self.notify.stop()
         await HEARTBEATS.stop()
         await close_sources()
         await close_summarizers()
@@ -272,10 +284,11 @@ def run_execution_task(execution_id: int) -> None:
 def deliver_notifications_task() -> None:
     """Celery task ``xtrack.deliver_notifications``: deliver what is due in the notification outbox
     (sent by the scheduler's notify loop when something is due; running it twice is harmless)."""
+    from xtrack.db import get_database
     from xtrack.notify.outbox import deliver_due_now
 
     loop = process_loop()
-    loop.run(deliver_due_now(loop.settings))
+    loop.run(deliver_due_now(get_database(), loop.settings))
 
 
 class CeleryExecutor:
