@@ -124,7 +124,8 @@ def worker_pool_size(concurrency: int) -> int:
 
 class ProcessLoop:
     """The worker process's single event loop, running in a daemon thread, with the database (and,
-    created on first use, the sources' and summarizers' pooled HTTP clients) living on it."""
+    created on first use, the sources' and summarizers' pooled HTTP clients) living on it, and a
+    notify loop that sends the deliveries its runs write."""
 
     def __init__(self, settings: Settings, *, concurrency: int | None = None) -> None:
         self.settings = settings
