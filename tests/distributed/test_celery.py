@@ -352,7 +352,7 @@ async def test_the_notify_trigger_publishes_the_delivery_task(settings: Settings
 async def _seed_delivery(url: str, hook_url: str) -> int:
     """One due outbox row for a webhook target, built like the sender finds them."""
     from xtrack.notify import content
-    from xtrack.notify import service as notify_service
+    from xtrack.notify import targets as notify_targets
     from xtrack.notify.models import NotificationDelivery
     from xtrack.notify.schemas import TargetCreate
 
@@ -366,7 +366,7 @@ async def _seed_delivery(url: str, hook_url: str) -> int:
                 password="correct horse battery",
                 status=UserStatus.ACTIVE,
             )
-            target = await notify_service.create_target(
+            target = await notify_targets.create_target(
                 session, user=owner, data=TargetCreate(kind="apprise", name="Hook", url=hook_url), now=now
             )
             message = content.target_test_message(

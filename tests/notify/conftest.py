@@ -28,7 +28,7 @@ from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.runner import run_execution
 from xtrack.jobs.models import Job
 from xtrack.notify import outbox
-from xtrack.notify import service as notify_service
+from xtrack.notify import targets as notify_targets
 from xtrack.notify.models import NotificationTarget
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate
 from xtrack.summarize.base import Summarizer
@@ -153,12 +153,12 @@ class Pipeline:
             else TargetCreate(kind="apprise", name=name, url=url)
         )
         async with self.db.session() as session:
-            return await notify_service.create_target(session, user=user, data=data, now=self.clock())
+            return await notify_targets.create_target(session, user=user, data=data, now=self.clock())
 
     async def choose(self, user: User, job: Job, targets: list[NotificationTarget], **options: Any) -> None:
         data = JobTargetsUpdate(target_ids=[t.id for t in targets], **options)
         async with self.db.session() as session:
-            await notify_service.set_job_targets(
+            await notify_targets.set_job_targets(
                 session, user=user, job_id=job.id, data=data, now=self.clock()
             )
 

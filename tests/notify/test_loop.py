@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from tests.notify.conftest import T0, Pipeline, Sink
-from xtrack.notify.outbox import NotifyLoop
+from xtrack.notify.loop import NotifyLoop
 
 
 async def _eventually(check: Callable[[], bool], *, seconds: float = 10.0) -> None:

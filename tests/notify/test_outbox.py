@@ -24,7 +24,7 @@ from xtrack.db import Database, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
 from xtrack.notify import outbox
-from xtrack.notify import service as notify_service
+from xtrack.notify import targets as notify_targets
 from xtrack.notify.models import DeliveryKind, DeliveryStatus, NotificationDelivery
 from xtrack.notify.schemas import TargetUpdate
 from xtrack.sources.base import AccountNotFound
@@ -347,7 +347,7 @@ async def test_a_disabled_target_and_a_suspended_owner_cancel_pending_deliveries
     pipeline.source.publish(T0 - timedelta(minutes=5), "#AI")
     await pipeline.run_due()
     async with pipeline.db.session() as session:
-        await notify_service.update_target(
+        await notify_targets.update_target(
             session, user=user, target_id=paused.id, data=TargetUpdate(is_enabled=False), now=pipeline.clock()
         )
         owner = await session.get(User, user.id)

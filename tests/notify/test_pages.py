@@ -15,7 +15,7 @@ from tests.web.pages_helpers import text_of
 from xtrack.config import get_settings
 from xtrack.db import utcnow
 from xtrack.jobs.models import Job
-from xtrack.notify import links, service
+from xtrack.notify import links, targets
 from xtrack.notify.models import NotificationDelivery
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate
 from xtrack.users.models import User
@@ -24,7 +24,7 @@ SECRET_HOOK = "json://127.0.0.1:9/hooks/S3CR3T-PATH"
 
 
 async def _target(session: AsyncSession, user: User, name: str = "Team hook", url: str = SECRET_HOOK) -> int:
-    target = await service.create_target(
+    target = await targets.create_target(
         session, user=user, data=TargetCreate(kind="apprise", name=name, url=url), now=utcnow()
     )
     await session.commit()
@@ -91,11 +91,11 @@ async def test_deleting_a_target_asks_first(client: httpx.AsyncClient, session: 
     confirm = await client.get(f"/targets/{target_id}/delete")
     assert confirm.status_code == 200 and "Team hook" in confirm.text
     assert f'action="/targets/{target_id}/delete"' in confirm.text
-    assert await service.list_targets(session, user=user)  # the GET deleted nothing
+    assert await targets.list_targets(session, user=user)  # the GET deleted nothing
     deleted = await client.post(f"/targets/{target_id}/delete", data={"csrf_token": csrf_of(confirm.text)})
     assert deleted.status_code == 303
     assert "deleted" in await flash_after_page(client, deleted)
-    assert await service.list_targets(session, user=user) == []
+    assert await targets.list_targets(session, user=user) == []
 
 
 async def _signed_in_owner_of_a_job(
@@ -122,7 +122,7 @@ async def test_the_job_page_shows_its_targets_and_delivery_history(
     unchosen = await client.get(f"/jobs/{job.id}")
     assert "sends its summaries nowhere yet" in text_of(unchosen.text)
 
-    await service.set_job_targets(
+    await targets.set_job_targets(
         session, user=user, job_id=job.id, data=JobTargetsUpdate(target_ids=[target_id]), now=utcnow()
     )
     session.add(
@@ -208,7 +208,7 @@ async def test_choosing_targets_for_a_job_through_the_form(
         },
     )
     assert saved.status_code == 303
-    view = await service.job_targets(session, user=user, job_id=job.id)
+    view = await targets.job_targets(session, user=user, job_id=job.id)
     assert view.target_ids == [target_id]
     await session.refresh(view.job)
     assert view.job.failure_threshold == 4 and view.job.notify_on_failure
@@ -236,7 +236,7 @@ async def test_another_users_targets_and_job_are_404(
     assert (await client.post(f"/targets/{target_id}/test", data={"csrf_token": csrf})).status_code == 404
     assert (await client.get(f"/jobs/{job.id}/targets")).status_code == 404
     assert "Team hook" not in (await client.get("/targets")).text
-    assert await service.list_targets(session, user=owner)  # still there
+    assert await targets.list_targets(session, user=owner)  # still there
 
 
 async def test_unsubscribe_needs_no_sign_in_and_shows_what_it_stops(
@@ -247,7 +247,7 @@ async def test_unsubscribe_needs_no_sign_in_and_shows_what_it_stops(
     other_job = await make_job(session, owner=owner, x_username="bob")
     target_id = await _target(session, owner)
     for job_id in (job.id, other_job.id):
-        await service.set_job_targets(
+        await targets.set_job_targets(
             session, user=owner, job_id=job_id, data=JobTargetsUpdate(target_ids=[target_id]), now=utcnow()
         )
     await session.commit()
@@ -259,8 +259,8 @@ async def test_unsubscribe_needs_no_sign_in_and_shows_what_it_stops(
     done = await client.post("/unsubscribe", data={"csrf_token": csrf_of(page.text), "token": token})
     assert done.status_code == 303
     assert "gets nothing more about @alice" in await flash_after_page(client, done)
-    alice = await service.job_targets(session, user=owner, job_id=job.id)
-    bob = await service.job_targets(session, user=owner, job_id=other_job.id)
+    alice = await targets.job_targets(session, user=owner, job_id=job.id)
+    bob = await targets.job_targets(session, user=owner, job_id=other_job.id)
     assert alice.target_ids == [] and alice.choices[0].unsubscribed
     assert bob.target_ids == [target_id]
 
@@ -268,4 +268,4 @@ async def test_unsubscribe_needs_no_sign_in_and_shows_what_it_stops(
     csrf = await signed_in(client, session, owner)
     assert "Unsubscribed" in (await client.get(f"/jobs/{job.id}")).text
     await client.post(f"/jobs/{job.id}/targets", data={"csrf_token": csrf, "target_ids": [str(target_id)]})
-    assert (await service.job_targets(session, user=owner, job_id=job.id)).target_ids == [target_id]
+    assert (await targets.job_targets(session, user=owner, job_id=job.id)).target_ids == [target_id]

@@ -358,11 +358,12 @@ async def job_page(
     context = await _runs_context(session, user, overview, filters, now)
     chart_runs = await executions_service.history(session, owner_id=user.id, job_id=job_id, limit=CHART_RUNS)
     latest = await summaries_service.latest_for_job(session, owner_id=user.id, job_id=job_id)
-    # Imported here: notify.service imports jobs.service, and the jobs package loads first.
-    from xtrack.notify import service as notify_service
+    # Imported here: notify.targets imports jobs.service, and the jobs package loads first.
+    from xtrack.notify import deliveries as notify_deliveries
+    from xtrack.notify import targets as notify_targets
 
-    job_targets = await notify_service.job_targets(session, user=user, job_id=job_id)
-    deliveries = await notify_service.deliveries_for_job(
+    job_targets = await notify_targets.job_targets(session, user=user, job_id=job_id)
+    deliveries = await notify_deliveries.deliveries_for_job(
         session, user=user, job_id=job_id, limit=JOB_PAGE_DELIVERIES
     )
     context.update(

@@ -1,34 +1,44 @@
-"""The sender: works through PENDING ``notification_deliveries`` (the outbox the runner writes).
+"""The notification outbox, ``notification_deliveries``: rows written with a run's outcome, then drained.
+
+Write, in the transaction that records the outcome (``RunNotifications``, the notify side of
+``executions.hooks.RunHooks``), so the rows commit or roll back with the run: a summary goes to each
+recipient of the job (an enabled selection of an enabled target); the last ``failure_threshold``
+finished runs all failed: one failure notice per recipient, once per streak (``failure_notified_at``);
+the next completed run after that notice: one recovery notice per recipient. Inserts are ON CONFLICT
+DO NOTHING on (target, execution, kind), so writing twice is harmless; the commit wakes this
+process's notify loops (``nudge``; ``notify.loop``).
+
+Drain (``deliver_due``, one round; tests drive it with their own ``now``):
 
     claim due rows (attempts + 1, a lease)      short transaction; SKIP LOCKED on PostgreSQL
     send each one, concurrently (bounded)       network, no transaction open (invariant 7)
     record SENT, or a retry after a back-off,   one short transaction per delivery, fenced on
     or FAILED once out of attempts              (PENDING, the attempt number the claim saw)
 
-Deliveries are independent: a target that is down only delays its own rows (their next attempt is
-pushed back), never another target's. Two senders never claim the same row (the lease and SKIP
-LOCKED); a sender that dies mid-send leaves its rows to be claimed again once the lease has passed.
-
-``deliver_due(database, settings, now=...)`` is one round (tests drive it with their own ``now``);
-``NotifyLoop`` runs rounds inside ``xtrack serve`` / ``xtrack scheduler``; with the Celery executor
-the loop hands each round to a worker as the ``xtrack.deliver_notifications`` task instead.
+A target that is down only delays its own rows, never another target's. Two senders never claim the
+same row (the lease and SKIP LOCKED); a sender that dies mid-send leaves its rows to be claimed again
+once the lease has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack import backoff, metrics
 from xtrack.config import Settings
-from xtrack.db import Database, utcnow
-from xtrack.notify import senders
+from xtrack.db import Database, after_commit, utcnow
+from xtrack.executions.hooks import CompletedRun, FailedRun
+from xtrack.executions.models import ExecutionStatus, JobExecution
+from xtrack.jobs.models import Job
+from xtrack.notify import notices, senders
 from xtrack.notify.content import Message
 from xtrack.notify.models import (
     DeliveryKind,
@@ -48,6 +58,184 @@ LEASE_SECONDS = 300.0  # longer than any send may take (SMTP 20 s, apprise 30 s,
 SEND_TIMEOUT_SECONDS = 120.0
 RETRY_BASE_SECONDS = 60.0
 RETRY_CAP_SECONDS = 3600.0
+
+
+# Waking the loops ----------------------------------------------------------------------------------
+
+_LISTENERS: set[Callable[[], None]] = set()
+
+
+def listen(wake: Callable[[], None]) -> None:
+    """Call ``wake`` after every commit in this process that writes deliveries (a notify loop)."""
+    _LISTENERS.add(wake)
+
+
+def unlisten(wake: Callable[[], None]) -> None:
+    _LISTENERS.discard(wake)
+
+
+async def nudge() -> None:
+    """Wake this process's notify loops (the after-commit hook of every write): no poll delay."""
+    for wake in list(_LISTENERS):
+        wake()
+
+
+# Writing -------------------------------------------------------------------------------------------
+
+
+def delivery_rows(
+    recipients: Sequence[notices.Recipient],
+    *,
+    job_id: int,
+    execution_id: int,
+    kind: DeliveryKind,
+    message: Callable[[notices.Recipient], Message],
+    now: datetime,
+    summary_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """One PENDING outbox row per recipient, due at ``now``, carrying ``message(recipient)``."""
+    return [
+        {
+            "target_id": recipient.target_id,
+            "job_id": job_id,
+            "execution_id": execution_id,
+            "summary_id": summary_id,
+            "kind": kind.value,
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "payload": message(recipient).as_payload(),
+        }
+        for recipient in recipients
+    ]
+
+
+async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on (target_id, execution_id, kind): a second call is harmless."""
+    if not rows:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(NotificationDelivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["target_id", "execution_id", "kind"])
+        .returning(NotificationDelivery.id)
+    )
+    if (await session.execute(statement)).all():
+        after_commit(session, nudge)
+
+
+async def _finished_statuses(session: AsyncSession, *, job_id: int, limit: int) -> list[str]:
+    """The statuses of the job's latest ``limit`` finished (COMPLETED or FAILED) runs, newest first."""
+    finished = (ExecutionStatus.COMPLETED.value, ExecutionStatus.FAILED.value)
+    return list(
+        await session.scalars(
+            select(JobExecution.status)
+            .where(JobExecution.job_id == job_id, JobExecution.status.in_(finished))
+            .order_by(JobExecution.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def _mark_failure_notified(session: AsyncSession, *, job_id: int, now: datetime) -> bool:
+    """Start the streak's notice; true for the one caller that did (a conditional UPDATE)."""
+    marked = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.failure_notified_at.is_(None))
+        .values(failure_notified_at=now, updated_at=Job.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(marked, "rowcount", 0) == 1
+
+
+async def _clear_failure_notice(session: AsyncSession, *, job_id: int) -> bool | None:
+    """End the streak: None when no notice was outstanding (or another caller cleared it), else
+    whether the job still wants failure and recovery notices."""
+    cleared = (
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.failure_notified_at.is_not(None))
+            .values(failure_notified_at=None, updated_at=Job.updated_at)
+            .returning(Job.notify_on_failure)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    return None if cleared is None else bool(cleared.notify_on_failure)
+
+
+class RunNotifications:
+    """The outbox rows a job run's outcome causes (``executions.hooks.RunHooks``), written in the
+    caller's transaction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def run_completed(self, session: AsyncSession, run: CompletedRun, *, now: datetime) -> None:
+        """The summary to every recipient; and when a failure notice is outstanding, clear it and
+        send one recovery notice per recipient."""
+        job = await notices.job_notices(session, job_id=run.job_id)
+        if job is None:
+            return
+        rows: list[dict[str, Any]] = []
+        summary = run.summary
+        if summary is not None and job.recipients and notices.summary_is_sent(summary):
+            rows += delivery_rows(
+                job.recipients,
+                job_id=run.job_id,
+                execution_id=run.execution_id,
+                kind=DeliveryKind.SUMMARY,
+                message=lambda recipient: notices.summary_notice(
+                    self.settings, recipient, job_id=run.job_id, summary=summary, post_urls=run.post_urls
+                ),
+                now=now,
+                summary_id=int(summary["id"]),
+            )
+        if job.failure_notified and await _clear_failure_notice(session, job_id=run.job_id):
+            rows += delivery_rows(
+                job.recipients,
+                job_id=run.job_id,
+                execution_id=run.execution_id,
+                kind=DeliveryKind.RECOVERY,
+                message=lambda recipient: notices.recovery_notice(
+                    self.settings, recipient, job_id=run.job_id, username=job.x_username
+                ),
+                now=now,
+            )
+        await _insert_deliveries(session, rows)
+
+    async def run_failed(self, session: AsyncSession, run: FailedRun, *, now: datetime) -> None:
+        """When the job's last ``failure_threshold`` finished runs all failed and no notice went out
+        for this streak yet, one failure notice per recipient (exactly once per streak)."""
+        job = await notices.job_notices(session, job_id=run.job_id)
+        if job is None or not job.notify_on_failure or job.failure_notified:
+            return
+        threshold = max(1, job.failure_threshold)
+        statuses = await _finished_statuses(session, job_id=run.job_id, limit=threshold)
+        if not notices.streak_reached(statuses, threshold=threshold):
+            return
+        if not await _mark_failure_notified(session, job_id=run.job_id, now=now):
+            return
+        rows = delivery_rows(
+            job.recipients,
+            job_id=run.job_id,
+            execution_id=run.execution_id,
+            kind=DeliveryKind.FAILURE,
+            message=lambda recipient: notices.failure_notice(
+                self.settings,
+                recipient,
+                job_id=run.job_id,
+                username=job.x_username,
+                failures=threshold,
+                error=run.error,
+            ),
+            now=now,
+        )
+        await _insert_deliveries(session, rows)
+
+
+# Draining ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,90 +482,6 @@ async def deliver_all_due(database: Database, settings: Settings, *, now: dateti
             return total
 
 
-async def deliver_due_now(settings: Settings) -> Round:
-    """Everything due now, on the process's database (the Celery task's body)."""
-    from xtrack.db import get_database
-
-    return await deliver_all_due(get_database(), settings, now=utcnow())
-
-
-_LOOPS: set[NotifyLoop] = set()
-
-
-async def nudge() -> None:
-    """Wake this process's sender loops (an after-commit hook of every enqueue): no poll delay."""
-    for loop in list(_LOOPS):
-        loop.wake()
-
-
-class NotifyLoop:
-    """Delivery rounds every ``interval`` seconds, and at once when nudged. With ``trigger`` (Celery)
-    a round is handed to a worker instead, only when something is due."""
-
-    def __init__(
-        self,
-        database: Database,
-        settings: Settings,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-        interval: float | None = None,
-        trigger: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.clock = clock
-        self.interval = interval if interval is not None else settings.scheduler_tick_seconds
-        self.trigger = trigger
-        self.rounds = 0
-        self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def run_once(self) -> Round | None:
-        now = self.clock()
-        self.rounds += 1
-        if self.trigger is not None:
-            if await has_due(self.database, now=now):
-                await self.trigger()
-            return None
-        return await deliver_all_due(self.database, self.settings, now=now)
-
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                logger.exception("notify.round_failed")
-            if self._stop.is_set():
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-
-    def wake(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self.run(), name="xtrack-notify")
-        _LOOPS.add(self)
-
-    async def stop(self) -> None:
-        _LOOPS.discard(self)
-        self._stop.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+async def deliver_due_now(database: Database, settings: Settings) -> Round:
+    """Everything due now (the Celery task's body)."""
+    return await deliver_all_due(database, settings, now=utcnow())

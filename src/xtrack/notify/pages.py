@@ -1,10 +1,11 @@
 """Notification pages: the targets list (add, edit, delete with confirmation, send a test), a job's
 target selection with its delivery history, and the unsubscribe page of email links.
 
-Thin routes over ``notify.service``; another user's target or job is the 404 page; forms are
-validated with the API's schemas (422 with the input kept) and follow Post/Redirect/Get. The
-unsubscribe link needs no sign-in: its signed token names the target and the job; the GET only
-shows what the button will do (mail scanners open links), the POST changes it.
+Thin routes over ``notify.targets``, ``notify.deliveries`` and ``notify.subscriptions``; another
+user's target or job is the 404 page; forms are validated with the API's schemas (422 with the input
+kept) and follow Post/Redirect/Get. The unsubscribe link needs no sign-in: its signed token names
+the target and the job; the GET only shows what the button will do (mail scanners open links), the
+POST changes it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 
 from xtrack.db import MAX_ID, utcnow
 from xtrack.errors import RateLimited, XTrackError
-from xtrack.notify import links, service
+from xtrack.notify import deliveries as delivery_history
+from xtrack.notify import links, subscriptions, targets
 from xtrack.notify.models import TargetKind
 from xtrack.notify.router import TEST_RATE_LIMIT
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate, TargetUpdate
@@ -52,7 +54,7 @@ async def _targets_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    views = await service.list_targets(session, user=user)
+    views = await targets.list_targets(session, user=user)
     has_email = any(v.target.kind == TargetKind.EMAIL.value for v in views)
     context: dict[str, Any] = {
         "targets": views,
@@ -60,7 +62,7 @@ async def _targets_page(
         "form": form or {"kind": "apprise", "name": "", "url": ""},
         "errors": errors or {},
         "can_write": user.status == UserStatus.ACTIVE.value,
-        "max_targets": service.MAX_TARGETS_PER_USER,
+        "max_targets": targets.MAX_TARGETS_PER_USER,
     }
     return render(request, "notify/targets.html", context, status_code=status_code)
 
@@ -91,7 +93,7 @@ async def create_target(
         errors = field_errors(exc, labels=FIELD_LABELS)
         return await _targets_page(request, session, user, form=form, errors=errors, status_code=422)
     try:
-        target = await service.create_target(session, user=user, data=data, now=utcnow())
+        target = await targets.create_target(session, user=user, data=data, now=utcnow())
     except XTrackError as exc:
         return await _targets_page(
             request, session, user, form=form, errors=error_of(exc), status_code=exc.status_code
@@ -111,8 +113,8 @@ async def _edit_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    view = await service.target_view(session, user=user, target_id=target_id)
-    deliveries = await service.deliveries_for_target(
+    view = await targets.target_view(session, user=user, target_id=target_id)
+    deliveries = await delivery_history.deliveries_for_target(
         session, user=user, target_id=target_id, limit=HISTORY_LIMIT
     )
     context: dict[str, Any] = {
@@ -144,7 +146,7 @@ async def edit_target(
     url: FormStr = "",
     is_enabled: FormStr = "",
 ) -> Response:
-    target = await service.get_target(session, user_id=user.id, target_id=target_id)
+    target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     form = {"name": name, "is_enabled": bool(is_enabled)}
     try:
         data = TargetUpdate(
@@ -152,7 +154,7 @@ async def edit_target(
             url=(url.strip() or None) if target.kind == TargetKind.APPRISE.value else None,
             is_enabled=bool(is_enabled),
         )
-        await service.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
+        await targets.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
     except ValidationError as exc:
         errors = field_errors(exc, labels=FIELD_LABELS)
         return await _edit_page(request, session, user, target_id, form=form, errors=errors, status_code=422)
@@ -167,8 +169,8 @@ async def edit_target(
 async def delete_target_confirm(
     request: Request, session: SessionDep, user: CurrentUser, target_id: int
 ) -> Response:
-    view = await service.target_view(session, user=user, target_id=target_id)
-    usage = await service.target_usage(session, user=user, target_id=target_id)
+    view = await targets.target_view(session, user=user, target_id=target_id)
+    usage = await targets.target_usage(session, user=user, target_id=target_id)
     context = {"view": view, "usage": usage, "can_write": user.status == UserStatus.ACTIVE.value}
     return render(request, "notify/target_delete.html", context)
 
@@ -177,9 +179,9 @@ async def delete_target_confirm(
 async def delete_target(
     request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, target_id: int
 ) -> Response:
-    target = await service.get_target(session, user_id=user.id, target_id=target_id)
+    target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     name = target.name
-    await service.delete_target(session, user=user, target_id=target_id)
+    await targets.delete_target(session, user=user, target_id=target_id)
     return redirect_with_flash(request, "/targets", f"Target “{name}” deleted.", kind="info")
 
 
@@ -193,14 +195,14 @@ async def test_target(
     limiter: RateLimiterDep,
     target_id: int,
 ) -> Response:
-    target = await service.get_target(session, user_id=user.id, target_id=target_id)
+    target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     name = target.name
     try:
         await limiter.check("notify-test", TEST_RATE_LIMIT, ip=client_ip(request), email=user.email)
     except RateLimited as exc:
         return redirect_with_flash(request, "/targets", exc.message, kind="error")
     await session.commit()  # end this request's unit of work: no transaction stays open during the send
-    delivery = await service.send_test(
+    delivery = await targets.send_test(
         database_of(request), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
     )
     if delivery.last_error:
@@ -223,9 +225,9 @@ async def _job_targets_page(
     status_code: int = 200,
     before: int | None = None,
 ) -> HTMLResponse:
-    view = await service.job_targets(session, user=user, job_id=job_id)
+    view = await targets.job_targets(session, user=user, job_id=job_id)
     # One more than a page: whether there are older ones.
-    deliveries = await service.deliveries_for_job(
+    deliveries = await delivery_history.deliveries_for_job(
         session, user=user, job_id=job_id, limit=HISTORY_LIMIT + 1, before_id=before
     )
     older_url = None
@@ -234,7 +236,7 @@ async def _job_targets_page(
         older_url = _deliveries_url(job_id, deliveries[-1].delivery.id)
     newer_url = None
     if before is not None:
-        newer = await service.newer_deliveries_before(
+        newer = await delivery_history.newer_deliveries_before(
             session, user=user, job_id=job_id, before=before, limit=HISTORY_LIMIT
         )
         newer_url = _deliveries_url(job_id, newer)
@@ -284,7 +286,7 @@ async def job_targets_submit(
             notify_on_failure=bool(notify_on_failure),
             failure_threshold=failure_threshold.strip() or 3,
         )
-        await service.set_job_targets(session, user=user, job_id=job_id, data=data, now=utcnow())
+        await targets.set_job_targets(session, user=user, job_id=job_id, data=data, now=utcnow())
     except ValidationError as exc:
         errors = field_errors(exc, labels=JOB_FIELD_LABELS)
         return await _job_targets_page(request, session, user, job_id, errors=errors, status_code=422)
@@ -304,7 +306,7 @@ async def _unsubscribe_page(
     request: Request, session: SessionDep, settings: SettingsDep, token: str
 ) -> HTMLResponse:
     try:
-        current = await service.subscription(session, settings=settings, token=token)
+        current = await subscriptions.subscription(session, settings=settings, token=token)
     except links.InvalidUnsubscribeToken as exc:
         context = {"error": str(exc)}
         return render(request, "notify/unsubscribe.html", context, status_code=400)
@@ -328,7 +330,7 @@ async def unsubscribe_submit(
     token: FormStr = "",
 ) -> Response:
     try:
-        done = await service.unsubscribe(session, settings=settings, token=token, now=utcnow())
+        done = await subscriptions.unsubscribe(session, settings=settings, token=token, now=utcnow())
     except links.InvalidUnsubscribeToken as exc:
         return render(request, "notify/unsubscribe.html", {"error": str(exc)}, status_code=400)
     message = "Unsubscribed: nothing more will be sent there for this job."

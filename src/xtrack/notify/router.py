@@ -1,6 +1,6 @@
 """Notifications API: targets, which targets a job sends to, and delivery history. Thin routes over
-``notify.service``; owner only (another user's target or job is a 404). Target URLs are write-only:
-every response shows them masked."""
+``notify.targets`` and ``notify.deliveries``; owner only (another user's target or job is a 404).
+Target URLs are write-only: every response shows them masked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from xtrack.db import MAX_ID, utcnow
 from xtrack.errors import Invalid
-from xtrack.notify import service
+from xtrack.notify import deliveries, targets
 from xtrack.notify.models import NotificationDelivery
 from xtrack.notify.schemas import (
     DeliveryList,
@@ -42,7 +42,7 @@ def _field_error(exc: Invalid) -> NoReturn:
     raise RequestValidationError([{"loc": ("body", exc.field), "msg": exc.message, "type": "value_error"}])
 
 
-def target_read(view: service.TargetView) -> TargetRead:
+def target_read(view: targets.TargetView) -> TargetRead:
     target = view.target
     last = view.last
     return TargetRead(
@@ -60,7 +60,7 @@ def target_read(view: service.TargetView) -> TargetRead:
     )
 
 
-def delivery_read(view: service.DeliveryView) -> DeliveryRead:
+def delivery_read(view: deliveries.DeliveryView) -> DeliveryRead:
     d: NotificationDelivery = view.delivery
     return DeliveryRead(
         id=d.id,
@@ -81,7 +81,7 @@ def delivery_read(view: service.DeliveryView) -> DeliveryRead:
     )
 
 
-def job_targets_read(view: service.JobTargetsView) -> JobTargets:
+def job_targets_read(view: targets.JobTargetsView) -> JobTargets:
     return JobTargets(
         job_id=view.job.id,
         target_ids=view.target_ids,
@@ -106,7 +106,7 @@ def job_targets_read(view: service.JobTargetsView) -> JobTargets:
     "/targets", response_model=TargetList, summary="Your notification targets", responses=error_responses(401)
 )
 async def list_targets(session: SessionDep, user: CurrentUser) -> TargetList:
-    return TargetList(items=[target_read(v) for v in await service.list_targets(session, user=user)])
+    return TargetList(items=[target_read(v) for v in await targets.list_targets(session, user=user)])
 
 
 @router.post(
@@ -118,10 +118,10 @@ async def list_targets(session: SessionDep, user: CurrentUser) -> TargetList:
 )
 async def create_target(session: SessionDep, user: ActiveUser, data: TargetCreate) -> TargetRead:
     try:
-        target = await service.create_target(session, user=user, data=data, now=utcnow())
+        target = await targets.create_target(session, user=user, data=data, now=utcnow())
     except Invalid as exc:
         _field_error(exc)
-    return target_read(await service.target_view(session, user=user, target_id=target.id))
+    return target_read(await targets.target_view(session, user=user, target_id=target.id))
 
 
 @router.get(
@@ -131,7 +131,7 @@ async def create_target(session: SessionDep, user: ActiveUser, data: TargetCreat
     responses=error_responses(401, 404),
 )
 async def get_target(session: SessionDep, user: CurrentUser, target_id: int) -> TargetRead:
-    return target_read(await service.target_view(session, user=user, target_id=target_id))
+    return target_read(await targets.target_view(session, user=user, target_id=target_id))
 
 
 @router.patch(
@@ -144,10 +144,10 @@ async def update_target(
     session: SessionDep, user: ActiveUser, target_id: int, data: TargetUpdate
 ) -> TargetRead:
     try:
-        await service.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
+        await targets.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
     except Invalid as exc:
         _field_error(exc)
-    return target_read(await service.target_view(session, user=user, target_id=target_id))
+    return target_read(await targets.target_view(session, user=user, target_id=target_id))
 
 
 @router.delete(
@@ -157,7 +157,7 @@ async def update_target(
     responses=error_responses(401, 403, 404),
 )
 async def delete_target(session: SessionDep, user: ActiveUser, target_id: int) -> Response:
-    await service.delete_target(session, user=user, target_id=target_id)
+    await targets.delete_target(session, user=user, target_id=target_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -176,13 +176,13 @@ async def test_target(
     target_id: int,
 ) -> DeliveryRead:
     await limiter.check("notify-test", TEST_RATE_LIMIT, ip=client_ip(request), email=user.email)
-    target = await service.get_target(session, user_id=user.id, target_id=target_id)
+    target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     name, kind = target.name, target.kind
     await session.commit()  # end this request's unit of work: no transaction stays open during the send
-    delivery = await service.send_test(
+    delivery = await targets.send_test(
         database_of(request), user_id=user.id, target_id=target_id, settings=settings, now=utcnow()
     )
-    return delivery_read(service.DeliveryView(delivery=delivery, target_name=name, target_kind=kind))
+    return delivery_read(deliveries.DeliveryView(delivery=delivery, target_name=name, target_kind=kind))
 
 
 @router.get(
@@ -192,7 +192,7 @@ async def test_target(
     responses=error_responses(401, 404),
 )
 async def get_job_targets(session: SessionDep, user: CurrentUser, job_id: int) -> JobTargets:
-    return job_targets_read(await service.job_targets(session, user=user, job_id=job_id))
+    return job_targets_read(await targets.job_targets(session, user=user, job_id=job_id))
 
 
 @router.put(
@@ -205,7 +205,7 @@ async def put_job_targets(
     session: SessionDep, user: ActiveUser, job_id: int, data: JobTargetsUpdate
 ) -> JobTargets:
     try:
-        view = await service.set_job_targets(session, user=user, job_id=job_id, data=data, now=utcnow())
+        view = await targets.set_job_targets(session, user=user, job_id=job_id, data=data, now=utcnow())
     except Invalid as exc:
         _field_error(exc)
     return job_targets_read(view)
@@ -221,12 +221,12 @@ async def job_deliveries(
     session: SessionDep,
     user: CurrentUser,
     job_id: int,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_DELIVERY_PAGE)] = service.DELIVERY_PAGE,
+    limit: Annotated[int, Query(ge=1, le=deliveries.MAX_DELIVERY_PAGE)] = deliveries.DELIVERY_PAGE,
     before_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Keyset: deliveries older than this id")
     ] = None,
 ) -> DeliveryList:
-    views = await service.deliveries_for_job(
+    views = await deliveries.deliveries_for_job(
         session, user=user, job_id=job_id, limit=limit, before_id=before_id
     )
     return DeliveryList(items=[delivery_read(v) for v in views])
