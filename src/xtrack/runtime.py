@@ -33,7 +33,8 @@ from xtrack.executions.executors.local import LocalExecutor
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.hooks import RunHooks
 from xtrack.executions.runner import run_execution
-from xtrack.notify.outbox import NotifyLoop, RunNotifications
+from xtrack.notify.loop import NotifyLoop
+from xtrack.notify.outbox import RunNotifications
 from xtrack.observability import get_logger
 from xtrack.ops.maintenance import Housekeeping
 from xtrack.sources.base import Source

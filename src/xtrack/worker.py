@@ -27,9 +27,8 @@ from typing import Any, TypeVar
 from celery import Celery, bootsteps
 
 from xtrack.config import Settings, get_settings
-from xtrack.db import utcnow
 from xtrack.executions.executors.celery import DELIVER_NOTIFICATIONS, RUN_EXECUTION, TASK_OPTIONS, make_celery
-from xtrack.notify.outbox import deliver_all_due
+from xtrack.notify.outbox import deliver_due_now
 from xtrack.observability import get_logger
 from xtrack.runtime import Runtime
 
@@ -239,7 +238,7 @@ def deliver_notifications_task() -> None:
     (sent by the scheduler's notify loop when something is due; running it twice is harmless)."""
     loop = process_loop()
     runtime = loop.runtime
-    loop.run(deliver_all_due(runtime.database, runtime.settings, now=utcnow()))
+    loop.run(deliver_due_now(runtime.database, runtime.settings))
 
 
 def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:

@@ -30,6 +30,7 @@ from xtrack.jobs.models import Job
 from xtrack.notify import outbox
 from xtrack.notify import targets as notify_targets
 from xtrack.notify.models import NotificationTarget
+from xtrack.notify.outbox import RunNotifications
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate
 from xtrack.summarize.base import Summarizer
 from xtrack.users.models import User
@@ -174,6 +175,7 @@ class Pipeline:
                 source=self.source,
                 summarizer=summarizer,
                 heartbeats=self.heartbeats,
+                hooks=RunNotifications(self.settings),
             )
         return ids
 

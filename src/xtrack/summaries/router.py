@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from xtrack.db import MAX_ID, get_database, utcnow
+from xtrack.db import MAX_ID, utcnow
 from xtrack.summaries import export, feeds
 from xtrack.summaries import service as summaries_service
 from xtrack.summaries.schemas import FeedCreate, FeedCreated, FeedRead, SummaryPage, SummaryRead
 from xtrack.summaries.service import SummaryFilters
 from xtrack.users.deps import CurrentUser
 from xtrack.users.schemas import error_responses
-from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.deps import DatabaseDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/summaries", tags=["summaries"])
 
@@ -79,6 +79,7 @@ async def list_summaries(
 )
 async def export_summaries(
     user: CurrentUser,
+    database: DatabaseDep,
     format: Annotated[Literal["json", "md"], Query(description="json or md (Markdown)")] = "json",
     job_id: JobFilter = None,
     playground: PlaygroundFilter = None,
@@ -87,7 +88,7 @@ async def export_summaries(
     now = utcnow()
     body = export.stream(
         format,
-        get_database(),
+        database,
         owner_id=user.id,
         email=user.email,
         filters=_filters(job_id, playground, since),
