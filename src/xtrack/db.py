@@ -225,9 +225,3 @@ def init_database(url: str, *, pool_size: int = 10) -> Database:
     set_database(database)
     return database
 
-
-@asynccontextmanager
-async def session_scope() -> AsyncIterator[AsyncSession]:
-    """A unit of work on the process's database (tasks and loops use this)."""
-    async with get_database().session() as session:
-        yield session
