@@ -224,4 +224,3 @@ def init_database(url: str, *, pool_size: int = 10) -> Database:
     database = Database(create_engine(url, pool_size=pool_size))
     set_database(database)
     return database
-

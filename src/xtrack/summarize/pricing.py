@@ -64,6 +64,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gemini-2.5-flash": Price(0.30, 2.50, 0.075),
 }
 
+
 def parse_price_table(text: str) -> dict[str, Price]:
     """Parse ``model=input/output[/cached_input]`` entries; raise ValueError naming a bad entry."""
     return {name: Price(*values) for name, values in parse_llm_prices(text).items()}

@@ -17,7 +17,7 @@ from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import Forbidden, Invalid, RateLimited, Unauthorized, XTrackError
 from xtrack.ratelimit import RateLimiterDep, client_ip
-from xtrack.users import auth, service
+from xtrack.users import auth, email_links, service
 from xtrack.users.deps import CurrentUser, OptionalUser
 from xtrack.users.models import EmailTokenPurpose, Theme, User, UserStatus
 from xtrack.web.csrf import CsrfForm
@@ -229,7 +229,7 @@ _LINK_PAGES: dict[EmailTokenPurpose, dict[str, str]] = {
 }
 
 
-def _link_error(request: Request, exc: service.InvalidLink) -> HTMLResponse:
+def _link_error(request: Request, exc: email_links.InvalidLink) -> HTMLResponse:
     titles = {
         "unknown": "This link is not valid",
         "expired": "This link has expired",
@@ -247,8 +247,8 @@ async def _link_confirm_page(
     request: Request, session: SessionDep, token: str, purpose: EmailTokenPurpose
 ) -> HTMLResponse:
     try:
-        _, owner = await service.check_email_token(session, token=token, purpose=purpose, now=utcnow())
-    except service.InvalidLink as exc:
+        _, owner = await email_links.check_email_token(session, token=token, purpose=purpose, now=utcnow())
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     context = {"page": _LINK_PAGES[purpose], "token": token, "email": owner.email}
     return _page(request, "users/confirm_link.html", context)
@@ -267,7 +267,7 @@ async def verify_submit(
 ) -> Response:
     try:
         verified = await service.verify_email(session, token=token, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     if user is not None and user.id == verified.id:
         return redirect_with_flash(request, "/", "Your email address is confirmed. Welcome to XTrack!")
@@ -343,10 +343,10 @@ async def reset_confirm_form(
     request: Request, session: SessionDep, _user: OptionalUser, token: str = ""
 ) -> Response:
     try:
-        _, owner = await service.check_email_token(
+        _, owner = await email_links.check_email_token(
             session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
         )
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     return _page(request, "users/reset_confirm.html", {"token": token, "email": owner.email, "errors": {}})
 
@@ -362,10 +362,10 @@ async def reset_confirm_submit(
 ) -> Response:
     try:
         user = await service.reset_password(session, token=token, password=password, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     except Invalid as exc:
-        _, owner = await service.check_email_token(
+        _, owner = await email_links.check_email_token(
             session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
         )
         context = {"token": token, "email": owner.email, "errors": _error_of(exc)}
@@ -395,7 +395,7 @@ async def login_link_submit(
 ) -> Response:
     try:
         user = await service.use_login_link(session, token=token, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     response = redirect_with_flash(request, "/", f"You are signed in as {user.email}.")
     await _sign_in(request, response, session, settings, user)
