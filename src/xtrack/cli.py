@@ -379,7 +379,7 @@ def worker(
 @app.command()
 def demo() -> None:
     """Create a demo user with three jobs and their first runs (once); print how to sign in."""
-    from xtrack.demo import ensure_demo
+    from xtrack.ops.demo import ensure_demo
 
     settings = settings_or_exit()
     migrate_or_exit(settings)
@@ -484,7 +484,7 @@ app.add_typer(maintenance_app, name="maintenance")
 def maintenance_prune() -> None:
     """Apply the retention settings now: old executions and unneeded posts (summaries are kept)."""
     from xtrack.db import utcnow
-    from xtrack.maintenance import prune
+    from xtrack.ops.maintenance import prune
 
     settings = settings_or_exit()
     result = run_with_database(settings, lambda database: prune(database, settings, now=utcnow()))
@@ -553,7 +553,7 @@ def doctor() -> None:
     """Check the configuration, database, broker, source, LLM and SMTP; exit 1 if something required fails."""
     from rich.markup import escape
 
-    from xtrack import doctor as doctor_checks
+    from xtrack.ops import doctor as doctor_checks
 
     report = asyncio.run(doctor_checks.run())
     table = Table("", "Check", "Result", "Hint", title="XTrack doctor", title_justify="left")

@@ -2,8 +2,8 @@
 
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
-from xtrack.maintenance import MaintenanceRun, SchedulerHeartbeat
 from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
+from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 from xtrack.sources.models import Post, SourceLimit, XAccount
 from xtrack.summaries.models import FeedToken, Summary
 from xtrack.users.models import ApiToken, EmailToken, User, WebSession

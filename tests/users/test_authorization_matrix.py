@@ -186,7 +186,7 @@ async def job_feed(session: AsyncSession, owner: User) -> dict[str, Any]:
 
 
 async def scheduler_heartbeat(session: AsyncSession, owner: User) -> dict[str, Any]:
-    from xtrack.maintenance import SchedulerHeartbeat
+    from xtrack.ops.models import SchedulerHeartbeat
 
     session.add(SchedulerHeartbeat(instance_id="matrix", hostname="matrix", pid=1, beat_at=utcnow()))
     await session.flush()

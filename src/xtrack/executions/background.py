@@ -14,8 +14,8 @@ from xtrack.executions import dispatcher, reaper
 from xtrack.executions.executors import get_executor
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.heartbeat import HEARTBEATS
-from xtrack.maintenance import Housekeeping
 from xtrack.observability import get_logger
+from xtrack.ops.maintenance import Housekeeping
 
 logger = get_logger("xtrack.scheduler")
 

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
-from xtrack import __version__, metrics, probes
+from xtrack import __version__, metrics
 from xtrack.config import Settings
 from xtrack.db import get_database, utcnow
+from xtrack.ops import gauges, probes
 
 router = APIRouter(tags=["health"])
 
@@ -106,5 +107,5 @@ async def metrics_endpoint(request: Request) -> Response:
     refusal = metrics_refusal(request, settings)
     if refusal is not None:
         return refusal
-    body = await metrics.render(get_database(), now=utcnow())
+    body = await gauges.render(get_database(), now=utcnow())
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})
