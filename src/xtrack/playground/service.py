@@ -20,9 +20,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +40,6 @@ from xtrack.users.models import User, UserStatus
 if TYPE_CHECKING:
     from xtrack.playground.schemas import PlaygroundRunCreate
 
-T = TypeVar("T")
-
 QUOTA_WINDOW = timedelta(hours=24)
 CONCURRENCY_RETRY_AFTER = 10  # seconds: runs take seconds, so ask again soon
 HISTORY_DEFAULT_LIMIT = 20
@@ -51,11 +49,9 @@ SUSPENDED_DETAIL = "This account is suspended."
 NOT_FOUND_DETAIL = "Playground run not found."
 
 
-# The views below are serialised straight from their attributes for the history API
-# (``playground.router.HISTORY_JSON``, the shape of PlaygroundRunRead; a test keeps them equal):
-# ``Hidden`` fields are for pages only. Not frozen: a frozen dataclass's __init__ costs ~10x more,
-# paid per row of a history page.
-Hidden = Annotated[T, Field(exclude=True)]
+# The views below are what pages, the CLI and the API read; the API's wire format is
+# ``playground.schemas`` (PlaygroundRunRead), built from them by attribute. Not frozen: a frozen
+# dataclass's __init__ costs ~10x more, paid per row of a history page.
 
 
 @dataclass(slots=True)
@@ -64,7 +60,7 @@ class PlaygroundSummary:
     content: str  # Markdown
     tweets_count: int
     post_ids: list[str]
-    headline: Hidden[str | None]
+    headline: str | None
     model: str | None
     input_tokens: int
     output_tokens: int
@@ -78,11 +74,11 @@ class PlaygroundRun:
     can hand it to ``ui.run_row`` and ``ui.status_badge`` like any execution."""
 
     id: int
-    user_id: Hidden[int | None]
+    user_id: int | None
     status: str
-    params: Hidden[dict[str, Any]]
+    params: dict[str, Any]
     created_at: datetime
-    queued_at: Hidden[datetime | None]
+    queued_at: datetime | None
     started_at: datetime | None
     completed_at: datetime | None
     tweets_fetched: int
@@ -93,11 +89,11 @@ class PlaygroundRun:
     retry_of_id: int | None
     covered_from: datetime | None
     covered_to: datetime | None
-    gap: Hidden[bool]
+    gap: bool
     summary: PlaygroundSummary | None
-    trigger: Hidden[str] = Trigger.PLAYGROUND.value
-    job_id: Hidden[None] = None
-    # Derived from params and the timestamps in __post_init__ (fields, so that they are serialised).
+    trigger: str = Trigger.PLAYGROUND.value
+    job_id: None = None
+    # Derived from params and the timestamps in __post_init__.
     x_username: str = ""
     topics: list[str] = field(default_factory=list)
     hours_back: int = 24
