@@ -24,7 +24,7 @@ run: $(VENV)/.runtime
 	$(BIN)/xtrack demo
 	$(BIN)/xtrack serve
 
-## test: dev tools, local services, then ruff, mypy and pytest
+## test: dev tools, local services, then ruff, import layers, mypy and pytest
 test: $(VENV)/.dev services chromium lint typecheck pytest
 
 services:
@@ -36,6 +36,7 @@ chromium:
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

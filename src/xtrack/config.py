@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "xtrack"}
 DEFAULT_LEASE_SECONDS = 60.0  # how long a run or a delivery may be silent before another process takes it
+_PRICE_ENTRY_SEPARATORS = re.compile(r"[,;\n]")
 
 
 class ConfigError(Exception):
@@ -122,9 +124,7 @@ class Settings(BaseSettings):
     @field_validator("llm_prices")
     @classmethod
     def _llm_prices(cls, value: str) -> str:
-        from xtrack.summarize.pricing import parse_price_table
-
-        parse_price_table(value)  # raises ValueError naming the bad entry
+        parse_llm_prices(value)  # raises ValueError naming the bad entry
         return value
 
     @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
@@ -195,6 +195,31 @@ class Settings(BaseSettings):
         key_file.write_text(key)
         key_file.chmod(0o600)
         return key
+
+
+def parse_llm_prices(text: str) -> dict[str, tuple[float, float, float | None]]:
+    """``XTRACK_LLM_PRICES``: ``model=input/output[/cached_input]`` entries (US dollars per million
+    tokens) by lower-case model name; raise ValueError naming a bad entry."""
+    table: dict[str, tuple[float, float, float | None]] = {}
+    for raw_entry in _PRICE_ENTRY_SEPARATORS.split(text or ""):
+        entry = raw_entry.strip()
+        if not entry:
+            continue
+        name, sep, numbers = entry.partition("=")
+        parts = [part.strip() for part in numbers.split("/")]
+        try:
+            if not sep or not name.strip() or len(parts) not in (2, 3):
+                raise ValueError
+            values = [float(part) for part in parts]
+        except ValueError:
+            raise ValueError(
+                f"bad price entry '{entry}': expected model=input/output[/cached_input] "
+                "in US dollars per million tokens"
+            ) from None
+        if any(value < 0 or value != value for value in values):
+            raise ValueError(f"bad price entry '{entry}': prices must be non-negative numbers")
+        table[name.strip().lower()] = (values[0], values[1], values[2] if len(values) == 3 else None)
+    return table
 
 
 def describe_validation_error(exc: ValidationError) -> str:

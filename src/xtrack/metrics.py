@@ -17,10 +17,8 @@ Counters and histograms (updated where the work happens):
     xtrack_llm_cost_usd_total{summarizer,model}
     xtrack_notification_deliveries_total{status}         ``record_delivery(status)`` (notify package)
 
-Gauges read from the database on each scrape (one cheap query on the unfinished-runs index, so
-every web replica reports the same truth): ``xtrack_executions_queued``,
-``xtrack_executions_running``, ``xtrack_oldest_queued_seconds`` and
-``xtrack_scheduler_heartbeat_age_seconds``.
+Gauges read from the database on each scrape are ``xtrack.ops.gauges`` (this module is the core
+layer: it reads no table).
 
 Several processes (Celery workers next to the web process): set ``PROMETHEUS_MULTIPROC_DIR`` to an
 empty directory shared by the processes of one machine *before they start* (wipe it at boot). Each
@@ -36,6 +34,7 @@ not forward the client's address: then set the token) and is a 404 for everyone 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime
 
 from prometheus_client import (
@@ -46,15 +45,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-
-from xtrack.db import Database
-from xtrack.executions.models import ExecutionStatus, JobExecution
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 RETRYING = "RETRYING"
+_TIMED_STATUSES = ("COMPLETED", "FAILED")  # ExecutionStatus values (the executions layer is above)
 
 EXECUTIONS = Counter(
     "xtrack_executions",
@@ -93,7 +89,7 @@ def execution_finished(
 ) -> None:
     """An attempt ended: ``status`` COMPLETED, FAILED, CANCELLED or RETRYING."""
     EXECUTIONS.labels(status=status, trigger=trigger, error_kind=error_kind or "").inc()
-    if seconds is not None and status in (ExecutionStatus.COMPLETED.value, ExecutionStatus.FAILED.value):
+    if seconds is not None and status in _TIMED_STATUSES:
         EXECUTION_DURATION.labels(trigger=trigger, status=status).observe(max(0.0, seconds))
     if posts:
         POSTS_FETCHED.labels(trigger=trigger).inc(posts)
@@ -146,56 +142,20 @@ def process_registry() -> CollectorRegistry:
     return registry
 
 
+def exposition(extra: Sequence[Metric] = ()) -> bytes:
+    """The text exposition: the process (or multiprocess) metrics, then ``extra`` (e.g. gauges read
+    from the database at scrape time, ``xtrack.ops.gauges``)."""
+    body = generate_latest(process_registry())
+    if extra:
+        snapshot = CollectorRegistry()
+        snapshot.register(_Snapshot(list(extra)))
+        body += generate_latest(snapshot)
+    return body
+
+
 class _Snapshot(Collector):
     def __init__(self, metrics: list[Metric]) -> None:
         self.metrics = metrics
 
     def collect(self) -> list[Metric]:
         return self.metrics
-
-
-async def database_gauges(database: Database, *, now: datetime) -> list[Metric]:
-    """Queue depth, running runs, the oldest queued run's age and the newest scheduler heartbeat's age."""
-    from xtrack.maintenance import SchedulerHeartbeat
-
-    active = (ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value)
-    async with database.session() as session:
-        rows = (
-            await session.execute(
-                select(JobExecution.status, func.count(), func.min(JobExecution.created_at))
-                .where(JobExecution.status.in_(active))
-                .group_by(JobExecution.status)
-            )
-        ).all()
-        heartbeat: datetime | None = await session.scalar(select(func.max(SchedulerHeartbeat.beat_at)))
-    counts = {row[0]: (int(row[1]), row[2]) for row in rows}
-    queued, oldest = counts.get(ExecutionStatus.QUEUED.value, (0, None))
-    running, _ = counts.get(ExecutionStatus.RUNNING.value, (0, None))
-    metrics: list[Metric] = [
-        GaugeMetricFamily("xtrack_executions_queued", "Executions waiting to run.", value=queued),
-        GaugeMetricFamily("xtrack_executions_running", "Executions running now.", value=running),
-        GaugeMetricFamily(
-            "xtrack_oldest_queued_seconds",
-            "Age of the oldest QUEUED execution (0 when none).",
-            value=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
-        ),
-    ]
-    if heartbeat is not None:
-        metrics.append(
-            GaugeMetricFamily(
-                "xtrack_scheduler_heartbeat_age_seconds",
-                "Seconds since a scheduler last completed a tick.",
-                value=max(0.0, (now - heartbeat).total_seconds()),
-            )
-        )
-    return metrics
-
-
-async def render(database: Database | None, *, now: datetime) -> bytes:
-    """The text exposition: the process (or multiprocess) metrics, then the database gauges."""
-    body = generate_latest(process_registry())
-    if database is not None:
-        snapshot = CollectorRegistry()
-        snapshot.register(_Snapshot(await database_gauges(database, now=now)))
-        body += generate_latest(snapshot)
-    return body

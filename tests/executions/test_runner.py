@@ -18,6 +18,7 @@ from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution, T
 from xtrack.executions.runner import run_execution
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
+from xtrack.playground import service as playground_service
 from xtrack.sources.base import AccountNotFound, AccountUnavailable, SourceRateLimited
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import SummarizeError, Summarizer
@@ -270,7 +271,6 @@ async def test_llm_failure_keeps_the_cursor_and_the_run_that_succeeds_summarizes
         owner_id=job.user_id,
         execution_id=execution_id,
         now=harness.clock(),
-        settings=harness.settings,
         executor=None,
     )
     await harness.session.commit()
@@ -386,7 +386,7 @@ async def test_playground_runs_use_their_params(harness: Harness) -> None:
     user = await make_user(harness.session)
     inside = harness.source.publish(T0 - timedelta(hours=2))
     harness.source.publish(T0 - timedelta(hours=7))
-    execution = await executions_service.create_playground_execution(
+    execution = await playground_service.create_execution(
         harness.session,
         user_id=user.id,
         x_username="alice",

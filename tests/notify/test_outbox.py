@@ -19,7 +19,6 @@ from tests.fakes.smtp import Inbox
 from tests.notify.conftest import NEXT_ROUND, T0, Pipeline, Sink
 from tests.ops.conftest import Scrape
 from tests.users.conftest import csrf_of
-from xtrack import metrics
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
@@ -27,6 +26,7 @@ from xtrack.notify import outbox
 from xtrack.notify import targets as notify_targets
 from xtrack.notify.models import DeliveryKind, DeliveryStatus, NotificationDelivery
 from xtrack.notify.schemas import TargetUpdate
+from xtrack.ops import gauges
 from xtrack.sources.base import AccountNotFound
 from xtrack.users.models import User, UserStatus
 from xtrack.web.app import create_app
@@ -61,7 +61,7 @@ def _html(message: EmailMessage) -> str:
 
 
 async def _delivery_counts() -> dict[str, float]:
-    scrape = Scrape((await metrics.render(None, now=utcnow())).decode())
+    scrape = Scrape((await gauges.render(None, now=utcnow())).decode())
     return {
         status: scrape.value("xtrack_notification_deliveries_total", status=status)
         for status in ("SENT", "RETRYING", "FAILED")

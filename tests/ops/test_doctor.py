@@ -18,9 +18,10 @@ from starlette.routing import Route
 from tests.conftest import fresh_database_url
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
-from xtrack import doctor, migrate
+from xtrack import migrate
 from xtrack.config import Settings
 from xtrack.db import Database, create_engine
+from xtrack.ops import doctor
 
 WRONG_TOKEN = "wrong-token-0123456789abcdefXYZ"
 

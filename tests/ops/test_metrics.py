@@ -27,6 +27,7 @@ from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
+from xtrack.ops import gauges
 from xtrack.sources.base import BadCredentials, SourceRateLimited
 from xtrack.sources.x import XSource
 from xtrack.summarize.base import SummaryRequest
@@ -106,7 +107,7 @@ def _x(url: str, token: str) -> XSource:
 
 async def test_source_requests_and_rate_limit_waits(fake_x: tuple[FakeX, str]) -> None:
     fake, url = fake_x
-    before = Scrape((await metrics.render(None, now=utcnow())).decode())
+    before = Scrape((await gauges.render(None, now=utcnow())).decode())
     good, wrong = _x(url, "right-token"), _x(url, "wrong-token")
     try:
         await good.resolve("alice")
@@ -121,7 +122,7 @@ async def test_source_requests_and_rate_limit_waits(fake_x: tuple[FakeX, str]) -
     finally:
         await good.aclose()
         await wrong.aclose()
-    after = Scrape((await metrics.render(None, now=utcnow())).decode())
+    after = Scrape((await gauges.render(None, now=utcnow())).decode())
 
     def delta(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -175,12 +176,12 @@ async def test_llm_tokens_and_cost(settings: Settings) -> None:
             )
             for i in range(5)
         ]
-        before = Scrape((await metrics.render(None, now=utcnow())).decode())
+        before = Scrape((await gauges.render(None, now=utcnow())).decode())
         try:
             result = await summarizer.summarize(SummaryRequest(username="alice", posts=posts, topics=["AI"]))
         finally:
             await summarizer.aclose()
-    after = Scrape((await metrics.render(None, now=utcnow())).decode())
+    after = Scrape((await gauges.render(None, now=utcnow())).decode())
     labels = {"summarizer": "openai", "model": "metrics-model"}
     assert (
         after.value("xtrack_llm_tokens_total", direction="input", **labels)
@@ -200,11 +201,11 @@ async def test_llm_tokens_and_cost(settings: Settings) -> None:
 
 
 async def test_record_delivery_counts_by_status() -> None:
-    before = Scrape((await metrics.render(None, now=utcnow())).decode())
+    before = Scrape((await gauges.render(None, now=utcnow())).decode())
     metrics.record_delivery("SENT")
     metrics.record_delivery("SENT")
     metrics.record_delivery("FAILED")
-    after = Scrape((await metrics.render(None, now=utcnow())).decode())
+    after = Scrape((await gauges.render(None, now=utcnow())).decode())
     sent = after.value("xtrack_notification_deliveries_total", status="SENT") - before.value(
         "xtrack_notification_deliveries_total", status="SENT"
     )
@@ -226,7 +227,7 @@ def test_multiprocess_mode_merges_every_process(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     import asyncio
 
-    scraped = Scrape(asyncio.run(metrics.render(None, now=utcnow())).decode())
+    scraped = Scrape(asyncio.run(gauges.render(None, now=utcnow())).decode())
     assert scraped.value("xtrack_notification_deliveries_total", status="SENT") == 2
     assert scraped.value("xtrack_posts_fetched_total", trigger="MANUAL") == 8
     assert scraped.value("xtrack_execution_duration_seconds_count", trigger="MANUAL", status="COMPLETED") == 2

@@ -11,7 +11,7 @@ from tests.conftest import current_database
 from tests.executions.conftest import RecordingExecutor
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
-from xtrack.maintenance import PRUNE_TASK, beat, claim_daily, finish_daily, heartbeat_stale_after
+from xtrack.ops.maintenance import PRUNE_TASK, beat, claim_daily, finish_daily, heartbeat_stale_after
 from xtrack.runtime import SchedulerLoop
 from xtrack.web.app import create_app
 

@@ -12,17 +12,16 @@ from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
-from xtrack.maintenance import (
+from xtrack.ops.maintenance import (
     PRUNE_TASK,
     Housekeeping,
-    MaintenanceRun,
-    SchedulerHeartbeat,
     beat,
     claim_daily,
     finish_daily,
     prune,
 )
 from xtrack.posts.models import StoredPost, XAccount
+from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 from xtrack.sources.ids import snowflake
 from xtrack.summaries.models import Summary
 from xtrack.users.models import User

@@ -17,6 +17,7 @@ from xtrack import migrate
 from xtrack.cli import app as cli_app
 from xtrack.config import Settings, set_settings
 from xtrack.db import Database, create_engine, utcnow
+from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.users import auth, service
 from xtrack.users.models import ApiToken, UserStatus, WebSession
@@ -123,7 +124,7 @@ async def test_user_list_counts_jobs_in_one_query(db: Database, session: AsyncSe
     sync_engine = db.engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", count)
     try:
-        rows = await service.list_users_with_job_counts(session)
+        rows = await jobs_service.list_users_with_job_counts(session)
     finally:
         event.remove(sync_engine, "before_cursor_execute", count)
     counts = {row.user.id: row.jobs_count for row in rows}

@@ -47,7 +47,7 @@ from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.notify.models import NotificationTarget
 from xtrack.summaries.models import Summary
-from xtrack.users import auth
+from xtrack.users import auth, email_links
 from xtrack.users import service as users_service
 from xtrack.users.models import EmailTokenPurpose, User, UserStatus
 from xtrack.web.app import create_app
@@ -186,7 +186,7 @@ async def job_feed(session: AsyncSession, owner: User) -> dict[str, Any]:
 
 
 async def scheduler_heartbeat(session: AsyncSession, owner: User) -> dict[str, Any]:
-    from xtrack.maintenance import SchedulerHeartbeat
+    from xtrack.ops.models import SchedulerHeartbeat
 
     session.add(SchedulerHeartbeat(instance_id="matrix", hostname="matrix", pid=1, beat_at=utcnow()))
     await session.flush()
@@ -475,7 +475,7 @@ async def _run_matrix(session: AsyncSession, settings: Settings) -> None:
     suspended_cookie = await auth.create_web_session(session, user=suspended_user, now=utcnow())
     await users_service.suspend(session, user=suspended_user)
     # A verify link for the unverified caller, so its requests do not depend on the order of rows.
-    await users_service.issue_email_token(
+    await email_links.issue_email_token(
         session, user=unverified, purpose=EmailTokenPurpose.VERIFY, now=utcnow()
     )
     await session.commit()

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import make_user
 from tests.users.conftest import csrf_of
 from xtrack.db import utcnow
-from xtrack.users import auth, service
+from xtrack.users import auth, email_links, service
 from xtrack.users.models import EmailTokenPurpose, UserStatus
 
 
 async def _verify_token(session: AsyncSession, *, email: str, age: timedelta = timedelta(0)) -> str:
     user = await make_user(session, email=email, status=UserStatus.UNVERIFIED)
-    token = await service.issue_email_token(
+    token = await email_links.issue_email_token(
         session, user=user, purpose=EmailTokenPurpose.VERIFY, now=utcnow() - age
     )
     await session.commit()
@@ -66,8 +66,8 @@ async def test_expired_reused_and_unknown_tokens_are_clear_json_errors(
 async def test_a_token_only_works_for_its_own_purpose(session: AsyncSession) -> None:
     user = await make_user(session, status=UserStatus.UNVERIFIED)
     now = utcnow()
-    reset = await service.issue_email_token(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
-    with pytest.raises(service.InvalidLink) as caught:
+    reset = await email_links.issue_email_token(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
+    with pytest.raises(email_links.InvalidLink) as caught:
         await service.verify_email(session, token=reset, now=now)
     assert caught.value.reason == "unknown"
 
@@ -75,11 +75,13 @@ async def test_a_token_only_works_for_its_own_purpose(session: AsyncSession) -> 
 async def test_reset_link_expires_after_one_hour(session: AsyncSession) -> None:
     user = await make_user(session)
     issued = utcnow()
-    token = await service.issue_email_token(session, user=user, purpose=EmailTokenPurpose.RESET, now=issued)
-    await service.check_email_token(
+    token = await email_links.issue_email_token(
+        session, user=user, purpose=EmailTokenPurpose.RESET, now=issued
+    )
+    await email_links.check_email_token(
         session, token=token, purpose=EmailTokenPurpose.RESET, now=issued + timedelta(minutes=59)
     )
-    with pytest.raises(service.InvalidLink) as caught:
+    with pytest.raises(email_links.InvalidLink) as caught:
         await service.reset_password(
             session, token=token, password="a brand new password", now=issued + timedelta(hours=1)
         )
@@ -89,10 +91,12 @@ async def test_reset_link_expires_after_one_hour(session: AsyncSession) -> None:
 async def test_using_one_verify_link_retires_the_others(session: AsyncSession) -> None:
     user = await make_user(session, status=UserStatus.UNVERIFIED)
     now = utcnow()
-    first = await service.issue_email_token(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
-    second = await service.issue_email_token(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    first = await email_links.issue_email_token(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    second = await email_links.issue_email_token(
+        session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now
+    )
     await service.verify_email(session, token=second, now=now)
-    with pytest.raises(service.InvalidLink) as caught:
+    with pytest.raises(email_links.InvalidLink) as caught:
         await service.verify_email(session, token=first, now=now)
     assert caught.value.reason == "used"
 

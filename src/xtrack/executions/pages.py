@@ -13,7 +13,7 @@ from xtrack.db import utcnow
 from xtrack.errors import Conflict, RateLimited
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ACTIVE_STATUSES, Trigger
-from xtrack.executions.router import ExecutorDep
+from xtrack.executions.router import ExecutorDep, retry_failed
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
 from xtrack.web import live
@@ -78,7 +78,7 @@ async def retry_execution(
     """A new run repeating a failed one; its page follows the retry live."""
     failed = await executions_service.get_for_owner(session, owner_id=user.id, execution_id=execution_id)
     try:
-        execution = await executions_service.retry(
+        execution = await retry_failed(
             session,
             owner_id=user.id,
             execution_id=execution_id,

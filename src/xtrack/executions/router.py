@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from xtrack.config import Settings
 from xtrack.db import MAX_ID, utcnow
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
-from xtrack.executions.models import ExecutionStatus, Trigger
+from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.executions.schemas import ExecutionPage, ExecutionRead
+from xtrack.playground import service as playground_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.responses import json_response
@@ -39,6 +43,32 @@ def get_executor(request: Request) -> Executor | None:
 
 
 ExecutorDep = Annotated[Executor | None, Depends(get_executor)]
+
+
+async def retry_failed(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    execution_id: int,
+    now: datetime,
+    settings: Settings,
+    executor: Executor | None,
+) -> JobExecution:
+    """Retry one of the owner's FAILED executions: a job's run as a new MANUAL run, a playground run
+    as a new PLAYGROUND run counted toward the quota (the playground's rule, one layer up)."""
+    failed = await executions_service.get_failed(session, owner_id=owner_id, execution_id=execution_id)
+    if failed.trigger == Trigger.PLAYGROUND.value:
+        return await playground_service.retry(
+            session,
+            owner_id=owner_id,
+            execution_id=execution_id,
+            now=now,
+            settings=settings,
+            executor=executor,
+        )
+    return await executions_service.retry(
+        session, owner_id=owner_id, execution_id=execution_id, now=now, executor=executor
+    )
 
 
 @router.post(
@@ -102,7 +132,7 @@ async def get_execution(session: SessionDep, user: CurrentUser, execution_id: in
 async def retry_execution(
     session: SessionDep, settings: SettingsDep, user: ActiveUser, executor: ExecutorDep, execution_id: int
 ) -> ExecutionRead:
-    execution = await executions_service.retry(
+    execution = await retry_failed(
         session,
         owner_id=user.id,
         execution_id=execution_id,

@@ -1,4 +1,4 @@
-"""Executions: manual runs, retries, playground runs, history. Owner-scoped; never commits.
+"""Executions: manual runs, retries, pausing a job (its queued runs), history. Owner-scoped; never commits.
 
 New QUEUED rows are handed to the executor only after the unit of work commits
 (``xtrack.db.after_commit``). Without an executor in this process (``xtrack web`` next to separate
@@ -10,21 +10,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import Settings
 from xtrack.db import after_commit
-from xtrack.errors import Conflict, Invalid, NotFound
+from xtrack.errors import Conflict, NotFound
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
+from xtrack.jobs.schemas import JobUpdate
 from xtrack.summaries.models import Summary
 
 HISTORY_DEFAULT_LIMIT = 50
@@ -79,78 +79,18 @@ async def run_now(
     return execution
 
 
-async def playground_runs_today(session: AsyncSession, *, user_id: int, now: datetime) -> int:
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(JobExecution)
-            .where(
-                JobExecution.user_id == user_id,
-                JobExecution.trigger == Trigger.PLAYGROUND.value,
-                JobExecution.created_at > now - timedelta(days=1),
-            )
-        )
-        or 0
-    )
-
-
-async def check_playground_quota(
-    session: AsyncSession, *, user_id: int, settings: Settings, now: datetime
-) -> None:
-    """RateLimited (429) when the user has used the daily playground quota or has too many in flight
-    (the playground owns the rules: ``xtrack.playground.service.check_quota``)."""
-    from xtrack.playground import service as playground_service  # it imports this module
-
-    await playground_service.check_quota(session, user_id=user_id, settings=settings, now=now)
-
-
-async def create_playground_execution(
-    session: AsyncSession,
-    *,
-    user_id: int | None,
-    x_username: str,
-    topics: Sequence[str],
-    hours_back: int,
-    language: str,
-    now: datetime,
-    executor: Executor | None,
-    retry_of_id: int | None = None,
-) -> JobExecution:
-    """A QUEUED PLAYGROUND execution (no job) that the runner executes like any other; the caller
-    validates the inputs and checks the quota (``check_playground_quota``) first."""
-    if hours_back < 1:
-        raise Invalid("hours_back must be at least 1.", field="hours_back")
-    execution = JobExecution(
-        job_id=None,
-        user_id=user_id,
-        status=ExecutionStatus.QUEUED.value,
-        trigger=Trigger.PLAYGROUND.value,
-        params={
-            "x_username": x_username,
-            "topics": list(topics),
-            "hours_back": hours_back,
-            "language": language,
-        },
-        created_at=now,
-        queued_at=now if executor is not None else None,
-        attempt=1,
-        retry_of_id=retry_of_id,
-    )
-    session.add(execution)
-    await session.flush()
-    hand_out_after_commit(session, executor, [execution.id])
-    return execution
-
-
-async def _owned(session: AsyncSession, *, owner_id: int, execution_id: int) -> JobExecution:
-    execution = (
+async def get_failed(session: AsyncSession, *, owner_id: int, execution_id: int) -> JobExecution:
+    """The owner's FAILED execution (to retry it); NotFound for anyone else's, Conflict unless FAILED."""
+    failed = (
         await session.execute(
             select(JobExecution).where(JobExecution.id == execution_id, JobExecution.user_id == owner_id)
         )
     ).scalar_one_or_none()
-    if execution is None:
+    if failed is None:
         raise NotFound("Execution not found.")
-    return execution
+    if failed.status != ExecutionStatus.FAILED.value:
+        raise Conflict(f"Only a FAILED execution can be retried; this one is {failed.status}.")
+    return failed
 
 
 async def retry(
@@ -159,28 +99,11 @@ async def retry(
     owner_id: int,
     execution_id: int,
     now: datetime,
-    settings: Settings,
     executor: Executor | None,
 ) -> JobExecution:
-    """A new execution repeating a FAILED one (``retry_of_id``): MANUAL for a job's run, PLAYGROUND
-    (counted toward the quota) for a playground run."""
-    failed = await _owned(session, owner_id=owner_id, execution_id=execution_id)
-    if failed.status != ExecutionStatus.FAILED.value:
-        raise Conflict(f"Only a FAILED execution can be retried; this one is {failed.status}.")
-    params = dict(failed.params or {})
-    if failed.trigger == Trigger.PLAYGROUND.value:
-        await check_playground_quota(session, user_id=owner_id, settings=settings, now=now)
-        return await create_playground_execution(
-            session,
-            user_id=failed.user_id,
-            x_username=str(params.get("x_username", "")),
-            topics=list(params.get("topics") or []),
-            hours_back=int(params.get("hours_back") or 24),
-            language=str(params.get("language") or "en"),
-            now=now,
-            executor=executor,
-            retry_of_id=failed.id,
-        )
+    """A new MANUAL execution repeating a FAILED run of a job (``retry_of_id``). A failed playground
+    run is retried by ``playground.service.retry`` (it counts toward the quota): NotFound here."""
+    failed = await get_failed(session, owner_id=owner_id, execution_id=execution_id)
     if failed.job_id is None:
         raise NotFound("Execution not found.")
     job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=failed.job_id)
@@ -200,6 +123,38 @@ async def retry(
     await _insert_queued(session, execution)
     hand_out_after_commit(session, executor, [execution.id])
     return execution
+
+
+async def cancel_queued_runs(session: AsyncSession, *, job_id: int, now: datetime) -> None:
+    """Cancel the job's QUEUED executions (a paused job); a run already in progress finishes."""
+    await session.execute(
+        update(JobExecution)
+        .where(JobExecution.job_id == job_id, JobExecution.status == ExecutionStatus.QUEUED.value)
+        .values(status=ExecutionStatus.CANCELLED.value, completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def update_job(
+    session: AsyncSession, *, owner_id: int, job_id: int, data: JobUpdate, now: datetime
+) -> Job:
+    """Change the fields sent (``jobs.service.update``); pausing the job cancels its QUEUED runs."""
+    job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id, lock=True)
+    was_active = job.is_active
+    job = await jobs_service.update(session, owner_id=owner_id, job_id=job_id, data=data, now=now)
+    if was_active and not job.is_active:
+        await cancel_queued_runs(session, job_id=job.id, now=now)
+    return job
+
+
+async def pause_job(session: AsyncSession, *, owner_id: int, job_id: int, now: datetime) -> Job:
+    """Stop scheduling the job (``jobs.service.pause``) and cancel its QUEUED runs."""
+    job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id, lock=True)
+    was_active = job.is_active
+    job = await jobs_service.pause(session, owner_id=owner_id, job_id=job_id, now=now)
+    if was_active:
+        await cancel_queued_runs(session, job_id=job.id, now=now)
+    return job
 
 
 def summary_id_column() -> Any:

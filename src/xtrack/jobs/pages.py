@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from xtrack.db import utcnow
 from xtrack.errors import Conflict, XTrackError
+from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.router import ExecutorDep
@@ -174,7 +175,7 @@ def _trigger_filter(value: str | None) -> Trigger | None:
     return Trigger(text) if text in TRIGGER_FILTERS else None
 
 
-def is_live(overview: jobs_service.JobOverview, now: datetime) -> bool:
+def is_live(overview: executions_overview.JobOverview, now: datetime) -> bool:
     """Whether the job page should poll: a run is queued or running, or the job is due any moment."""
     if overview.has_active_run:
         return True
@@ -182,7 +183,7 @@ def is_live(overview: jobs_service.JobOverview, now: datetime) -> bool:
     return bool(job.is_active and job.next_run_at is not None and job.next_run_at <= now + DUE_SOON)
 
 
-def run_now_blocker(overview: jobs_service.JobOverview, user: User) -> str | None:
+def run_now_blocker(overview: executions_overview.JobOverview, user: User) -> str | None:
     """Why "Run now" is disabled, or None when it can be pressed."""
     if user.status != UserStatus.ACTIVE.value:
         return "Confirm your email address to run jobs."
@@ -214,7 +215,7 @@ class RunFilters:
 async def _runs_context(
     session: SessionDep,
     user: User,
-    overview: jobs_service.JobOverview,
+    overview: executions_overview.JobOverview,
     filters: RunFilters,
     now: datetime,
 ) -> dict[str, Any]:
@@ -333,7 +334,7 @@ async def update_job(
     data, errors = _validate(JobUpdate, form)
     if data is None or not isinstance(data, JobUpdate):
         return _form_page(request, user, form=form, errors=errors, job=job, status_code=422)
-    await jobs_service.update(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
+    await executions_service.update_job(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
     return redirect_with_flash(request, f"/jobs/{job_id}", "Job saved.")
 
 
@@ -353,7 +354,7 @@ async def job_page(
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     now = utcnow()
-    overview = await jobs_service.get_overview(session, owner_id=user.id, job_id=job_id)
+    overview = await executions_overview.get_overview(session, owner_id=user.id, job_id=job_id)
     filters = RunFilters(_status_filter(status), _trigger_filter(trigger), before)
     context = await _runs_context(session, user, overview, filters, now)
     chart_runs = await executions_service.history(session, owner_id=user.id, job_id=job_id, limit=CHART_RUNS)
@@ -394,7 +395,7 @@ async def job_runs_poll(
 ) -> Response:
     """The runs fragment of the job page; 204 while it is unchanged (``since``, see xtrack.web.live)."""
     now = utcnow()
-    overview = await jobs_service.get_overview(session, owner_id=user.id, job_id=job_id)
+    overview = await executions_overview.get_overview(session, owner_id=user.id, job_id=job_id)
     filters = RunFilters(_status_filter(status), _trigger_filter(trigger), before)
     context = await _runs_context(session, user, overview, filters, now)
     return live.poll_response(request, "jobs/_runs.html", context, active=is_live(overview, now))
@@ -427,7 +428,7 @@ async def run_job_now(
 async def pause_job(
     request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, job_id: int
 ) -> Response:
-    await jobs_service.pause(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    await executions_service.pause_job(session, owner_id=user.id, job_id=job_id, now=utcnow())
     return redirect_with_flash(
         request, f"/jobs/{job_id}", "Job paused: it will not run until you resume it.", kind="info"
     )
@@ -449,7 +450,7 @@ async def confirm_delete_job(
     request: Request, session: SessionDep, user: CurrentUser, job_id: int
 ) -> Response:
     job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
-    contents = await jobs_service.contents(session, owner_id=user.id, job_id=job_id)
+    contents = await executions_overview.contents(session, owner_id=user.id, job_id=job_id)
     context = {"job": job, "contents": contents, "can_write": user.status == UserStatus.ACTIVE.value}
     return render(request, "jobs/delete.html", context)
 
@@ -459,7 +460,7 @@ async def delete_job(
     request: Request, session: SessionDep, user: ActiveUser, _csrf: CsrfForm, job_id: int
 ) -> Response:
     job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
-    contents = await jobs_service.contents(session, owner_id=user.id, job_id=job_id)
+    contents = await executions_overview.contents(session, owner_id=user.id, job_id=job_id)
     username = job.x_username
     await jobs_service.delete_for_owner(session, owner_id=user.id, job_id=job_id)
     message = (

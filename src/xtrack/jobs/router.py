@@ -1,4 +1,5 @@
-"""Jobs API: thin routes over ``jobs.service``; owner only (another user's job is a 404)."""
+"""Jobs API: thin routes over ``jobs.service`` (reads with runs: ``executions.overview``); owner only
+(another user's job is a 404)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from xtrack.db import utcnow
+from xtrack.executions import overview as executions_overview
+from xtrack.executions import service as executions_service
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.schemas import JobCreate, JobList, JobRead, JobUpdate, frequency_label
 from xtrack.users.deps import ActiveUser, CurrentUser
@@ -21,8 +24,8 @@ R409: dict[int | str, dict[str, Any]] = {409: {"description": "Job limit reached
 R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input; the detail names the field"}}
 
 
-def job_read(stats: jobs_service.JobStats) -> JobRead:
-    job = stats.job
+def job_read(overview: executions_overview.JobOverview) -> JobRead:
+    job = overview.job
     return JobRead(
         id=job.id,
         x_username=job.x_username,
@@ -35,19 +38,19 @@ def job_read(stats: jobs_service.JobStats) -> JobRead:
         next_run_at=job.next_run_at,
         created_at=job.created_at,
         updated_at=job.updated_at,
-        last_execution_status=stats.last_execution_status,
-        success_rate=stats.success_rate,
+        last_execution_status=overview.last_execution_status,
+        success_rate=overview.success_rate,
     )
 
 
 async def _read(session: SessionDep, owner_id: int, job_id: int) -> JobRead:
-    return job_read(await jobs_service.get_with_stats(session, owner_id=owner_id, job_id=job_id))
+    return job_read(await executions_overview.get_overview(session, owner_id=owner_id, job_id=job_id))
 
 
 @router.get("", response_model=JobList, summary="Your jobs", responses={**R401})
 async def list_jobs(session: SessionDep, user: CurrentUser) -> JobList:
-    stats = await jobs_service.list_for_owner(session, owner_id=user.id)
-    return JobList(items=[job_read(s) for s in stats])
+    overviews = await executions_overview.overview_for_owner(session, owner_id=user.id)
+    return JobList(items=[job_read(overview) for overview in overviews])
 
 
 @router.post(
@@ -78,7 +81,7 @@ async def get_job(session: SessionDep, user: CurrentUser, job_id: int) -> JobRea
     responses={**R401, **R403, **R404, **R422},
 )
 async def update_job(session: SessionDep, user: ActiveUser, job_id: int, data: JobUpdate) -> JobRead:
-    await jobs_service.update(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
+    await executions_service.update_job(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
     return await _read(session, user.id, job_id)
 
 
@@ -100,7 +103,7 @@ async def delete_job(session: SessionDep, user: ActiveUser, job_id: int) -> Resp
     responses={**R401, **R403, **R404},
 )
 async def pause_job(session: SessionDep, user: ActiveUser, job_id: int) -> JobRead:
-    await jobs_service.pause(session, owner_id=user.id, job_id=job_id, now=utcnow())
+    await executions_service.pause_job(session, owner_id=user.id, job_id=job_id, now=utcnow())
     return await _read(session, user.id, job_id)
 
 

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import XTrackError
-from xtrack.executions import service as executions_service
 from xtrack.executions.router import ExecutorDep
 from xtrack.jobs.pages import DEFAULT_FREQUENCY, frequency_choices, language_choices
 from xtrack.playground import service as playground_service
@@ -69,7 +68,7 @@ def _validate(form: dict[str, str]) -> tuple[PlaygroundRunCreate | None, dict[st
 
 async def _quota(session: SessionDep, user: User, settings: Settings, now: datetime) -> dict[str, int]:
     """The rolling 24-hour quota: how many runs were used and how many are left."""
-    used = await executions_service.playground_runs_today(session, user_id=user.id, now=now)
+    used = await playground_service.runs_today(session, user_id=user.id, now=now)
     total = settings.playground_daily_quota
     return {"used": used, "total": total, "left": max(0, total - used)}
 

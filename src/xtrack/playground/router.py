@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import TypeAdapter
 
 from xtrack.db import MAX_ID, utcnow
+from xtrack.executions import overview as executions_overview
 from xtrack.executions.router import ExecutorDep
-from xtrack.jobs import service as jobs_service
 from xtrack.jobs.router import job_read
 from xtrack.jobs.schemas import JobRead
 from xtrack.playground import service as playground_service
@@ -17,12 +16,8 @@ from xtrack.playground.schemas import PlaygroundHistory, PlaygroundRunCreate, Pl
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.schemas import error_responses
 from xtrack.web.deps import SessionDep, SettingsDep
-from xtrack.web.responses import json_response
 
 router = APIRouter(prefix="/playground", tags=["playground"])
-
-# A history page as JSON straight from the service's views (the shape of PlaygroundHistory).
-HISTORY_JSON: TypeAdapter[playground_service.HistoryPage] = TypeAdapter(playground_service.HistoryPage)
 
 
 @router.post(
@@ -72,7 +67,8 @@ async def history(
     ] = None,
 ) -> Response:
     page = await playground_service.history(session, user=user, limit=limit, before=before)
-    return json_response(HISTORY_JSON, page)
+    # Serialised here rather than by FastAPI, which would dump and validate the model once more.
+    return Response(PlaygroundHistory.of(page).model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -88,4 +84,4 @@ async def save_as_job(
     job = await playground_service.save_as_job(
         session, user=user, run_id=run_id, frequency=data.frequency, now=utcnow(), settings=settings
     )
-    return job_read(await jobs_service.get_with_stats(session, owner_id=user.id, job_id=job.id))
+    return job_read(await executions_overview.get_overview(session, owner_id=user.id, job_id=job.id))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xtrack.jobs.schemas import Frequency, Language, Topics, Username
 
 if TYPE_CHECKING:
-    from xtrack.playground.service import PlaygroundRun, PlaygroundSummary
+    from xtrack.playground.service import HistoryPage, PlaygroundRun, PlaygroundSummary
 
 MAX_HOURS_BACK = 168
 
@@ -37,6 +37,8 @@ class SaveAsJob(BaseModel):
 
 
 class PlaygroundSummaryRead(BaseModel):
+    """A playground run's summary on the wire (the API's only definition of it)."""
+
     model_config = ConfigDict(from_attributes=True)  # read from the service's views
 
     id: int
@@ -55,6 +57,8 @@ class PlaygroundSummaryRead(BaseModel):
 
 
 class PlaygroundRunRead(BaseModel):
+    """A playground run on the wire (the API's only definition of it)."""
+
     model_config = ConfigDict(from_attributes=True)  # read from the service's views
 
     id: int
@@ -83,7 +87,13 @@ class PlaygroundRunRead(BaseModel):
 
 
 class PlaygroundHistory(BaseModel):
-    """Documents the history page; the route serialises the service's HistoryPage in this shape."""
+    """A page of the history, newest first."""
+
+    model_config = ConfigDict(from_attributes=True)  # read from the service's views
 
     items: list[PlaygroundRunRead]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end")
+
+    @classmethod
+    def of(cls, page: HistoryPage) -> PlaygroundHistory:
+        return cls.model_validate(page)

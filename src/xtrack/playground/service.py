@@ -10,18 +10,19 @@ Quota, per user: at most ``XTRACK_PLAYGROUND_DAILY_QUOTA`` runs in any rolling 2
 rather than per calendar day, so a burst just before midnight UTC does not get a second quota a
 minute later) and ``XTRACK_PLAYGROUND_MAX_CONCURRENT`` QUEUED or RUNNING at once. Every PLAYGROUND
 row of the user counts whatever its outcome, including retries of failed runs
-(``executions.service.retry`` goes through ``check_quota``) and ``xtrack playground --user``.
+(``retry`` goes through ``check_quota``) and ``xtrack playground --user``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +30,7 @@ from xtrack.config import Settings
 from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
-from xtrack.executions.models import ACTIVE_STATUSES, JobExecution, Trigger
+from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schemas import JobCreate
@@ -38,8 +39,6 @@ from xtrack.users.models import User, UserStatus
 
 if TYPE_CHECKING:
     from xtrack.playground.schemas import PlaygroundRunCreate
-
-T = TypeVar("T")
 
 QUOTA_WINDOW = timedelta(hours=24)
 CONCURRENCY_RETRY_AFTER = 10  # seconds: runs take seconds, so ask again soon
@@ -50,11 +49,9 @@ SUSPENDED_DETAIL = "This account is suspended."
 NOT_FOUND_DETAIL = "Playground run not found."
 
 
-# The views below are serialised straight from their attributes for the history API
-# (``playground.router.HISTORY_JSON``, the shape of PlaygroundRunRead; a test keeps them equal):
-# ``Hidden`` fields are for pages only. Not frozen: a frozen dataclass's __init__ costs ~10x more,
-# paid per row of a history page.
-Hidden = Annotated[T, Field(exclude=True)]
+# The views below are what pages, the CLI and the API read; the API's wire format is
+# ``playground.schemas`` (PlaygroundRunRead), built from them by attribute. Not frozen: a frozen
+# dataclass's __init__ costs ~10x more, paid per row of a history page.
 
 
 @dataclass(slots=True)
@@ -63,7 +60,7 @@ class PlaygroundSummary:
     content: str  # Markdown
     tweets_count: int
     post_ids: list[str]
-    headline: Hidden[str | None]
+    headline: str | None
     model: str | None
     input_tokens: int
     output_tokens: int
@@ -77,11 +74,11 @@ class PlaygroundRun:
     can hand it to ``ui.run_row`` and ``ui.status_badge`` like any execution."""
 
     id: int
-    user_id: Hidden[int | None]
+    user_id: int | None
     status: str
-    params: Hidden[dict[str, Any]]
+    params: dict[str, Any]
     created_at: datetime
-    queued_at: Hidden[datetime | None]
+    queued_at: datetime | None
     started_at: datetime | None
     completed_at: datetime | None
     tweets_fetched: int
@@ -92,11 +89,11 @@ class PlaygroundRun:
     retry_of_id: int | None
     covered_from: datetime | None
     covered_to: datetime | None
-    gap: Hidden[bool]
+    gap: bool
     summary: PlaygroundSummary | None
-    trigger: Hidden[str] = Trigger.PLAYGROUND.value
-    job_id: Hidden[None] = None
-    # Derived from params and the timestamps in __post_init__ (fields, so that they are serialised).
+    trigger: str = Trigger.PLAYGROUND.value
+    job_id: None = None
+    # Derived from params and the timestamps in __post_init__.
     x_username: str = ""
     topics: list[str] = field(default_factory=list)
     hours_back: int = 24
@@ -244,6 +241,22 @@ def _wait_words(seconds: int) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+async def runs_today(session: AsyncSession, *, user_id: int, now: datetime) -> int:
+    """The user's playground runs in the last 24 hours (the quota's window), whatever their outcome."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(JobExecution)
+            .where(
+                JobExecution.user_id == user_id,
+                JobExecution.trigger == Trigger.PLAYGROUND.value,
+                JobExecution.created_at > now - QUOTA_WINDOW,
+            )
+        )
+        or 0
+    )
+
+
 async def check_quota(session: AsyncSession, *, user_id: int, settings: Settings, now: datetime) -> None:
     """RateLimited (429) when the user has had ``playground_daily_quota`` runs in the last 24 hours
     (``retry_after``: seconds until the oldest of them leaves the window) or has
@@ -285,6 +298,44 @@ async def check_quota(session: AsyncSession, *, user_id: int, settings: Settings
         )
 
 
+async def create_execution(
+    session: AsyncSession,
+    *,
+    user_id: int | None,
+    x_username: str,
+    topics: Sequence[str],
+    hours_back: int,
+    language: str,
+    now: datetime,
+    executor: Executor | None,
+    retry_of_id: int | None = None,
+) -> JobExecution:
+    """A QUEUED PLAYGROUND execution (no job) that the runner executes like any other; the caller
+    validates the inputs and checks the quota (``check_quota``) first."""
+    if hours_back < 1:
+        raise Invalid("hours_back must be at least 1.", field="hours_back")
+    execution = JobExecution(
+        job_id=None,
+        user_id=user_id,
+        status=ExecutionStatus.QUEUED.value,
+        trigger=Trigger.PLAYGROUND.value,
+        params={
+            "x_username": x_username,
+            "topics": list(topics),
+            "hours_back": hours_back,
+            "language": language,
+        },
+        created_at=now,
+        queued_at=now if executor is not None else None,
+        attempt=1,
+        retry_of_id=retry_of_id,
+    )
+    session.add(execution)
+    await session.flush()
+    executions_service.hand_out_after_commit(session, executor, [execution.id])
+    return execution
+
+
 async def create_run(
     session: AsyncSession,
     *,
@@ -300,7 +351,7 @@ async def create_run(
     if user is not None:
         _require_active(user)
         await check_quota(session, user_id=user.id, settings=settings, now=now)
-    return await executions_service.create_playground_execution(
+    return await create_execution(
         session,
         user_id=_user_id(user),
         x_username=data.x_username,
@@ -309,6 +360,35 @@ async def create_run(
         language=data.language,
         now=now,
         executor=executor,
+    )
+
+
+async def retry(
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    execution_id: int,
+    now: datetime,
+    settings: Settings,
+    executor: Executor | None,
+) -> JobExecution:
+    """A new PLAYGROUND execution repeating one of the owner's FAILED playground runs
+    (``retry_of_id``), counted toward the quota; NotFound for any other execution."""
+    failed = await executions_service.get_failed(session, owner_id=owner_id, execution_id=execution_id)
+    if failed.trigger != Trigger.PLAYGROUND.value:
+        raise NotFound("Execution not found.")
+    await check_quota(session, user_id=owner_id, settings=settings, now=now)
+    params = dict(failed.params or {})
+    return await create_execution(
+        session,
+        user_id=failed.user_id,
+        x_username=str(params.get("x_username", "")),
+        topics=list(params.get("topics") or []),
+        hours_back=int(params.get("hours_back") or 24),
+        language=str(params.get("language") or "en"),
+        now=now,
+        executor=executor,
+        retry_of_id=failed.id,
     )
 
 

@@ -93,110 +93,120 @@ def urls_in_posts(posts: Iterable[Post]) -> set[str]:
     }
 
 
-def ground_citations(markdown: str, posts: Sequence[Post], *, as_links: bool = True) -> GroundedAnswer:
-    """Keep only citations of ``posts``; with ``as_links`` turn them into numbered Markdown links,
-    otherwise leave them as ``[id]`` (partial summaries that a later call combines)."""
-    by_id = {post.external_id: post for post in posts}
-    by_url = {normalize_url(post.url): post for post in posts}
-    post_text_urls = urls_in_posts(posts)
-    cited: list[str] = []
-    removed: list[str] = []
-    pieces: list[str] = []  # replacement text, referenced from the working text by placeholder
+class _Grounding:
+    """One pass of ``ground_citations``: the posts by id and URL, the citations kept and removed so
+    far, and the replacement texts held out of a line (as placeholders) until the line is tidied."""
 
-    def hold(text: str) -> str:
-        pieces.append(text)
-        return f"\x00{len(pieces) - 1}\x00"
+    def __init__(self, posts: Sequence[Post], *, as_links: bool) -> None:
+        self.as_links = as_links
+        self.by_id = {post.external_id: post for post in posts}
+        self.by_url = {normalize_url(post.url): post for post in posts}
+        self.post_text_urls = urls_in_posts(posts)
+        self.cited: list[str] = []
+        self.removed: list[str] = []
+        self.pieces: list[str] = []  # replacement text, referenced from the working text by placeholder
 
-    def cite(post: Post) -> str:
-        if post.external_id not in cited:
-            cited.append(post.external_id)
-        if not as_links:
-            return hold(f"[{post.external_id}]")
-        number = cited.index(post.external_id) + 1
-        return hold(markdown_link(f"\\[{number}\\]", post.url))
+    def hold(self, text: str) -> str:
+        self.pieces.append(text)
+        return f"\x00{len(self.pieces) - 1}\x00"
 
-    def post_for_url(url: str) -> Post | None:
-        post = by_url.get(normalize_url(url))
+    def cite(self, post: Post) -> str:
+        if post.external_id not in self.cited:
+            self.cited.append(post.external_id)
+        if not self.as_links:
+            return self.hold(f"[{post.external_id}]")
+        number = self.cited.index(post.external_id) + 1
+        return self.hold(markdown_link(f"\\[{number}\\]", post.url))
+
+    def post_for_url(self, url: str) -> Post | None:
+        post = self.by_url.get(normalize_url(url))
         if post is None:
             status = _STATUS_ID.search(url)
             if status:
-                post = by_id.get(status.group(1))
+                post = self.by_id.get(status.group(1))
         return post
 
-    def replace_link(match: re.Match[str]) -> str:
+    def replace_link(self, match: re.Match[str]) -> str:
         is_image, label, url = match.group(1), match.group(2), match.group(3)
         if is_image:
-            removed.append(url)
+            self.removed.append(url)
             return ""
-        post = post_for_url(url)
+        post = self.post_for_url(url)
         if post is not None:
             stripped = label.strip().strip("[]#").strip()
             if stripped.lower() in _GENERIC_LABELS or stripped == post.external_id or stripped.isdigit():
-                return cite(post)
-            if post.external_id not in cited:
-                cited.append(post.external_id)
-            if not as_links:
-                return hold(f"{label} [{post.external_id}]")
-            return hold(markdown_link(label, post.url))
-        if normalize_url(url) in post_text_urls and url.lower().startswith(("http://", "https://")):
-            return hold(markdown_link(label, url))
-        removed.append(url)
+                return self.cite(post)
+            if post.external_id not in self.cited:
+                self.cited.append(post.external_id)
+            if not self.as_links:
+                return self.hold(f"{label} [{post.external_id}]")
+            return self.hold(markdown_link(label, post.url))
+        if normalize_url(url) in self.post_text_urls and url.lower().startswith(("http://", "https://")):
+            return self.hold(markdown_link(label, url))
+        self.removed.append(url)
         stripped = label.strip().strip("[]#").strip()
         if stripped.lower() in _GENERIC_LABELS or stripped.isdigit():
             return ""
         return label
 
-    def replace_ids(match: re.Match[str]) -> str:
+    def replace_ids(self, match: re.Match[str]) -> str:
         out: list[str] = []
         for raw in re.split(r"[,;]", match.group(1)):
             post_id = raw.strip().lstrip("#")
-            post = by_id.get(post_id)
+            post = self.by_id.get(post_id)
             if post is None:
-                removed.append(post_id)
+                self.removed.append(post_id)
             else:
-                out.append(cite(post))
+                out.append(self.cite(post))
         return "".join(out)
 
-    def replace_url(match: re.Match[str]) -> str:
+    def replace_url(self, match: re.Match[str]) -> str:
         url = match.group(1) if match.re is _AUTOLINK else match.group(0)
         trailing = ""
         while url and url[-1] in _TRAILING_PUNCT:
             trailing = url[-1] + trailing
             url = url[:-1]
-        post = post_for_url(url)
+        post = self.post_for_url(url)
         if post is not None:
-            return cite(post) + trailing
-        if normalize_url(url) in post_text_urls:
-            return hold(f"<{url}>") + trailing
-        removed.append(url)
+            return self.cite(post) + trailing
+        if normalize_url(url) in self.post_text_urls:
+            return self.hold(f"<{url}>") + trailing
+        self.removed.append(url)
         return trailing
 
-    def replace_bare_id(match: re.Match[str]) -> str:
-        post = by_id.get(match.group())
+    def replace_bare_id(self, match: re.Match[str]) -> str:
+        post = self.by_id.get(match.group())
         if post is None:
-            removed.append(match.group())
+            self.removed.append(match.group())
             return ""
-        return cite(post)
+        return self.cite(post)
 
-    lines_out: list[str] = []
-    for line in markdown.replace("\r\n", "\n").split("\n"):
-        before = len(removed), len(pieces)
-        work = _MD_LINK.sub(replace_link, line)
-        work = _ID_GROUP.sub(replace_ids, work)
-        work = _AUTOLINK.sub(replace_url, work)
-        work = _BARE_URL.sub(replace_url, work)
-        work = _SNOWFLAKE.sub(replace_bare_id, work)
-        lost = len(removed) > before[0]
-        kept = len(pieces) > before[1]
+    def line(self, line: str) -> str | None:
+        """The line with its citations grounded; None when it is to be dropped."""
+        before = len(self.removed), len(self.pieces)
+        work = _MD_LINK.sub(self.replace_link, line)
+        work = _ID_GROUP.sub(self.replace_ids, work)
+        work = _AUTOLINK.sub(self.replace_url, work)
+        work = _BARE_URL.sub(self.replace_url, work)
+        work = _SNOWFLAKE.sub(self.replace_bare_id, work)
+        lost = len(self.removed) > before[0]
+        kept = len(self.pieces) > before[1]
         if lost:
             work = _tidy(work)
             if _BULLET.match(line) and not kept:
-                continue  # every source this point named was made up: drop the point
+                return None  # every source this point named was made up: drop the point
             if _EMPTY_BULLET.match(work) or (not work.strip() and line.strip()):
-                continue
-        lines_out.append(_PLACEHOLDER.sub(lambda m: pieces[int(m.group(1))], work))
-    text = "\n".join(lines_out).strip()
-    return GroundedAnswer(re.sub(r"\n{3,}", "\n\n", text), cited, removed)
+                return None
+        return _PLACEHOLDER.sub(lambda m: self.pieces[int(m.group(1))], work)
+
+
+def ground_citations(markdown: str, posts: Sequence[Post], *, as_links: bool = True) -> GroundedAnswer:
+    """Keep only citations of ``posts``; with ``as_links`` turn them into numbered Markdown links,
+    otherwise leave them as ``[id]`` (partial summaries that a later call combines)."""
+    grounding = _Grounding(posts, as_links=as_links)
+    lines = (grounding.line(line) for line in markdown.replace("\r\n", "\n").split("\n"))
+    text = "\n".join(line for line in lines if line is not None).strip()
+    return GroundedAnswer(re.sub(r"\n{3,}", "\n\n", text), grounding.cited, grounding.removed)
 
 
 def _tidy(line: str) -> str:

@@ -10,9 +10,10 @@ costs 0.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from xtrack.config import parse_llm_prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,31 +64,10 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gemini-2.5-flash": Price(0.30, 2.50, 0.075),
 }
 
-_ENTRY_SEPARATORS = re.compile(r"[,;\n]")
-
 
 def parse_price_table(text: str) -> dict[str, Price]:
     """Parse ``model=input/output[/cached_input]`` entries; raise ValueError naming a bad entry."""
-    table: dict[str, Price] = {}
-    for raw_entry in _ENTRY_SEPARATORS.split(text or ""):
-        entry = raw_entry.strip()
-        if not entry:
-            continue
-        name, sep, numbers = entry.partition("=")
-        parts = [part.strip() for part in numbers.split("/")]
-        try:
-            if not sep or not name.strip() or len(parts) not in (2, 3):
-                raise ValueError
-            values = [float(part) for part in parts]
-        except ValueError:
-            raise ValueError(
-                f"bad price entry '{entry}': expected model=input/output[/cached_input] "
-                "in US dollars per million tokens"
-            ) from None
-        if any(value < 0 or value != value for value in values):
-            raise ValueError(f"bad price entry '{entry}': prices must be non-negative numbers")
-        table[name.strip().lower()] = Price(values[0], values[1], values[2] if len(values) == 3 else None)
-    return table
+    return {name: Price(*values) for name, values in parse_llm_prices(text).items()}
 
 
 def price_table(text: str) -> dict[str, Price]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from xtrack.errors import Conflict
+from xtrack.jobs import service as jobs_service
 from xtrack.users import service
 from xtrack.users.deps import AdminUser
 from xtrack.users.models import UserStatus
@@ -27,7 +28,7 @@ async def admin_users(
     request: Request, admin: AdminUser, session: SessionDep, q: str = "", status: str = ""
 ) -> Response:
     status = status if status in {s.value for s in UserStatus} else ""
-    rows = await service.list_users_with_job_counts(
+    rows = await jobs_service.list_users_with_job_counts(
         session, search=q or None, status=status or None, limit=PAGE_SIZE + 1
     )
     query = urlencode({k: v for k, v in {"q": q, "status": status}.items() if v})

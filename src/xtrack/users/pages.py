@@ -1,4 +1,5 @@
-"""Account pages: register, sign in/out, email links, password reset, account settings.
+"""Sign-in pages: register, sign in/out, email links, password reset (the account page:
+``account_pages``).
 
 Forms are validated on the server (422 with the input kept), protected by CSRF, and follow
 Post/Redirect/Get with a flash. Links from emails (verify, reset, sign-in) open a page with one
@@ -17,9 +18,9 @@ from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import Forbidden, Invalid, RateLimited, Unauthorized, XTrackError
 from xtrack.ratelimit import RateLimiterDep, client_ip
-from xtrack.users import auth, service
+from xtrack.users import auth, email_links, service
 from xtrack.users.deps import CurrentUser, OptionalUser
-from xtrack.users.models import EmailTokenPurpose, Theme, User, UserStatus
+from xtrack.users.models import EmailTokenPurpose, User, UserStatus
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
@@ -58,7 +59,7 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def _page(
+def render_page(
     request: Request,
     template: str,
     context: dict[str, Any],
@@ -72,7 +73,7 @@ def _page(
     return response
 
 
-def _error_of(exc: XTrackError) -> dict[str, str]:
+def field_error(exc: XTrackError) -> dict[str, str]:
     return {exc.field or "__all__": exc.message}
 
 
@@ -95,7 +96,7 @@ async def _sign_in(
 async def register_form(request: Request, user: OptionalUser) -> Response:
     if user is not None:
         return RedirectResponse("/", status_code=303)
-    return _page(request, "users/register.html", {"form": {}, "errors": {}})
+    return render_page(request, "users/register.html", {"form": {}, "errors": {}})
 
 
 @router.post("/register", response_class=HTMLResponse)
@@ -114,14 +115,14 @@ async def register_submit(
     try:
         normalized = service.normalize_email(email)
     except Invalid as exc:
-        errors.update(_error_of(exc))
+        errors.update(field_error(exc))
         normalized = email
     try:
         service.check_password(password, email=normalized)
     except Invalid as exc:
-        errors.update(_error_of(exc))
+        errors.update(field_error(exc))
     if errors:
-        return _page(request, "users/register.html", {"form": form, "errors": errors}, status_code=422)
+        return render_page(request, "users/register.html", {"form": form, "errors": errors}, status_code=422)
     try:
         await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=normalized)
         zone = timezone.strip() if timezone.strip() in service.timezone_names() else "UTC"
@@ -129,10 +130,10 @@ async def register_submit(
             session, email=normalized, password=password, timezone=zone, now=utcnow()
         )
     except XTrackError as exc:
-        return _page(
+        return render_page(
             request,
             "users/register.html",
-            {"form": form, "errors": _error_of(exc)},
+            {"form": form, "errors": field_error(exc)},
             status_code=exc.status_code,
             retry_after=exc.retry_after,
         )
@@ -150,7 +151,7 @@ async def register_submit(
 async def signin_form(request: Request, user: OptionalUser, next: str = "") -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return _page(request, "users/signin.html", {"form": {}, "errors": {}, "next": safe_next(next, "")})
+    return render_page(request, "users/signin.html", {"form": {}, "errors": {}, "next": safe_next(next, "")})
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -173,12 +174,12 @@ async def signin_submit(
         errors["password"] = "Enter your password."
     if errors:
         context = {"form": form, "errors": errors, "next": target}
-        return _page(request, "users/signin.html", context, status_code=422)
+        return render_page(request, "users/signin.html", context, status_code=422)
     try:
         await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
         user = await service.authenticate(session, email=email, password=password, now=utcnow())
     except (RateLimited, Unauthorized, Forbidden) as exc:
-        return _page(
+        return render_page(
             request,
             "users/signin.html",
             {"form": form, "errors": {"__all__": exc.message}, "next": target},
@@ -229,7 +230,7 @@ _LINK_PAGES: dict[EmailTokenPurpose, dict[str, str]] = {
 }
 
 
-def _link_error(request: Request, exc: service.InvalidLink) -> HTMLResponse:
+def _link_error(request: Request, exc: email_links.InvalidLink) -> HTMLResponse:
     titles = {
         "unknown": "This link is not valid",
         "expired": "This link has expired",
@@ -240,18 +241,18 @@ def _link_error(request: Request, exc: service.InvalidLink) -> HTMLResponse:
         "message": exc.message,
         "page": _LINK_PAGES[exc.purpose],
     }
-    return _page(request, "users/link_error.html", context, status_code=exc.status_code)
+    return render_page(request, "users/link_error.html", context, status_code=exc.status_code)
 
 
 async def _link_confirm_page(
     request: Request, session: SessionDep, token: str, purpose: EmailTokenPurpose
 ) -> HTMLResponse:
     try:
-        _, owner = await service.check_email_token(session, token=token, purpose=purpose, now=utcnow())
-    except service.InvalidLink as exc:
+        _, owner = await email_links.check_email_token(session, token=token, purpose=purpose, now=utcnow())
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     context = {"page": _LINK_PAGES[purpose], "token": token, "email": owner.email}
-    return _page(request, "users/confirm_link.html", context)
+    return render_page(request, "users/confirm_link.html", context)
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -267,7 +268,7 @@ async def verify_submit(
 ) -> Response:
     try:
         verified = await service.verify_email(session, token=token, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     if user is not None and user.id == verified.id:
         return redirect_with_flash(request, "/", "Your email address is confirmed. Welcome to XTrack!")
@@ -276,7 +277,7 @@ async def verify_submit(
 
 @router.get("/verify-notice", response_class=HTMLResponse)
 async def verify_notice(request: Request, user: CurrentUser) -> Response:
-    return _page(request, "users/verify_notice.html", {"errors": {}})
+    return render_page(request, "users/verify_notice.html", {"errors": {}})
 
 
 @router.post("/verify-notice", response_class=HTMLResponse)
@@ -294,7 +295,7 @@ async def verify_resend(
         await limiter.check("resend", settings.email_rate_limit, ip=client_ip(request), email=user.email)
     except RateLimited as exc:
         context = {"errors": {"__all__": exc.message}}
-        return _page(
+        return render_page(
             request, "users/verify_notice.html", context, status_code=429, retry_after=exc.retry_after
         )
     await service.resend_verification(session, user=user, now=utcnow())
@@ -306,7 +307,7 @@ async def verify_resend(
 
 @router.get("/reset", response_class=HTMLResponse)
 async def reset_form(request: Request, _user: OptionalUser) -> Response:
-    return _page(request, "users/reset_request.html", {"form": {}, "errors": {}})
+    return render_page(request, "users/reset_request.html", {"form": {}, "errors": {}})
 
 
 @router.post("/reset", response_class=HTMLResponse)
@@ -323,10 +324,10 @@ async def reset_submit(
         normalized = service.normalize_email(email)
         await limiter.check("reset", settings.email_rate_limit, ip=client_ip(request), email=normalized)
     except (Invalid, RateLimited) as exc:
-        return _page(
+        return render_page(
             request,
             "users/reset_request.html",
-            {"form": form, "errors": _error_of(exc)},
+            {"form": form, "errors": field_error(exc)},
             status_code=exc.status_code,
             retry_after=exc.retry_after,
         )
@@ -343,12 +344,14 @@ async def reset_confirm_form(
     request: Request, session: SessionDep, _user: OptionalUser, token: str = ""
 ) -> Response:
     try:
-        _, owner = await service.check_email_token(
+        _, owner = await email_links.check_email_token(
             session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
         )
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
-    return _page(request, "users/reset_confirm.html", {"token": token, "email": owner.email, "errors": {}})
+    return render_page(
+        request, "users/reset_confirm.html", {"token": token, "email": owner.email, "errors": {}}
+    )
 
 
 @router.post("/reset/confirm", response_class=HTMLResponse)
@@ -362,14 +365,14 @@ async def reset_confirm_submit(
 ) -> Response:
     try:
         user = await service.reset_password(session, token=token, password=password, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     except Invalid as exc:
-        _, owner = await service.check_email_token(
+        _, owner = await email_links.check_email_token(
             session, token=token, purpose=EmailTokenPurpose.RESET, now=utcnow()
         )
-        context = {"token": token, "email": owner.email, "errors": _error_of(exc)}
-        return _page(request, "users/reset_confirm.html", context, status_code=422)
+        context = {"token": token, "email": owner.email, "errors": field_error(exc)}
+        return render_page(request, "users/reset_confirm.html", context, status_code=422)
     response = redirect_with_flash(
         request,
         "/signin",
@@ -395,115 +398,8 @@ async def login_link_submit(
 ) -> Response:
     try:
         user = await service.use_login_link(session, token=token, now=utcnow())
-    except service.InvalidLink as exc:
+    except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     response = redirect_with_flash(request, "/", f"You are signed in as {user.email}.")
     await _sign_in(request, response, session, settings, user)
     return response
-
-
-# Account -------------------------------------------------------------------------------------------
-
-
-async def _account_page(
-    request: Request,
-    session: SessionDep,
-    user: User,
-    *,
-    status_code: int = 200,
-    retry_after: int | None = None,
-    **extra: Any,
-) -> HTMLResponse:
-    context: dict[str, Any] = {
-        "tokens": await service.list_api_tokens(session, user=user),
-        "timezones": sorted(service.timezone_names()),
-        "themes": [(t.value, t.value.capitalize()) for t in Theme],
-        "settings_form": {"timezone": user.timezone, "theme": user.theme},
-        "settings_errors": {},
-        "password_errors": {},
-        "token_errors": {},
-        "token_form": {},
-        "new_token": None,
-    }
-    context.update(extra)
-    return _page(request, "users/account.html", context, status_code=status_code, retry_after=retry_after)
-
-
-@router.get("/account", response_class=HTMLResponse)
-async def account(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    return await _account_page(request, session, user)
-
-
-@router.post("/account/settings", response_class=HTMLResponse)
-async def account_settings(
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    _csrf: CsrfForm,
-    timezone: FormStr = "",
-    theme: FormStr = "",
-) -> Response:
-    try:
-        service.check_timezone(timezone)
-        service.check_theme(theme)
-    except Invalid as exc:
-        form = {"timezone": timezone, "theme": theme}
-        return await _account_page(
-            request, session, user, status_code=422, settings_form=form, settings_errors=_error_of(exc)
-        )
-    await service.update_settings(session, user=user, timezone=timezone, theme=theme)
-    return redirect_with_flash(request, "/account", "Settings saved.")
-
-
-@router.post("/account/password", response_class=HTMLResponse)
-async def account_password(
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    limiter: RateLimiterDep,
-    _csrf: CsrfForm,
-    current_password: FormStr = "",
-    new_password: FormStr = "",
-) -> Response:
-    try:
-        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
-        await service.change_password(
-            session,
-            user=user,
-            current_password=current_password,
-            new_password=new_password,
-            keep_session=request.cookies.get(auth.SESSION_COOKIE),
-        )
-    except (Invalid, RateLimited) as exc:
-        return await _account_page(
-            request,
-            session,
-            user,
-            status_code=exc.status_code,
-            retry_after=exc.retry_after,
-            password_errors=_error_of(exc),
-        )
-    return redirect_with_flash(request, "/account", "Password changed. Your other devices were signed out.")
-
-
-@router.post("/account/tokens", response_class=HTMLResponse)
-async def account_token_create(
-    request: Request, user: CurrentUser, session: SessionDep, _csrf: CsrfForm, name: FormStr = ""
-) -> Response:
-    try:
-        token, plain = await service.create_api_token(session, user=user, name=name, now=utcnow())
-    except Invalid as exc:
-        return await _account_page(
-            request, session, user, status_code=422, token_form={"name": name}, token_errors=_error_of(exc)
-        )
-    # Shown in this response only (not through a redirect): the value is never stored anywhere.
-    return await _account_page(request, session, user, new_token={"name": token.name, "value": plain})
-
-
-@router.post("/account/tokens/{token_id}/revoke")
-async def account_token_revoke(
-    request: Request, token_id: int, user: CurrentUser, session: SessionDep, _csrf: CsrfForm
-) -> Response:
-    await service.revoke_api_token(session, user=user, token_id=token_id)
-    return redirect_with_flash(request, "/account", "API token revoked.", kind="info")

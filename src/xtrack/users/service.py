@@ -1,7 +1,7 @@
-"""Users: registration, email links, sign-in, passwords, settings, API tokens, statuses.
+"""Users: registration, sign-in, passwords, settings, API tokens, statuses.
 
-Functions take the session first, never commit, and take ``now`` when time matters. Emails are
-sent only after the unit of work commits (``xtrack.db.after_commit``), never inside it.
+Functions take the session first, never commit, and take ``now`` when time matters. Email links
+and their emails (sent only after the unit of work commits) are ``xtrack.users.email_links``.
 """
 
 from __future__ import annotations
@@ -9,22 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
-from urllib.parse import urlencode
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import Settings, get_settings
-from xtrack.db import after_commit
-from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, XTrackError
-from xtrack.jobs.models import Job
-from xtrack.mail import send_email
-from xtrack.users import auth, emails
+from xtrack.config import get_settings
+from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from xtrack.users import auth, email_links
 from xtrack.users.models import ApiToken, EmailToken, EmailTokenPurpose, Theme, User, UserStatus, WebSession
 from xtrack.users.passwords import hash_password, needs_rehash, verify_password
 
@@ -32,37 +27,8 @@ logger = logging.getLogger("xtrack.users")
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-TOKEN_LIFETIMES = {
-    EmailTokenPurpose.VERIFY: timedelta(hours=24),
-    EmailTokenPurpose.RESET: timedelta(hours=1),
-    EmailTokenPurpose.LOGIN: timedelta(hours=24),
-}
-LINK_PATHS = {
-    EmailTokenPurpose.VERIFY: "/verify",
-    EmailTokenPurpose.RESET: "/reset/confirm",
-    EmailTokenPurpose.LOGIN: "/login-link",
-}
 WRONG_CREDENTIALS = "Email or password is incorrect."
 SUSPENDED_DETAIL = "This account is suspended. Contact the administrator of this XTrack."
-
-
-class InvalidLink(XTrackError):
-    """An email link (token) that is unknown, expired or already used; ``reason`` says which."""
-
-    status_code = 400
-
-    def __init__(self, message: str, *, reason: str, purpose: EmailTokenPurpose) -> None:
-        super().__init__(message, field="token")
-        self.reason = reason
-        self.purpose = purpose
-
-
-_LINK_MESSAGES = {
-    "unknown": "This link is not valid. Check that you opened the whole link from the email, or ask for a "
-    "new one.",
-    "expired": "This link has expired. Ask for a new one.",
-    "used": "This link has already been used. Links work only once: ask for a new one if you need it.",
-}
 
 
 # Validation ----------------------------------------------------------------------------------------
@@ -183,145 +149,13 @@ async def list_users(session: AsyncSession, *, search: str | None = None, limit:
     return (await session.execute(query)).scalars().all()
 
 
-@dataclass(frozen=True)
-class UserRow:
-    user: User
-    jobs_count: int
-
-
-async def list_users_with_job_counts(
-    session: AsyncSession, *, search: str | None = None, status: str | None = None, limit: int = 200
-) -> list[UserRow]:
-    """Users by id with how many jobs each owns (one grouped subquery, no per-user query)."""
-    counts = select(Job.user_id, func.count(Job.id).label("jobs")).group_by(Job.user_id).subquery()
-    query = (
-        select(User, func.coalesce(counts.c.jobs, 0))
-        .outerjoin(counts, counts.c.user_id == User.id)
-        .order_by(User.id)
-        .limit(limit)
-    )
-    if search:
-        query = query.where(func.lower(User.email).contains(search.strip().lower(), autoescape=True))
-    if status:
-        query = query.where(User.status == status)
-    rows = (await session.execute(query)).all()
-    return [UserRow(user=user, jobs_count=int(jobs)) for user, jobs in rows]
-
-
-# Email links ---------------------------------------------------------------------------------------
-
-
-def link_url(purpose: EmailTokenPurpose, token: str, *, settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
-    return f"{settings.base_url}{LINK_PATHS[purpose]}?{urlencode({'token': token})}"
-
-
-async def issue_email_token(
-    session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime
-) -> str:
-    """A single-use random token for an email link; only its hash is stored. Returns the plain value."""
-    plain = auth.new_token()
-    session.add(
-        EmailToken(
-            user_id=user.id,
-            purpose=purpose.value,
-            token_hash=auth.hash_token(plain),
-            created_at=now,
-            expires_at=now + TOKEN_LIFETIMES[purpose],
-        )
-    )
-    await session.flush()
-    return plain
-
-
-async def check_email_token(
-    session: AsyncSession, *, token: str, purpose: EmailTokenPurpose, now: datetime
-) -> tuple[EmailToken, User]:
-    """The token and its user while the token is usable; InvalidLink (unknown/expired/used) otherwise."""
-    row = (
-        await session.execute(
-            select(EmailToken, User)
-            .join(User, User.id == EmailToken.user_id)
-            .where(
-                EmailToken.token_hash == auth.hash_token(token.strip()), EmailToken.purpose == purpose.value
-            )
-        )
-    ).first()
-    if not token.strip() or row is None:
-        raise InvalidLink(_LINK_MESSAGES["unknown"], reason="unknown", purpose=purpose)
-    email_token, user = row
-    if email_token.used_at is not None:
-        raise InvalidLink(_LINK_MESSAGES["used"], reason="used", purpose=purpose)
-    if now >= email_token.expires_at:
-        raise InvalidLink(_LINK_MESSAGES["expired"], reason="expired", purpose=purpose)
-    return email_token, user
-
-
-async def consume_email_token(
-    session: AsyncSession, *, token: str, purpose: EmailTokenPurpose, now: datetime
-) -> User:
-    """Use a token once (atomically: two simultaneous uses cannot both succeed) and return its user."""
-    email_token, user = await check_email_token(session, token=token, purpose=purpose, now=now)
-    result = await session.execute(
-        update(EmailToken)
-        .where(EmailToken.id == email_token.id, EmailToken.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        raise InvalidLink(_LINK_MESSAGES["used"], reason="used", purpose=purpose)
-    return user
-
-
-async def _retire_tokens(
-    session: AsyncSession, *, user_id: int, purpose: EmailTokenPurpose, now: datetime
-) -> None:
-    """Mark the user's other unused tokens of this purpose used (one verified email, one reset)."""
-    await session.execute(
-        update(EmailToken)
-        .where(
-            EmailToken.user_id == user_id, EmailToken.purpose == purpose.value, EmailToken.used_at.is_(None)
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _send_after_commit(session: AsyncSession, *, to: str, email: emails.Email, kind: str) -> None:
-    """Send the email once the transaction that created its token has committed."""
-    settings = get_settings()
-
-    async def deliver() -> None:
-        try:
-            await send_email(settings, to=to, subject=email.subject, text=email.text, html=email.html)
-        except Exception as exc:  # the change is committed; the user can ask for the email again
-            logger.error("mail.failed", extra={"kind": kind, "error": type(exc).__name__})
-
-    after_commit(session, deliver)
-
-
-async def _send_link(session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime) -> str:
-    token = await issue_email_token(session, user=user, purpose=purpose, now=now)
-    url = link_url(purpose, token)
-    compose = {
-        EmailTokenPurpose.VERIFY: emails.verification,
-        EmailTokenPurpose.RESET: emails.password_reset,
-        EmailTokenPurpose.LOGIN: emails.login_link,
-    }[purpose]
-    _send_after_commit(session, to=user.email, email=compose(url), kind=purpose.value)
-    return url
-
-
-# Registration and verification ---------------------------------------------------------------------
-
-
 async def register(
     session: AsyncSession, *, email: str, password: str, now: datetime, timezone: str | None = None
 ) -> User:
     """An UNVERIFIED user, and a verification email sent after commit."""
     user = await create(session, email=email, password=password, timezone=timezone or "UTC")
     user.created_at = now
-    await _send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
     logger.info("user.registered", extra={"user_id": user.id})
     return user
 
@@ -330,7 +164,7 @@ async def resend_verification(session: AsyncSession, *, user: User, now: datetim
     """Send a new verification link to an UNVERIFIED user; False (nothing sent) otherwise."""
     if user.status != UserStatus.UNVERIFIED.value:
         return False
-    await _send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
     return True
 
 
@@ -343,11 +177,13 @@ async def resend_verification_to(session: AsyncSession, *, email: str, now: date
 
 async def verify_email(session: AsyncSession, *, token: str, now: datetime) -> User:
     """Use a verification link: UNVERIFIED -> ACTIVE (an ACTIVE user stays ACTIVE)."""
-    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.VERIFY, now=now)
+    user = await email_links.consume_email_token(
+        session, token=token, purpose=EmailTokenPurpose.VERIFY, now=now
+    )
     if user.status == UserStatus.SUSPENDED.value:
         raise Forbidden(SUSPENDED_DETAIL)
     user.status = UserStatus.ACTIVE.value
-    await _retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await email_links.retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.VERIFY, now=now)
     await session.flush()
     logger.info("user.verified", extra={"user_id": user.id})
     return user
@@ -390,14 +226,16 @@ async def start_web_session(
 async def create_login_link(session: AsyncSession, user: User, now: datetime, *, send: bool = False) -> str:
     """A single-use sign-in link valid 24 h (``xtrack demo`` prints it); emailed too when ``send``."""
     if send:
-        return await _send_link(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
-    token = await issue_email_token(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
-    return link_url(EmailTokenPurpose.LOGIN, token)
+        return await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
+    token = await email_links.issue_email_token(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
+    return email_links.link_url(EmailTokenPurpose.LOGIN, token)
 
 
 async def use_login_link(session: AsyncSession, *, token: str, now: datetime) -> User:
     """Use a sign-in link; it also proves the email, so an UNVERIFIED user becomes ACTIVE."""
-    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.LOGIN, now=now)
+    user = await email_links.consume_email_token(
+        session, token=token, purpose=EmailTokenPurpose.LOGIN, now=now
+    )
     if user.status == UserStatus.SUSPENDED.value:
         raise Forbidden(SUSPENDED_DETAIL)
     user.status = UserStatus.ACTIVE.value
@@ -415,20 +253,24 @@ async def request_password_reset(session: AsyncSession, *, email: str, now: date
     user = await get_by_email(session, email)
     if user is None or user.status == UserStatus.SUSPENDED.value:
         return
-    await _send_link(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
+    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
     logger.info("user.reset_requested", extra={"user_id": user.id})
 
 
 async def reset_password(session: AsyncSession, *, token: str, password: str, now: datetime) -> User:
     """Use a reset link: new password, every session and API token revoked, the email counts as verified."""
-    _, user = await check_email_token(session, token=token, purpose=EmailTokenPurpose.RESET, now=now)
+    _, user = await email_links.check_email_token(
+        session, token=token, purpose=EmailTokenPurpose.RESET, now=now
+    )
     check_password(password, email=user.email)  # before using the token, so a typo does not burn it
-    user = await consume_email_token(session, token=token, purpose=EmailTokenPurpose.RESET, now=now)
+    user = await email_links.consume_email_token(
+        session, token=token, purpose=EmailTokenPurpose.RESET, now=now
+    )
     if user.status == UserStatus.SUSPENDED.value:
         raise Forbidden(SUSPENDED_DETAIL)
     user.password_hash = await _hash(password)
     user.status = UserStatus.ACTIVE.value
-    await _retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.RESET, now=now)
+    await email_links.retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.RESET, now=now)
     await auth.revoke_all_credentials(session, user_id=user.id)
     await session.flush()
     logger.info("user.password_reset", extra={"user_id": user.id})

@@ -110,6 +110,22 @@ def _run_title(run: ChartRun, viewer: Any, now: datetime | None) -> str:
     return " · ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Where the marks go: the plot area, one slot per run, and the maxima of the two axes."""
+
+    plot_w: float
+    plot_h: float
+    slot_w: float
+    bar_w: float
+    posts_max: int
+    seconds_max: float
+
+    @property
+    def base_y(self) -> float:
+        return TOP + self.plot_h
+
+
 def runs_chart(
     runs: Iterable[ChartRun],
     *,
@@ -130,18 +146,19 @@ def runs_chart(
             "after the first run.</p>"
         )
 
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
-    base_y = TOP + plot_h
-    slots = max(len(ordered), MIN_SLOTS)
-    slot_w = plot_w / slots
-    bar_w = max(slot_w * 0.68, 1.0)
-
     completed = [r for r in ordered if r.status == ExecutionStatus.COMPLETED.value]
     failed = [r for r in ordered if r.status == ExecutionStatus.FAILED.value]
-    posts_max = _nice_count(max((r.tweets_fetched for r in completed), default=0))
     durations = [r.duration_ms / 1000 for r in ordered if r.duration_ms is not None]
-    seconds_max = _nice_seconds(max(durations, default=0.0))
+    plot_w = WIDTH - LEFT - RIGHT
+    slot_w = plot_w / max(len(ordered), MIN_SLOTS)
+    frame = _Frame(
+        plot_w=plot_w,
+        plot_h=HEIGHT - TOP - BOTTOM,
+        slot_w=slot_w,
+        bar_w=max(slot_w * 0.68, 1.0),
+        posts_max=_nice_count(max((r.tweets_fetched for r in completed), default=0)),
+        seconds_max=_nice_seconds(max(durations, default=0.0)),
+    )
     total_posts = sum(r.tweets_fetched for r in completed)
 
     title = f"Posts fetched and duration of the last {pluralize(len(ordered), 'run')}"
@@ -156,44 +173,64 @@ def runs_chart(
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
     ]
+    out += _legend(has_failed=bool(failed), has_other=len(completed) + len(failed) < len(ordered))
+    out += _axes(frame)
+    out += _run_marks(ordered, frame, viewer=viewer, now=now)
+    out += _time_labels(ordered, frame, viewer=viewer, now=now)
+    out.append("</svg>")
+    # Sanctioned Markup: every number is formatted here and every text went through escape().
+    return Markup("".join(out))  # noqa: S704
 
-    # Legend, in the top margin.
+
+def _legend(*, has_failed: bool, has_other: bool) -> list[str]:
+    """The legend, in the top margin."""
     legend_y = 14
-    out.append('<g class="legend" aria-hidden="true">')
+    out = ['<g class="legend" aria-hidden="true">']
     out.append(_rect("bar", LEFT, legend_y - 8, 10, 10))
     out.append(_text("Posts fetched", LEFT + 14, legend_y + 1))
     out.append(_line("line", LEFT + 110, legend_y - 3, LEFT + 126, legend_y - 3))
     out.append(_text("Duration", LEFT + 130, legend_y + 1))
     legend_x = LEFT + 200
-    if failed:
+    if has_failed:
         out.append(_rect("marker marker-failed", legend_x, legend_y - 7, 8, 8))
         out.append(_text("Failed", legend_x + 12, legend_y + 1))
         legend_x += 62
-    if len(completed) + len(failed) < len(ordered):
+    if has_other:
         out.append(_rect("marker marker-other", legend_x, legend_y - 7, 8, 8))
         out.append(_text("Cancelled or unfinished", legend_x + 12, legend_y + 1))
     out.append("</g>")
+    return out
 
-    # Axes and grid: posts on the left, duration on the right.
-    out.append('<g class="axes">')
+
+def _axes(frame: _Frame) -> list[str]:
+    """Axes and grid: posts on the left, duration on the right."""
+    out = ['<g class="axes">']
     for fraction in (0.0, 0.5, 1.0):
-        y = base_y - fraction * plot_h
-        out.append(_line("axis" if fraction == 0 else "grid", LEFT, y, LEFT + plot_w, y))
-        out.append(_text(_num(posts_max * fraction), LEFT - 6, y + 3.5, css="tick tick-posts", anchor="end"))
-        seconds_label = "0" if fraction == 0 else format_duration(seconds_max * fraction)
-        out.append(_text(seconds_label, LEFT + plot_w + 6, y + 3.5, css="tick tick-duration", anchor="start"))
+        y = frame.base_y - fraction * frame.plot_h
+        out.append(_line("axis" if fraction == 0 else "grid", LEFT, y, LEFT + frame.plot_w, y))
+        posts_label = _num(frame.posts_max * fraction)
+        out.append(_text(posts_label, LEFT - 6, y + 3.5, css="tick tick-posts", anchor="end"))
+        seconds_label = "0" if fraction == 0 else format_duration(frame.seconds_max * fraction)
+        out.append(
+            _text(seconds_label, LEFT + frame.plot_w + 6, y + 3.5, css="tick tick-duration", anchor="start")
+        )
     out.append("</g>")
+    return out
 
-    # One group per run: its bar (or marker) and a <title> read on hover and by screen readers.
+
+def _run_marks(ordered: Sequence[ChartRun], frame: _Frame, *, viewer: Any, now: datetime | None) -> list[str]:
+    """One group per run: its bar (or marker) and a <title> read on hover and by screen readers;
+    then the duration line through the runs that have one."""
+    base_y, plot_h, slot_w, bar_w = frame.base_y, frame.plot_h, frame.slot_w, frame.bar_w
     line_points: list[tuple[float, float]] = []
-    out.append('<g class="runs">')
+    out = ['<g class="runs">']
     for index, run in enumerate(ordered):
         x = LEFT + index * slot_w + (slot_w - bar_w) / 2
         center = LEFT + index * slot_w + slot_w / 2
         status_class = status_view(run.status).css_class
         out.append(f'<g class="run {status_class}"><title>{escape(_run_title(run, viewer, now))}</title>')
         if run.status == ExecutionStatus.COMPLETED.value:
-            height = max(run.tweets_fetched / posts_max * plot_h, 1.5)
+            height = max(run.tweets_fetched / frame.posts_max * plot_h, 1.5)
             out.append(
                 _rect("bar" if run.tweets_fetched else "bar bar-zero", x, base_y - height, bar_w, height)
             )
@@ -205,7 +242,7 @@ def runs_chart(
         out.append(_rect("hit", LEFT + index * slot_w, TOP, slot_w, plot_h + 14))
         out.append("</g>")
         if run.duration_ms is not None:
-            y = base_y - min(run.duration_ms / 1000 / seconds_max, 1.0) * plot_h
+            y = base_y - min(run.duration_ms / 1000 / frame.seconds_max, 1.0) * plot_h
             line_points.append((center, y))
     out.append("</g>")
 
@@ -215,19 +252,23 @@ def runs_chart(
         out.append('<g class="dots">')
         out.extend(f'<circle class="dot" {_attrs(cx=px, cy=py, r=2.5)}/>' for px, py in line_points)
         out.append("</g>")
+    return out
 
-    # Time labels under the first and the last run.
+
+def _time_labels(
+    ordered: Sequence[ChartRun], frame: _Frame, *, viewer: Any, now: datetime | None
+) -> list[str]:
+    """Time labels under the first and the last run."""
     labelled = [r for r in ordered if r.started_at is not None]
-    if labelled:
-        first, last = labelled[0], labelled[-1]
-        label_y = float(HEIGHT - 8)
-        out.append('<g class="time-labels">')
-        out.append(_text(format_short(first.started_at, viewer, now=now), LEFT, label_y, anchor="start"))
-        if last is not first:
-            out.append(
-                _text(format_short(last.started_at, viewer, now=now), LEFT + plot_w, label_y, anchor="end")
-            )
-        out.append("</g>")
-    out.append("</svg>")
-    # Sanctioned Markup: every number is formatted here and every text went through escape().
-    return Markup("".join(out))  # noqa: S704
+    if not labelled:
+        return []
+    first, last = labelled[0], labelled[-1]
+    label_y = float(HEIGHT - 8)
+    out = ['<g class="time-labels">']
+    out.append(_text(format_short(first.started_at, viewer, now=now), LEFT, label_y, anchor="start"))
+    if last is not first:
+        out.append(
+            _text(format_short(last.started_at, viewer, now=now), LEFT + frame.plot_w, label_y, anchor="end")
+        )
+    out.append("</g>")
+    return out

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
-from xtrack import __version__, metrics, probes
+from xtrack import __version__, metrics
 from xtrack.config import Settings
 from xtrack.db import utcnow
+from xtrack.ops import gauges, probes
 from xtrack.web.deps import database_of
 
 router = APIRouter(tags=["health"])
@@ -107,5 +108,5 @@ async def metrics_endpoint(request: Request) -> Response:
     refusal = metrics_refusal(request, settings)
     if refusal is not None:
         return refusal
-    body = await metrics.render(database_of(request), now=utcnow())
+    body = await gauges.render(database_of(request), now=utcnow())
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})

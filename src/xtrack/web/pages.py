@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from xtrack.db import utcnow
-from xtrack.jobs import service as jobs_service
+from xtrack.executions import overview as executions_overview
 from xtrack.jobs.pages import is_live
 from xtrack.users.deps import CurrentUser, OptionalUser
 from xtrack.users.models import User
@@ -21,7 +21,7 @@ router = APIRouter(include_in_schema=False)
 
 
 async def _dashboard(session: SessionDep, user: User, now: datetime) -> dict[str, Any]:
-    jobs = await jobs_service.overview_for_owner(session, owner_id=user.id)
+    jobs = await executions_overview.overview_for_owner(session, owner_id=user.id)
     return {
         "jobs": jobs,
         "failing": sum(1 for item in jobs if item.is_failing),

@@ -8,6 +8,7 @@ from xtrack.executions.router import router as executions_router
 from xtrack.jobs.router import router as jobs_router
 from xtrack.playground.router import router as playground_router
 from xtrack.summaries.router import router as summaries_router
+from xtrack.users.account_pages import router as users_account_pages
 from xtrack.users.admin_pages import router as users_admin_pages
 from xtrack.users.pages import router as users_pages
 from xtrack.users.router import router as users_router
@@ -17,7 +18,7 @@ API_ROUTERS: list[APIRouter] = []
 API_ROUTERS += [jobs_router, executions_router, summaries_router]
 PAGE_ROUTERS: list[APIRouter] = []
 API_ROUTERS += [users_router]
-PAGE_ROUTERS += [users_pages, users_admin_pages]
+PAGE_ROUTERS += [users_pages, users_account_pages, users_admin_pages]
 PAGE_ROUTERS += [connect_pages]
 API_ROUTERS += [playground_router]
 from xtrack.executions.pages import router as executions_pages  # noqa: E402

@@ -29,17 +29,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, delete, exists, func, or_, select, update
+from sqlalchemy import CursorResult, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Mapped, mapped_column
 
 from xtrack.config import Settings
-from xtrack.db import Base, Database, JSONType, UTCDateTime, utcnow
+from xtrack.db import Database
 from xtrack.executions.models import FINISHED_STATUSES, JobExecution
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
 from xtrack.observability import get_logger
 from xtrack.posts.models import StoredPost, XAccount
+from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 
 logger = get_logger("xtrack.maintenance")
 
@@ -50,31 +50,6 @@ PRUNE_LEASE = timedelta(hours=1)  # a pruner that died frees the lease after thi
 PRUNE_CHECK_SECONDS = 600.0  # how often a scheduler asks whether the daily prune is due
 HEARTBEATS_KEPT = timedelta(days=1)
 ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-class SchedulerHeartbeat(Base):
-    """One row per running scheduler process, refreshed every tick (``/readyz`` reads the newest)."""
-
-    __tablename__ = "scheduler_heartbeats"
-
-    instance_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    hostname: Mapped[str] = mapped_column(String(255))
-    pid: Mapped[int]
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class MaintenanceRun(Base):
-    """A periodic maintenance task: its lease (who runs it now) and its last result."""
-
-    __tablename__ = "maintenance_runs"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    holder: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 def _insert(database: Database, table: Any) -> Any:

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from xtrack import probes
 from xtrack.config import ConfigError, Settings, load_settings
 from xtrack.db import Database, create_engine
 from xtrack.observability import redact_text
+from xtrack.ops import probes
 
 SOURCE_PROBE_USERNAME = "XDevelopers"
 HTTP_TIMEOUT = 10.0

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.observability import redact_text
+from xtrack.ops.maintenance import heartbeat_stale_after, newest_heartbeat
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -61,8 +62,6 @@ async def broker(url: str, *, seconds: float = DEFAULT_TIMEOUT) -> str | None:
 
 async def scheduler(database: Database, settings: Settings, *, now: datetime) -> str | None:
     """A scheduler completed a tick recently (within ``heartbeat_stale_after``)."""
-    from xtrack.maintenance import heartbeat_stale_after, newest_heartbeat
-
     try:
         newest = await asyncio.wait_for(newest_heartbeat(database), DEFAULT_TIMEOUT)
     except Exception as exc:

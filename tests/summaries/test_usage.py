@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user
 from xtrack.summaries.models import Summary
-from xtrack.summarize.usage import CostTotals, cost_totals
+from xtrack.summaries.usage import CostTotals, cost_totals
 
 
 async def test_cost_totals_sum_only_the_users_summaries(session: AsyncSession) -> None:

@@ -1,0 +1,134 @@
+"""The account page: time zone and theme, password change, personal API tokens.
+
+Forms are validated on the server (422 with the input kept), protected by CSRF, and follow
+Post/Redirect/Get with a flash, as the sign-in pages (``users.pages``) do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from xtrack.db import utcnow
+from xtrack.errors import Invalid, RateLimited
+from xtrack.ratelimit import RateLimiterDep, client_ip
+from xtrack.users import auth, service
+from xtrack.users.deps import CurrentUser
+from xtrack.users.models import Theme, User
+from xtrack.users.pages import FormStr, field_error, render_page
+from xtrack.web.csrf import CsrfForm
+from xtrack.web.deps import SessionDep, SettingsDep
+from xtrack.web.flash import redirect_with_flash
+
+router = APIRouter(include_in_schema=False)
+
+
+# Account -------------------------------------------------------------------------------------------
+
+
+async def _account_page(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    *,
+    status_code: int = 200,
+    retry_after: int | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "tokens": await service.list_api_tokens(session, user=user),
+        "timezones": sorted(service.timezone_names()),
+        "themes": [(t.value, t.value.capitalize()) for t in Theme],
+        "settings_form": {"timezone": user.timezone, "theme": user.theme},
+        "settings_errors": {},
+        "password_errors": {},
+        "token_errors": {},
+        "token_form": {},
+        "new_token": None,
+    }
+    context.update(extra)
+    return render_page(
+        request, "users/account.html", context, status_code=status_code, retry_after=retry_after
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    return await _account_page(request, session, user)
+
+
+@router.post("/account/settings", response_class=HTMLResponse)
+async def account_settings(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    _csrf: CsrfForm,
+    timezone: FormStr = "",
+    theme: FormStr = "",
+) -> Response:
+    try:
+        service.check_timezone(timezone)
+        service.check_theme(theme)
+    except Invalid as exc:
+        form = {"timezone": timezone, "theme": theme}
+        return await _account_page(
+            request, session, user, status_code=422, settings_form=form, settings_errors=field_error(exc)
+        )
+    await service.update_settings(session, user=user, timezone=timezone, theme=theme)
+    return redirect_with_flash(request, "/account", "Settings saved.")
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def account_password(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    _csrf: CsrfForm,
+    current_password: FormStr = "",
+    new_password: FormStr = "",
+) -> Response:
+    try:
+        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
+        await service.change_password(
+            session,
+            user=user,
+            current_password=current_password,
+            new_password=new_password,
+            keep_session=request.cookies.get(auth.SESSION_COOKIE),
+        )
+    except (Invalid, RateLimited) as exc:
+        return await _account_page(
+            request,
+            session,
+            user,
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+            password_errors=field_error(exc),
+        )
+    return redirect_with_flash(request, "/account", "Password changed. Your other devices were signed out.")
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+async def account_token_create(
+    request: Request, user: CurrentUser, session: SessionDep, _csrf: CsrfForm, name: FormStr = ""
+) -> Response:
+    try:
+        token, plain = await service.create_api_token(session, user=user, name=name, now=utcnow())
+    except Invalid as exc:
+        return await _account_page(
+            request, session, user, status_code=422, token_form={"name": name}, token_errors=field_error(exc)
+        )
+    # Shown in this response only (not through a redirect): the value is never stored anywhere.
+    return await _account_page(request, session, user, new_token={"name": token.name, "value": plain})
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def account_token_revoke(
+    request: Request, token_id: int, user: CurrentUser, session: SessionDep, _csrf: CsrfForm
+) -> Response:
+    await service.revoke_api_token(session, user=user, token_id=token_id)
+    return redirect_with_flash(request, "/account", "API token revoked.", kind="info")
