@@ -3,8 +3,8 @@
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
-from xtrack.posts.models import SourceLimit, StoredPost, XAccount
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
+from xtrack.posts.models import SourceLimit, StoredPost, XAccount
 from xtrack.summaries.models import FeedToken, Summary
 from xtrack.users.models import ApiToken, EmailToken, User, WebSession
 

@@ -20,8 +20,8 @@ from xtrack.ops.maintenance import (
     finish_daily,
     prune,
 )
-from xtrack.posts.models import StoredPost, XAccount
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
+from xtrack.posts.models import StoredPost, XAccount
 from xtrack.sources.ids import snowflake
 from xtrack.summaries.models import Summary
 from xtrack.users.models import User

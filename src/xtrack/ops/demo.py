@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.executions import dispatcher
-from xtrack.executions.runner import run_execution
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.schemas import JobCreate
 from xtrack.users import service as users_service
@@ -37,8 +37,15 @@ class DemoResult:
     executions: int
 
 
-async def ensure_demo(database: Database, settings: Settings, *, now: datetime | None = None) -> DemoResult:
-    """Create the demo user, jobs and first runs once; later calls only issue a fresh sign-in link."""
+async def ensure_demo(
+    database: Database,
+    settings: Settings,
+    *,
+    run: Callable[[int], Awaitable[None]],
+    now: datetime | None = None,
+) -> DemoResult:
+    """Create the demo user, jobs and first runs (through ``run``) once; later calls only issue a
+    fresh sign-in link."""
     now = now or utcnow()
     async with database.session() as session:
         user = await users_service.get_by_email(session, DEMO_EMAIL)
@@ -59,7 +66,7 @@ async def ensure_demo(database: Database, settings: Settings, *, now: datetime |
     # through the real runner, here, before the server starts.
     tick = await dispatcher.tick(database, now=now, executor=None)
     for execution_id in tick.execution_ids:
-        await run_execution(execution_id, database=database, settings=settings)
+        await run(execution_id)
     return DemoResult(
         True, DEMO_EMAIL, password, login_url, jobs=len(DEMO_JOBS), executions=len(tick.execution_ids)
     )

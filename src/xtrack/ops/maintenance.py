@@ -38,8 +38,8 @@ from xtrack.executions.models import FINISHED_STATUSES, JobExecution
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
 from xtrack.observability import get_logger
-from xtrack.posts.models import StoredPost, XAccount
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
+from xtrack.posts.models import StoredPost, XAccount
 
 logger = get_logger("xtrack.maintenance")
 
