@@ -209,7 +209,12 @@ async def make_user(
     make_user.counter += 1  # type: ignore[attr-defined]
     email = email or f"user{make_user.counter}-{os.getpid()}@example.com"  # type: ignore[attr-defined]
     user = await users_service.create(
-        session, email=email, password=password, status=status, is_admin=is_admin
+        session,
+        email=email,
+        password=password,
+        status=status,
+        is_admin=is_admin,
+        settings=get_settings(),
     )
     return user
 
@@ -256,7 +261,7 @@ async def signed_in(client: httpx.AsyncClient, session: AsyncSession, user: User
     from xtrack.users.auth import SESSION_COOKIE, create_web_session
     from xtrack.web.csrf import token_for
 
-    cookie = await create_web_session(session, user=user, now=utcnow())
+    cookie = await create_web_session(session, user=user, now=utcnow(), settings=get_settings())
     await session.commit()
     client.cookies.set(SESSION_COOKIE, cookie)
     return token_for(cookie, get_settings())

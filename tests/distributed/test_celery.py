@@ -24,7 +24,7 @@ from tests.distributed.cluster import BROKERS, delete_queue, queue_length, uniqu
 from tests.fakes.server import free_port, serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate, worker
-from xtrack.config import Settings
+from xtrack.config import Settings, get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.executors import celery as celery_executor
 from xtrack.executions.executors.celery import (
@@ -160,7 +160,11 @@ async def _seed(url: str) -> dict[str, int]:
     try:
         async with database.session() as session:
             owner = await users_service.create(
-                session, email="loop@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+                session,
+                email="loop@example.com",
+                password="correct horse battery",
+                status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             ids = {}
             for name in ("due", "later", "done"):
@@ -285,7 +289,11 @@ async def _jobs(url: str, usernames: list[str]) -> None:
     try:
         async with database.session() as session:
             owner = await users_service.create(
-                session, email="held@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+                session,
+                email="held@example.com",
+                password="correct horse battery",
+                status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             for username in usernames:
                 job = await jobs_service.create(
@@ -365,6 +373,7 @@ async def _seed_delivery(url: str, hook_url: str) -> int:
                 email="notify@example.com",
                 password="correct horse battery",
                 status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             target = await notify_targets.create_target(
                 session, user=owner, data=TargetCreate(kind="apprise", name="Hook", url=hook_url), now=now

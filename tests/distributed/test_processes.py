@@ -28,6 +28,7 @@ from tests.distributed.cluster import (
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeUser, FakeX
 from xtrack import migrate
+from xtrack.config import get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
@@ -62,7 +63,11 @@ async def api_token(database: Database) -> dict[str, str]:
     """An ACTIVE user's API token: jobs are created and run through ``xtrack web``."""
     async with database.session() as session:
         owner = await users_service.create(
-            session, email="owner@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+            session,
+            email="owner@example.com",
+            password="correct horse battery",
+            status=UserStatus.ACTIVE,
+            settings=get_settings(),
         )
         _token, plain = await create_api_token(session, user=owner, name="tests", now=utcnow())
     return {"Authorization": f"Bearer {plain}"}

@@ -22,7 +22,7 @@ from tests.distributed.cluster import BROKERS, Cluster, delete_queue, publish, u
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate
-from xtrack.config import Settings
+from xtrack.config import Settings, get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.executors.celery import CeleryExecutor
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
@@ -90,7 +90,11 @@ async def _queued_run_with_a_webhook(database: Database, hook_url: str) -> tuple
     now = utcnow()
     async with database.session() as session:
         owner = await users_service.create(
-            session, email="notify@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+            session,
+            email="notify@example.com",
+            password="correct horse battery",
+            status=UserStatus.ACTIVE,
+            settings=get_settings(),
         )
         job = await jobs_service.create(
             session, owner=owner, data=JobCreate(x_username="alice", topics=["AI"]), max_jobs=50, now=now

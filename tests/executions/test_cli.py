@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.conftest import fresh_database_url
 from xtrack import migrate
+from xtrack.config import get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs import service as jobs_service
@@ -25,7 +26,11 @@ async def _seed(url: str) -> None:
     try:
         async with database.session() as session:
             owner = await users_service.create(
-                session, email="cli@example.com", password="correct horse battery", status=UserStatus.ACTIVE
+                session,
+                email="cli@example.com",
+                password="correct horse battery",
+                status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             await jobs_service.create(
                 session, owner=owner, data=JobCreate(x_username="demo"), max_jobs=50, now=utcnow()

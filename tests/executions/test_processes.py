@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 
 from tests.conftest import fresh_database_url
 from xtrack import migrate
-from xtrack.config import Settings
+from xtrack.config import Settings, get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs import service as jobs_service
@@ -131,6 +131,7 @@ async def test_background_engine_runs_new_jobs_end_to_end(kind: str, settings: S
                 email=f"e2e-{kind}@example.com",
                 password="correct horse battery",
                 status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             for i in range(12):
                 await jobs_service.create(

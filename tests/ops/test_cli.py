@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import fresh_database_url
 from xtrack import migrate
+from xtrack.config import get_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
@@ -33,6 +34,7 @@ async def _seed(url: str) -> None:
                 email="ops-cli@example.com",
                 password="correct horse battery",
                 status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             job = Job(user_id=owner.id, x_username="alice", frequency=60, topics=["AI"], next_run_at=now)
             session.add(job)

@@ -16,6 +16,7 @@ from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeX
 from xtrack import migrate
 from xtrack.cli import app as cli_app
+from xtrack.config import get_settings
 from xtrack.db import Database, create_engine
 from xtrack.executions.models import JobExecution
 from xtrack.summaries.models import Summary
@@ -61,7 +62,11 @@ async def _add_user(url: str, email: str) -> int:
     try:
         async with database.session() as session:
             user = await users_service.create(
-                session, email=email, password="correct horse battery", status=UserStatus.ACTIVE
+                session,
+                email=email,
+                password="correct horse battery",
+                status=UserStatus.ACTIVE,
+                settings=get_settings(),
             )
             return user.id
     finally:

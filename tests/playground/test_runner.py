@@ -74,7 +74,7 @@ async def _run(
         execution.id,
         database=db,
         settings=settings,
-        source=source,
+        source=source or build_source(settings),  # the configured (demo) source unless given
         heartbeats=Heartbeats(auto_start=False),
     )
     return await playground_service.get_run(session, user=user, run_id=execution.id)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tests.conftest import TEST_PASSWORD, auth_headers, fresh_database_url, make_user, signed_in
 from xtrack import migrate
 from xtrack.cli import app as cli_app
-from xtrack.config import Settings, set_settings
+from xtrack.config import Settings, get_settings, set_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
@@ -38,7 +38,10 @@ async def test_suspending_revokes_every_session_and_token_at_once(
 ) -> None:
     user = await make_user(session, email="victim@example.com")
     headers = [await auth_headers(session, user) for _ in range(2)]
-    cookies = [await auth.create_web_session(session, user=user, now=utcnow()) for _ in range(2)]
+    cookies = [
+        await auth.create_web_session(session, user=user, now=utcnow(), settings=get_settings())
+        for _ in range(2)
+    ]
     await session.commit()
     assert (await client.get("/api/v1/me", headers=headers[0])).status_code == 200
 
@@ -159,7 +162,7 @@ def test_cli_suspend_activate_make_admin(cli_database: str) -> None:
     async def setup(session: AsyncSession) -> None:
         user = await make_user(session, email="cli@example.com")
         await auth.create_api_token(session, user=user, name="x", now=utcnow())
-        await auth.create_web_session(session, user=user, now=utcnow())
+        await auth.create_web_session(session, user=user, now=utcnow(), settings=get_settings())
 
     _run(cli_database, setup)
     runner = CliRunner()

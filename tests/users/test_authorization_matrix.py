@@ -401,7 +401,9 @@ class Matrix:
             return {"Authorization": f"Bearer {plain}"}, None
         cookie = caller.cookie
         if cookie is None:
-            cookie = await auth.create_web_session(self.session, user=caller.user, now=utcnow())
+            cookie = await auth.create_web_session(
+                self.session, user=caller.user, now=utcnow(), settings=get_settings()
+            )
             await self.session.commit()
         return {"Cookie": f"{auth.SESSION_COOKIE}={cookie}"}, token_for(cookie, self.settings)
 
@@ -472,7 +474,9 @@ async def _run_matrix(session: AsyncSession, settings: Settings) -> None:
     _, suspended_token = await auth.create_api_token(
         session, user=suspended_user, name="before", now=utcnow()
     )
-    suspended_cookie = await auth.create_web_session(session, user=suspended_user, now=utcnow())
+    suspended_cookie = await auth.create_web_session(
+        session, user=suspended_user, now=utcnow(), settings=get_settings()
+    )
     await users_service.suspend(session, user=suspended_user)
     # A verify link for the unverified caller, so its requests do not depend on the order of rows.
     await email_links.issue_email_token(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user
 from tests.users.conftest import csrf_of
+from xtrack.config import get_settings
 from xtrack.db import utcnow
 from xtrack.users import auth, email_links, service
 from xtrack.users.models import EmailTokenPurpose, UserStatus
@@ -83,7 +84,11 @@ async def test_reset_link_expires_after_one_hour(session: AsyncSession) -> None:
     )
     with pytest.raises(email_links.InvalidLink) as caught:
         await service.reset_password(
-            session, token=token, password="a brand new password", now=issued + timedelta(hours=1)
+            session,
+            token=token,
+            password="a brand new password",
+            now=issued + timedelta(hours=1),
+            settings=get_settings(),
         )
     assert caught.value.reason == "expired"
 
@@ -103,7 +108,7 @@ async def test_using_one_verify_link_retires_the_others(session: AsyncSession) -
 
 async def test_login_link_signs_in_once(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await make_user(session, email="demo@example.com", status=UserStatus.UNVERIFIED)
-    url = await service.create_login_link(session, user, utcnow())
+    url = await service.create_login_link(session, user, utcnow(), settings=get_settings())
     await session.commit()
     assert url.startswith("http://127.0.0.1:8000/login-link?token=")
     path = url.removeprefix("http://127.0.0.1:8000")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import TEST_PASSWORD, auth_headers, make_user, signed_in
 from tests.fakes.smtp import Inbox
 from tests.users.conftest import csrf_of, get_form, link_in, token_of
+from xtrack.config import get_settings
 from xtrack.db import utcnow
 from xtrack.users import auth, service
 from xtrack.users.models import ApiToken, UserStatus, WebSession
@@ -24,7 +25,7 @@ async def test_reset_through_the_pages_revokes_everything_and_the_new_password_w
 ) -> None:
     user = await make_user(session, email="forgetful@example.com")
     headers = await auth_headers(session, user)
-    await auth.create_web_session(session, user=user, now=utcnow())
+    await auth.create_web_session(session, user=user, now=utcnow(), settings=get_settings())
     await session.commit()
     assert (await smtp_client.get("/api/v1/me", headers=headers)).status_code == 200
 
@@ -114,7 +115,7 @@ async def test_reset_through_the_api(
 
 async def test_change_password_on_the_account_page(client: httpx.AsyncClient, session: AsyncSession) -> None:
     user = await make_user(session, email="changer@example.com")
-    other_device = await auth.create_web_session(session, user=user, now=utcnow())
+    other_device = await auth.create_web_session(session, user=user, now=utcnow(), settings=get_settings())
     csrf = await signed_in(client, session, user)
     this_device = client.cookies[auth.SESSION_COOKIE]
 
@@ -136,7 +137,11 @@ async def test_change_password_on_the_account_page(client: httpx.AsyncClient, se
     assert auth.hash_token(this_device) in hashes and auth.hash_token(other_device) not in hashes
     session.expire_all()  # the app changed the row through its own session
     authenticated = await service.authenticate(
-        session, email="changer@example.com", password="a new long password", now=utcnow()
+        session,
+        email="changer@example.com",
+        password="a new long password",
+        now=utcnow(),
+        settings=get_settings(),
     )
     assert authenticated.id == user.id
 

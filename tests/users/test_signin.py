@@ -221,15 +221,20 @@ async def test_web_sessions_end_when_idle_and_at_the_absolute_limit(session: Asy
     start = utcnow()
     idle = timedelta(minutes=settings.session_idle_minutes)
 
-    idle_cookie = await auth.create_web_session(session, user=user, now=start)
-    assert await auth.user_for_web_session(session, idle_cookie, now=start + idle - timedelta(minutes=1))
+    idle_cookie = await auth.create_web_session(session, user=user, now=start, settings=get_settings())
+    assert await auth.user_for_web_session(
+        session, idle_cookie, now=start + idle - timedelta(minutes=1), settings=get_settings()
+    )
     later = start + idle - timedelta(minutes=1) + idle + timedelta(minutes=1)
-    assert await auth.user_for_web_session(session, idle_cookie, now=later) is None
+    assert await auth.user_for_web_session(session, idle_cookie, now=later, settings=get_settings()) is None
 
-    busy_cookie = await auth.create_web_session(session, user=user, now=start)
+    busy_cookie = await auth.create_web_session(session, user=user, now=start, settings=get_settings())
     now = start
     while now < start + timedelta(days=settings.session_max_days) - timedelta(days=1):
         now += timedelta(days=1)  # used every day: never idle
-        assert await auth.user_for_web_session(session, busy_cookie, now=now) is not None
+        assert (
+            await auth.user_for_web_session(session, busy_cookie, now=now, settings=get_settings())
+            is not None
+        )
     end = start + timedelta(days=settings.session_max_days)
-    assert await auth.user_for_web_session(session, busy_cookie, now=end) is None
+    assert await auth.user_for_web_session(session, busy_cookie, now=end, settings=get_settings()) is None

@@ -129,7 +129,7 @@ async def test_every_page_is_served_under_the_strict_csp(
 ) -> None:
     if role != "anonymous":
         user = await make_user(session, is_admin=role == "admin")
-        cookie = await create_web_session(session, user=user, now=utcnow())
+        cookie = await create_web_session(session, user=user, now=utcnow(), settings=get_settings())
         await session.commit()
         client.cookies.set(SESSION_COOKIE, cookie)
     problems: list[str] = []

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user
-from xtrack.config import Settings
+from xtrack.config import Settings, get_settings
 from xtrack.db import Database, utcnow
 from xtrack.errors import NotFound
 from xtrack.users.auth import SESSION_COOKIE, create_web_session
@@ -20,7 +20,7 @@ async def test_an_error_raised_after_sign_in_renders_the_page_for_that_user(
     """The route's session rolls back on the error; the 404 page must still know the viewer."""
     user = await make_user(session)
     user.theme = Theme.DARK.value
-    cookie = await create_web_session(session, user=user, now=utcnow())
+    cookie = await create_web_session(session, user=user, now=utcnow(), settings=get_settings())
     await session.commit()
 
     router = APIRouter()

@@ -94,7 +94,12 @@ def users_create(
     async def work(database: Database) -> int:
         async with database.session() as session:
             user = await users_service.create(
-                session, email=normalized, password=password, status=UserStatus.ACTIVE, is_admin=admin
+                session,
+                email=normalized,
+                password=password,
+                status=UserStatus.ACTIVE,
+                is_admin=admin,
+                settings=settings,
             )
             return user.id
 

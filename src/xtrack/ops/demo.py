@@ -50,17 +50,21 @@ async def ensure_demo(
     async with database.session() as session:
         user = await users_service.get_by_email(session, DEMO_EMAIL)
         if user is not None:
-            login_url = await users_service.create_login_link(session, user, now)
+            login_url = await users_service.create_login_link(session, user, now, settings=settings)
             return DemoResult(False, DEMO_EMAIL, None, login_url, jobs=0, executions=0)
         password = secrets.token_urlsafe(12)
         user = await users_service.create(
-            session, email=DEMO_EMAIL, password=password, status=UserStatus.ACTIVE
+            session,
+            email=DEMO_EMAIL,
+            password=password,
+            status=UserStatus.ACTIVE,
+            settings=settings,
         )
         for data in DEMO_JOBS:
             await jobs_service.create(
                 session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=now
             )
-        login_url = await users_service.create_login_link(session, user, now)
+        login_url = await users_service.create_login_link(session, user, now, settings=settings)
 
     # The new jobs are due now: one real scheduler tick queues their first runs, which then run
     # through the real runner, here, before the server starts.

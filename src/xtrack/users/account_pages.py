@@ -99,6 +99,7 @@ async def account_password(
             current_password=current_password,
             new_password=new_password,
             keep_session=request.cookies.get(auth.SESSION_COOKIE),
+            settings=settings,
         )
     except (Invalid, RateLimited) as exc:
         return await _account_page(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import get_settings
+from xtrack.config import Settings
 from xtrack.users.models import ApiToken, User, WebSession
 
 API_TOKEN_PREFIX = "xt_"
@@ -55,10 +55,9 @@ async def user_for_api_token(session: AsyncSession, plain: str, *, now: datetime
 
 
 async def create_web_session(
-    session: AsyncSession, *, user: User, now: datetime, user_agent: str | None = None
+    session: AsyncSession, *, user: User, now: datetime, settings: Settings, user_agent: str | None = None
 ) -> str:
     """A server-side session; returns the cookie value (only its hash is stored)."""
-    settings = get_settings()
     plain = new_token()
     session.add(
         WebSession(
@@ -74,9 +73,10 @@ async def create_web_session(
     return plain
 
 
-async def user_for_web_session(session: AsyncSession, plain: str, *, now: datetime) -> User | None:
+async def user_for_web_session(
+    session: AsyncSession, plain: str, *, now: datetime, settings: Settings
+) -> User | None:
     """The session's user while it is within both its idle and its absolute expiry."""
-    settings = get_settings()
     row = (
         await session.execute(
             select(WebSession, User)

@@ -15,7 +15,7 @@ from xtrack.db import utcnow
 from xtrack.errors import Forbidden, Unauthorized
 from xtrack.users import auth
 from xtrack.users.models import User, UserStatus
-from xtrack.web.deps import SessionDep
+from xtrack.web.deps import SessionDep, SettingsDep
 
 bearer_scheme = HTTPBearer(auto_error=False, description="A personal API token from POST /api/v1/auth/token")
 
@@ -31,6 +31,7 @@ class SignInRequired(Unauthorized):
 async def get_optional_user(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User | None:
     """The signed-in user, or None. Suspended users count as signed out."""
@@ -39,7 +40,7 @@ async def get_optional_user(
     if credentials is not None and credentials.scheme.lower() == "bearer":
         user = await auth.user_for_api_token(session, credentials.credentials, now=now)
     elif (cookie := request.cookies.get(auth.SESSION_COOKIE)) is not None:
-        user = await auth.user_for_web_session(session, cookie, now=now)
+        user = await auth.user_for_web_session(session, cookie, now=now, settings=settings)
     if user is not None and user.status == UserStatus.SUSPENDED.value:
         user = None
     request.state.user = user

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import Settings, get_settings
+from xtrack.config import Settings
 from xtrack.db import after_commit
 from xtrack.errors import XTrackError
 from xtrack.mail import send_email
@@ -50,8 +50,7 @@ _LINK_MESSAGES = {
 }
 
 
-def link_url(purpose: EmailTokenPurpose, token: str, *, settings: Settings | None = None) -> str:
-    settings = settings or get_settings()
+def link_url(purpose: EmailTokenPurpose, token: str, *, settings: Settings) -> str:
     return f"{settings.base_url}{LINK_PATHS[purpose]}?{urlencode({'token': token})}"
 
 
@@ -126,9 +125,10 @@ async def retire_tokens(
     )
 
 
-def send_after_commit(session: AsyncSession, *, to: str, email: emails.Email, kind: str) -> None:
+def send_after_commit(
+    session: AsyncSession, *, to: str, email: emails.Email, kind: str, settings: Settings
+) -> None:
     """Send the email once the transaction that created its token has committed."""
-    settings = get_settings()
 
     async def deliver() -> None:
         try:
@@ -139,13 +139,16 @@ def send_after_commit(session: AsyncSession, *, to: str, email: emails.Email, ki
     after_commit(session, deliver)
 
 
-async def send_link(session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime) -> str:
+async def send_link(
+    session: AsyncSession, *, user: User, purpose: EmailTokenPurpose, now: datetime, settings: Settings
+) -> str:
+    """Issue a link for ``purpose`` and email it after the commit; returns the link."""
     token = await issue_email_token(session, user=user, purpose=purpose, now=now)
-    url = link_url(purpose, token)
+    url = link_url(purpose, token, settings=settings)
     compose = {
         EmailTokenPurpose.VERIFY: emails.verification,
         EmailTokenPurpose.RESET: emails.password_reset,
         EmailTokenPurpose.LOGIN: emails.login_link,
     }[purpose]
-    send_after_commit(session, to=user.email, email=compose(url), kind=purpose.value)
+    send_after_commit(session, to=user.email, email=compose(url), kind=purpose.value, settings=settings)
     return url

@@ -84,7 +84,11 @@ async def _sign_in(
     if old := request.cookies.get(auth.SESSION_COOKIE):
         await auth.end_web_session(session, old)
     cookie = await service.start_web_session(
-        session, user=user, now=utcnow(), user_agent=request.headers.get("user-agent")
+        session,
+        user=user,
+        now=utcnow(),
+        user_agent=request.headers.get("user-agent"),
+        settings=settings,
     )
     set_session_cookie(response, cookie, settings)
 
@@ -127,7 +131,12 @@ async def register_submit(
         await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=normalized)
         zone = timezone.strip() if timezone.strip() in service.timezone_names() else "UTC"
         user = await service.register(
-            session, email=normalized, password=password, timezone=zone, now=utcnow()
+            session,
+            email=normalized,
+            password=password,
+            timezone=zone,
+            now=utcnow(),
+            settings=settings,
         )
     except XTrackError as exc:
         return render_page(
@@ -177,7 +186,9 @@ async def signin_submit(
         return render_page(request, "users/signin.html", context, status_code=422)
     try:
         await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
-        user = await service.authenticate(session, email=email, password=password, now=utcnow())
+        user = await service.authenticate(
+            session, email=email, password=password, now=utcnow(), settings=settings
+        )
     except (RateLimited, Unauthorized, Forbidden) as exc:
         return render_page(
             request,
@@ -298,7 +309,7 @@ async def verify_resend(
         return render_page(
             request, "users/verify_notice.html", context, status_code=429, retry_after=exc.retry_after
         )
-    await service.resend_verification(session, user=user, now=utcnow())
+    await service.resend_verification(session, user=user, now=utcnow(), settings=settings)
     return redirect_with_flash(request, "/verify-notice", f"We sent a new confirmation link to {user.email}.")
 
 
@@ -331,7 +342,7 @@ async def reset_submit(
             status_code=exc.status_code,
             retry_after=exc.retry_after,
         )
-    await service.request_password_reset(session, email=normalized, now=utcnow())
+    await service.request_password_reset(session, email=normalized, now=utcnow(), settings=settings)
     message = (
         f"If an account exists for {normalized}, we sent it a link to choose a new password. "
         "The link works for 1 hour."
@@ -364,7 +375,9 @@ async def reset_confirm_submit(
     password: FormStr = "",
 ) -> Response:
     try:
-        user = await service.reset_password(session, token=token, password=password, now=utcnow())
+        user = await service.reset_password(
+            session, token=token, password=password, now=utcnow(), settings=settings
+        )
     except email_links.InvalidLink as exc:
         return _link_error(request, exc)
     except Invalid as exc:

@@ -43,7 +43,12 @@ async def register(
 ) -> UserRead:
     await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=body.email)
     user = await service.register(
-        session, email=body.email, password=body.password, timezone=body.timezone, now=utcnow()
+        session,
+        email=body.email,
+        password=body.password,
+        timezone=body.timezone,
+        now=utcnow(),
+        settings=settings,
     )
     return UserRead.model_validate(user)
 
@@ -70,7 +75,7 @@ async def resend_verification(
     body: EmailIn, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
 ) -> MessageOut:
     await limiter.check("resend", settings.email_rate_limit, ip=client_ip(request), email=body.email)
-    await service.resend_verification_to(session, email=body.email, now=utcnow())
+    await service.resend_verification_to(session, email=body.email, now=utcnow(), settings=settings)
     return MessageOut(detail=RESEND_ANSWER)
 
 
@@ -90,7 +95,9 @@ async def create_token(
 ) -> ApiTokenCreated:
     await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=body.email)
     now = utcnow()
-    user = await service.authenticate(session, email=body.email, password=body.password, now=now)
+    user = await service.authenticate(
+        session, email=body.email, password=body.password, now=now, settings=settings
+    )
     token, plain = await service.create_api_token(session, user=user, name=body.name, now=now)
     return ApiTokenCreated(token=plain, id=token.id, name=token.name, prefix=token.prefix)
 
@@ -106,7 +113,7 @@ async def request_password_reset(
     body: EmailIn, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
 ) -> MessageOut:
     await limiter.check("reset", settings.email_rate_limit, ip=client_ip(request), email=body.email)
-    await service.request_password_reset(session, email=body.email, now=utcnow())
+    await service.request_password_reset(session, email=body.email, now=utcnow(), settings=settings)
     return MessageOut(detail=RESET_ANSWER)
 
 
@@ -116,8 +123,12 @@ async def request_password_reset(
     summary="Set a new password with the token from the reset link; signs out everywhere",
     responses=error_responses(400, 403, 422),
 )
-async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> MessageOut:
-    await service.reset_password(session, token=body.token, password=body.password, now=utcnow())
+async def confirm_password_reset(
+    body: PasswordResetConfirm, session: SessionDep, settings: SettingsDep
+) -> MessageOut:
+    await service.reset_password(
+        session, token=body.token, password=body.password, now=utcnow(), settings=settings
+    )
     return MessageOut(detail="Password changed. Every session and API token was revoked: sign in again.")
 
 
@@ -159,6 +170,7 @@ async def change_password(
         current_password=body.current_password,
         new_password=body.new_password,
         keep_session=request.cookies.get(SESSION_COOKIE),
+        settings=settings,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.config import get_settings
+from xtrack.config import Settings
 from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from xtrack.users import auth, email_links
 from xtrack.users.models import ApiToken, EmailToken, EmailTokenPurpose, Theme, User, UserStatus, WebSession
@@ -76,17 +76,22 @@ def check_theme(theme: str) -> str:
     return theme
 
 
-async def _hash(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password)  # argon2 is CPU-heavy: off the event loop
+async def _hash(password: str, settings: Settings) -> str:
+    # argon2 is CPU-heavy: off the event loop
+    return await asyncio.to_thread(hash_password, password, settings)
 
 
-async def _verify(password_hash: str, password: str) -> bool:
-    return await asyncio.to_thread(verify_password, password_hash, password)
+async def _verify(password_hash: str, password: str, settings: Settings) -> bool:
+    return await asyncio.to_thread(verify_password, password_hash, password, settings)
 
 
 @lru_cache(maxsize=4)
-def _dummy_hash(_params: tuple[int, int]) -> str:
-    return hash_password("xtrack-dummy-password-for-timing")
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    """A hash to verify against when the email is unknown (the same time as a wrong password)."""
+    return hash_password(
+        "xtrack-dummy-password-for-timing",
+        Settings(argon2_time_cost=time_cost, argon2_memory_kib=memory_kib),
+    )
 
 
 # Lookup and creation -------------------------------------------------------------------------------
@@ -119,6 +124,7 @@ async def create(
     *,
     email: str,
     password: str,
+    settings: Settings,
     status: UserStatus = UserStatus.UNVERIFIED,
     is_admin: bool = False,
     timezone: str = "UTC",
@@ -131,7 +137,7 @@ async def create(
         raise Conflict("An account with this email already exists.", field="email")
     user = User(
         email=email,
-        password_hash=await _hash(password),
+        password_hash=await _hash(password, settings),
         status=status.value,
         is_admin=is_admin,
         timezone=timezone,
@@ -150,29 +156,45 @@ async def list_users(session: AsyncSession, *, search: str | None = None, limit:
 
 
 async def register(
-    session: AsyncSession, *, email: str, password: str, now: datetime, timezone: str | None = None
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    now: datetime,
+    settings: Settings,
+    timezone: str | None = None,
 ) -> User:
     """An UNVERIFIED user, and a verification email sent after commit."""
-    user = await create(session, email=email, password=password, timezone=timezone or "UTC")
+    user = await create(
+        session, email=email, password=password, settings=settings, timezone=timezone or "UTC"
+    )
     user.created_at = now
-    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await email_links.send_link(
+        session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now, settings=settings
+    )
     logger.info("user.registered", extra={"user_id": user.id})
     return user
 
 
-async def resend_verification(session: AsyncSession, *, user: User, now: datetime) -> bool:
+async def resend_verification(
+    session: AsyncSession, *, user: User, now: datetime, settings: Settings
+) -> bool:
     """Send a new verification link to an UNVERIFIED user; False (nothing sent) otherwise."""
     if user.status != UserStatus.UNVERIFIED.value:
         return False
-    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now)
+    await email_links.send_link(
+        session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now, settings=settings
+    )
     return True
 
 
-async def resend_verification_to(session: AsyncSession, *, email: str, now: datetime) -> None:
+async def resend_verification_to(
+    session: AsyncSession, *, email: str, now: datetime, settings: Settings
+) -> None:
     """Resend by email address; says nothing about whether such an unverified user exists."""
     user = await get_by_email(session, email)
     if user is not None:
-        await resend_verification(session, user=user, now=now)
+        await resend_verification(session, user=user, now=now, settings=settings)
 
 
 async def verify_email(session: AsyncSession, *, token: str, now: datetime) -> User:
@@ -192,7 +214,9 @@ async def verify_email(session: AsyncSession, *, token: str, now: datetime) -> U
 # Sign-in -------------------------------------------------------------------------------------------
 
 
-async def authenticate(session: AsyncSession, *, email: str, password: str, now: datetime) -> User:
+async def authenticate(
+    session: AsyncSession, *, email: str, password: str, now: datetime, settings: Settings
+) -> User:
     """The user with these credentials (UNVERIFIED included): updates last_login_at, rehashes if needed.
 
     Unauthorized for a wrong email or password (the same message and about the same time for both);
@@ -200,16 +224,16 @@ async def authenticate(session: AsyncSession, *, email: str, password: str, now:
     """
     user = await get_by_email(session, email)
     if user is None:
-        settings = get_settings()
-        await _verify(_dummy_hash((settings.argon2_time_cost, settings.argon2_memory_kib)), password)
+        dummy = _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib)
+        await _verify(dummy, password, settings)
         raise Unauthorized(WRONG_CREDENTIALS)
-    if not await _verify(user.password_hash, password):
+    if not await _verify(user.password_hash, password, settings):
         logger.info("user.signin_failed", extra={"user_id": user.id})
         raise Unauthorized(WRONG_CREDENTIALS)
     if user.status == UserStatus.SUSPENDED.value:
         raise Forbidden(SUSPENDED_DETAIL)
-    if needs_rehash(user.password_hash):
-        user.password_hash = await _hash(password)
+    if needs_rehash(user.password_hash, settings):
+        user.password_hash = await _hash(password, settings)
     user.last_login_at = now
     await session.flush()
     logger.info("user.signed_in", extra={"user_id": user.id})
@@ -217,18 +241,23 @@ async def authenticate(session: AsyncSession, *, email: str, password: str, now:
 
 
 async def start_web_session(
-    session: AsyncSession, *, user: User, now: datetime, user_agent: str | None = None
+    session: AsyncSession, *, user: User, now: datetime, settings: Settings, user_agent: str | None = None
 ) -> str:
     """A new web session for a signed-in user; returns the cookie value."""
-    return await auth.create_web_session(session, user=user, now=now, user_agent=user_agent)
+    return await auth.create_web_session(
+        session, user=user, now=now, settings=settings, user_agent=user_agent
+    )
 
 
-async def create_login_link(session: AsyncSession, user: User, now: datetime, *, send: bool = False) -> str:
+async def create_login_link(
+    session: AsyncSession, user: User, now: datetime, *, settings: Settings, send: bool = False
+) -> str:
     """A single-use sign-in link valid 24 h (``xtrack demo`` prints it); emailed too when ``send``."""
+    purpose = EmailTokenPurpose.LOGIN
     if send:
-        return await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
-    token = await email_links.issue_email_token(session, user=user, purpose=EmailTokenPurpose.LOGIN, now=now)
-    return email_links.link_url(EmailTokenPurpose.LOGIN, token)
+        return await email_links.send_link(session, user=user, purpose=purpose, now=now, settings=settings)
+    token = await email_links.issue_email_token(session, user=user, purpose=purpose, now=now)
+    return email_links.link_url(purpose, token, settings=settings)
 
 
 async def use_login_link(session: AsyncSession, *, token: str, now: datetime) -> User:
@@ -248,16 +277,22 @@ async def use_login_link(session: AsyncSession, *, token: str, now: datetime) ->
 # Passwords -----------------------------------------------------------------------------------------
 
 
-async def request_password_reset(session: AsyncSession, *, email: str, now: datetime) -> None:
+async def request_password_reset(
+    session: AsyncSession, *, email: str, now: datetime, settings: Settings
+) -> None:
     """Email a reset link when an unsuspended user has this email; the caller answers the same either way."""
     user = await get_by_email(session, email)
     if user is None or user.status == UserStatus.SUSPENDED.value:
         return
-    await email_links.send_link(session, user=user, purpose=EmailTokenPurpose.RESET, now=now)
+    await email_links.send_link(
+        session, user=user, purpose=EmailTokenPurpose.RESET, now=now, settings=settings
+    )
     logger.info("user.reset_requested", extra={"user_id": user.id})
 
 
-async def reset_password(session: AsyncSession, *, token: str, password: str, now: datetime) -> User:
+async def reset_password(
+    session: AsyncSession, *, token: str, password: str, now: datetime, settings: Settings
+) -> User:
     """Use a reset link: new password, every session and API token revoked, the email counts as verified."""
     _, user = await email_links.check_email_token(
         session, token=token, purpose=EmailTokenPurpose.RESET, now=now
@@ -268,7 +303,7 @@ async def reset_password(session: AsyncSession, *, token: str, password: str, no
     )
     if user.status == UserStatus.SUSPENDED.value:
         raise Forbidden(SUSPENDED_DETAIL)
-    user.password_hash = await _hash(password)
+    user.password_hash = await _hash(password, settings)
     user.status = UserStatus.ACTIVE.value
     await email_links.retire_tokens(session, user_id=user.id, purpose=EmailTokenPurpose.RESET, now=now)
     await auth.revoke_all_credentials(session, user_id=user.id)
@@ -283,6 +318,7 @@ async def change_password(
     user: User,
     current_password: str,
     new_password: str,
+    settings: Settings,
     keep_session: str | None = None,
 ) -> None:
     """Change the password after checking the current one; other web sessions are signed out.
@@ -290,12 +326,12 @@ async def change_password(
     ``keep_session`` is the cookie value of the session making the change, which stays signed in.
     API tokens are kept: they are revoked one by one from the account page.
     """
-    if not current_password or not await _verify(user.password_hash, current_password):
+    if not current_password or not await _verify(user.password_hash, current_password, settings):
         raise Invalid("Your current password is not correct.", field="current_password")
     check_password(new_password, email=user.email, field="new_password")
     if new_password == current_password:
         raise Invalid("Choose a password different from the current one.", field="new_password")
-    user.password_hash = await _hash(new_password)
+    user.password_hash = await _hash(new_password, settings)
     query = delete(WebSession).where(WebSession.user_id == user.id)
     if keep_session:
         query = query.where(WebSession.token_hash != auth.hash_token(keep_session))
