@@ -206,6 +206,7 @@ class Runtime:
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
+            logger.info("scheduler.stopped")
         if self.notify is not None:
             await self.notify.stop()
             self.notify = None
@@ -221,7 +222,6 @@ class Runtime:
             self.summarizers = None
         if self._owns_database:
             await self.database.dispose()
-        logger.info("runtime.closed")
 
 
 def _scheduler_pool_size(settings: Settings) -> int:

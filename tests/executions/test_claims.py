@@ -15,7 +15,7 @@ from tests.executions.fakes import Clock, FakeSource
 from xtrack import migrate
 from xtrack.config import Settings
 from xtrack.db import Database, create_engine
-from xtrack.executions import dispatcher, runner
+from xtrack.executions import claims, dispatcher, runner
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.summaries.models import Summary
@@ -98,10 +98,10 @@ async def test_a_run_cancelled_while_its_batch_claims_is_given_back(
     database: Database, source: FakeSource, settings: Settings
 ) -> None:
     [execution_id] = await _due_jobs(database, "f")
-    claiming = asyncio.create_task(runner._claim(database, execution_id, now=T0))
+    claiming = asyncio.create_task(claims.claim(database, execution_id, now=T0))
     await asyncio.sleep(0)  # it has joined a batch, which has not run yet
     claiming.cancel()  # its run is cancelled (a shutdown) while the batch claims it
-    await asyncio.gather(*runner._CLAIMS._flushing)
+    await asyncio.gather(*claims._CLAIMS._flushing)
     assert claiming.cancelled()
     async with database.session() as session:
         given_back = await session.get(JobExecution, execution_id)
