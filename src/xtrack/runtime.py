@@ -203,10 +203,10 @@ class Runtime:
     async def close(self, *, grace_seconds: float = 30.0) -> None:
         """Stop ticking, let the runs in flight finish (or give them back) within
         ``grace_seconds``, then close the loops, HTTP clients and the database."""
+        was_scheduling = self.scheduler is not None
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
-            logger.info("scheduler.stopped")
         if self.notify is not None:
             await self.notify.stop()
             self.notify = None
@@ -222,6 +222,8 @@ class Runtime:
             self.summarizers = None
         if self._owns_database:
             await self.database.dispose()
+        if was_scheduling:
+            logger.info("scheduler.stopped")
 
 
 def _scheduler_pool_size(settings: Settings) -> int:
