@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -130,10 +131,8 @@ class Settings(BaseSettings):
     @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        from limits import parse
-
         try:
-            parse(value)
+            parse_rate_limit(value)
         except ValueError:
             raise ValueError("not a rate limit: write e.g. '10/minute' or '5 per 2 seconds'") from None
         return value

@@ -13,6 +13,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 
+from xtrack.db import create_engine
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -55,7 +57,6 @@ def pending(url: str) -> str | None:
     """What stands between the database and this code's schema, or None when nothing does: "no
     tables" for an empty database, "revision X, this code expects Y" for one that is behind. A
     database migrated by newer code (a rolling deploy) is not held against this process."""
-    from xtrack.db import create_engine
 
     async def read() -> set[str]:
         engine = create_engine(url, pool_size=1)

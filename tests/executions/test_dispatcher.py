@@ -10,6 +10,7 @@ from tests.conftest import make_job, make_user
 from tests.executions.conftest import RecordingExecutor
 from xtrack.db import Database
 from xtrack.executions import dispatcher
+from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
 from xtrack.jobs.models import Job
@@ -104,6 +105,31 @@ async def test_a_slot_finding_an_active_run_is_skipped_but_the_job_moves_on(
     assert [e.id for e in await _executions(session)] == [running.id]
     await session.refresh(job)
     assert job.next_run_at == NOW + timedelta(minutes=30)
+
+
+async def test_the_params_snapshot_is_the_runs_inputs_on_both_databases(
+    db: Database, session: AsyncSession
+) -> None:
+    """The dispatcher's ``params`` (SQL on PostgreSQL, Python on SQLite) equal
+    ``inputs.job_inputs(job).params()``, which manual runs, retries and the claim use: a first run
+    records its window, a job with a cursor does not, for every preset frequency."""
+    owner = await make_user(session)
+    jobs: list[Job] = []
+    for i, frequency in enumerate([15, 60, 360, 1440, 2880, 10_080]):
+        first = await make_job(
+            session, owner=owner, x_username=f"first{i}", topics=["ai", "chips"], frequency=frequency, now=NOW
+        )
+        later = await make_job(session, owner=owner, x_username=f"later{i}", frequency=frequency, now=NOW)
+        later.last_post_id = "100"
+        later.last_run = NOW - timedelta(minutes=frequency)
+        jobs += [first, later]
+    await session.commit()
+    await dispatcher.tick(db, now=NOW)
+    params = {e.job_id: e.params for e in await _executions(session)}
+    for job in jobs:
+        await session.refresh(job)
+        assert params[job.id] == job_inputs(job, now=NOW).params(), job.x_username
+    assert sum("hours_back" in p for p in params.values()) == 6
 
 
 async def test_sql_and_python_slot_arithmetic_agree(db: Database, session: AsyncSession) -> None:

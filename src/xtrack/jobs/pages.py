@@ -23,6 +23,8 @@ from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
+from xtrack.notify import deliveries as notify_deliveries
+from xtrack.notify import targets as notify_targets
 from xtrack.summaries import service as summaries_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
@@ -359,9 +361,6 @@ async def job_page(
     context = await _runs_context(session, user, overview, filters, now)
     chart_runs = await executions_service.history(session, owner_id=user.id, job_id=job_id, limit=CHART_RUNS)
     latest = await summaries_service.latest_for_job(session, owner_id=user.id, job_id=job_id)
-    # Imported here: notify.targets imports jobs.service, and the jobs package loads first.
-    from xtrack.notify import deliveries as notify_deliveries
-    from xtrack.notify import targets as notify_targets
 
     job_targets = await notify_targets.job_targets(session, user=user, job_id=job_id)
     deliveries = await notify_deliveries.deliveries_for_job(

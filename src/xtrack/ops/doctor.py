@@ -18,13 +18,28 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+import aiosmtplib
 import httpx
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from xtrack.config import ConfigError, Settings, load_settings
 from xtrack.db import Database, create_engine
+from xtrack.mail import parse_smtp_url
+from xtrack.migrate import alembic_config
 from xtrack.observability import redact_text
 from xtrack.ops import probes
+from xtrack.sources.base import (
+    AccountInfo,
+    AccountNotFound,
+    AccountUnavailable,
+    BadCredentials,
+    SourceRateLimited,
+    TransientSourceError,
+)
+from xtrack.sources.registry import build_source
+from xtrack.summarize.anthropic import ANTHROPIC_VERSION, AnthropicSummarizer
+from xtrack.summarize.openai import OpenAISummarizer
 
 SOURCE_PROBE_USERNAME = "XDevelopers"
 HTTP_TIMEOUT = 10.0
@@ -140,9 +155,6 @@ async def check_database(database: Database, url: str) -> Check:
 
 
 def _head_revisions(url: str) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from xtrack.migrate import alembic_config
 
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
@@ -210,16 +222,6 @@ SOURCE_VARIABLES = {
 
 
 async def check_source(settings: Settings) -> Check:
-    from xtrack.sources.base import (
-        AccountInfo,
-        AccountNotFound,
-        AccountUnavailable,
-        BadCredentials,
-        SourceRateLimited,
-        TransientSourceError,
-    )
-    from xtrack.sources.registry import build_source
-
     name = f"Source ({settings.source})"
     if settings.source == "demo":
         return Check(name, Mark.OK, "offline demo posts, no credentials needed")
@@ -262,8 +264,6 @@ async def check_source(settings: Settings) -> Check:
 
 
 async def check_llm(settings: Settings) -> Check:
-    from xtrack.summarize.anthropic import ANTHROPIC_VERSION, AnthropicSummarizer
-    from xtrack.summarize.openai import OpenAISummarizer
 
     name = f"LLM ({settings.summarizer})"
     if settings.summarizer == "extractive":
@@ -321,9 +321,6 @@ async def check_smtp(settings: Settings) -> Check:
             "set XTRACK_SMTP_URL to send emails",
             required=False,
         )
-    import aiosmtplib
-
-    from xtrack.mail import parse_smtp_url
 
     try:
         config = parse_smtp_url(settings.smtp_url)
