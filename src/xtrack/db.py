@@ -11,7 +11,7 @@ from typing import Any
 from pydantic_core import from_json
 from sqlalchemy import JSON, DateTime, MetaData, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -126,15 +126,33 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     event.listen(pool_events, "checkout", ping_if_idle)
 
 
+def _drop_server_detail(context: ExceptionContext) -> None:
+    """PostgreSQL's DETAIL line quotes row values ("Key (url)=(tgram://…) already exists", "Failing
+    row contains (…)") and asyncpg prints it with the error: drop it, as ``hide_parameters`` drops
+    the bound values, so a logged traceback carries no target URL or email (invariant 9)."""
+    error: BaseException | None = context.original_exception
+    while error is not None:
+        if getattr(error, "detail", None):
+            error.detail = None  # type: ignore[attr-defined]
+        error = error.__cause__
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
     JSON columns are read with pydantic-core's parser (~4x faster than ``json.loads`` on the small
-    values every execution and history row carries)."""
+    values every execution and history row carries).
+
+    ``hide_parameters``: an error's text (and so a logged traceback) shows the statement but never its
+    bound values, which include target URLs, emails and token hashes (invariant 9)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 10}, json_deserializer=from_json
+            url,
+            echo=echo,
+            connect_args={"timeout": 10},
+            json_deserializer=from_json,
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -144,8 +162,10 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         json_deserializer=from_json,
+        hide_parameters=True,
     )
     _ping_idle_connections(engine, ping_idle_seconds)
+    event.listen(engine.sync_engine, "handle_error", _drop_server_detail)
     return engine
 
 

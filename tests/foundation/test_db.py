@@ -4,10 +4,12 @@ the two ways to write: autocommit statements and atomic sessions."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PG_URL
@@ -94,3 +96,25 @@ async def test_autocommit_statements_are_visible_at_once_and_sessions_stay_atomi
         async with engine.begin() as cleanup:
             await cleanup.execute(text(f"DROP TABLE IF EXISTS {name}"))
         await engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_a_database_error_never_carries_the_bound_values(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Target URLs (bot tokens, webhook keys) are bound parameters: an error logged with its
+    # traceback must not print them (issue 22, finding 3).
+    secret = "tgram://123456789:AAH-very-secret-token/42"
+    engine = create_engine(PG_URL if kind == "postgresql" else "sqlite+aiosqlite:///:memory:", pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TEMPORARY TABLE hidden (url TEXT UNIQUE)"))
+            await connection.execute(text("INSERT INTO hidden (url) VALUES (:url)"), {"url": secret})
+            with pytest.raises(IntegrityError) as raised:
+                await connection.execute(text("INSERT INTO hidden (url) VALUES (:url)"), {"url": secret})
+        logging.getLogger("xtrack.test").exception("db.failed", exc_info=raised.value)
+    finally:
+        await engine.dispose()
+    assert "INSERT INTO hidden" in caplog.text  # the statement is still there to debug with
+    assert "AAH-very-secret-token" not in caplog.text
+    assert "AAH-very-secret-token" not in str(raised.value)
