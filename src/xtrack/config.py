@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "xtrack"}
+NOTIFY_SEND_TIMEOUTS = 4  # a send's whole duration is bounded by this many XTRACK_NOTIFY_TIMEOUT_SECONDS
 DEFAULT_LEASE_SECONDS = 60.0  # how long a run or a delivery may be silent before another process takes it
 _PRICE_ENTRY_SEPARATORS = re.compile(r"[,;\n]")
 
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
     executor_concurrency: int = Field(default=100, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     notify_max_attempts: int = Field(default=5, ge=1)
+    # One socket operation of a send (connect, or waiting for the answer); a whole send may take up to
+    # NOTIFY_SEND_TIMEOUTS of these, and the outbox lease must outlast that (no second send meanwhile).
+    notify_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    notify_lease_seconds: float = Field(default=300.0, gt=0)
+    # None: allowed in development and test, refused in production (``allow_private_outbound``)
+    outbound_allow_private: bool | None = None
     retention_days: int = Field(default=90, ge=1)
     post_retention_days: int = Field(default=30, ge=1)
     retention_max_runs_per_job: int = Field(default=1000, ge=1)
@@ -164,6 +171,21 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _notify_lease_outlasts_a_send(self) -> Settings:
+        if self.notify_lease_seconds <= self.notify_send_timeout_seconds:
+            raise ValueError(
+                f"XTRACK_NOTIFY_LEASE_SECONDS must be longer than {NOTIFY_SEND_TIMEOUTS} x "
+                f"XTRACK_NOTIFY_TIMEOUT_SECONDS ({self.notify_send_timeout_seconds:g} s), the longest a "
+                "send may take: a shorter lease lets another sender send the same message meanwhile"
+            )
+        return self
+
+    @property
+    def notify_send_timeout_seconds(self) -> float:
+        """The longest one send may take before it counts as failed (and is retried later)."""
+        return self.notify_timeout_seconds * NOTIFY_SEND_TIMEOUTS
+
+    @model_validator(mode="after")
     def _llm_coherent(self) -> Settings:
         if self.summarizer == "anthropic" and not self.llm_api_key:
             raise ValueError("XTRACK_LLM_API_KEY is required when XTRACK_SUMMARIZER=anthropic")
@@ -177,6 +199,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def allow_private_outbound(self) -> bool:
+        """Whether user-chosen hosts (notification targets) may be private or loopback addresses:
+        XTRACK_OUTBOUND_ALLOW_PRIVATE, by default only outside production (a laptop's local webhook)."""
+        if self.outbound_allow_private is not None:
+            return self.outbound_allow_private
+        return self.env != "production"
 
     @property
     def secure_cookies(self) -> bool:

@@ -376,7 +376,11 @@ async def _seed_delivery(url: str, hook_url: str) -> int:
                 settings=get_settings(),
             )
             target = await notify_targets.create_target(
-                session, user=owner, data=TargetCreate(kind="apprise", name="Hook", url=hook_url), now=now
+                session,
+                user=owner,
+                data=TargetCreate(kind="apprise", name="Hook", url=hook_url),
+                settings=get_settings(),
+                now=now,
             )
             message = content.target_test_message(
                 target_name=target.name, manage_url="https://x.test/targets"

@@ -100,7 +100,11 @@ async def _queued_run_with_a_webhook(database: Database, hook_url: str) -> tuple
             session, owner=owner, data=JobCreate(x_username="alice", topics=["AI"]), max_jobs=50, now=now
         )
         target = await notify_targets.create_target(
-            session, user=owner, data=TargetCreate(kind="apprise", name="Hook", url=hook_url), now=now
+            session,
+            user=owner,
+            data=TargetCreate(kind="apprise", name="Hook", url=hook_url),
+            settings=get_settings(),
+            now=now,
         )
         await notify_targets.set_job_targets(
             session, user=owner, job_id=job.id, data=JobTargetsUpdate(target_ids=[target.id]), now=now

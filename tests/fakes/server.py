@@ -19,17 +19,18 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
 @contextmanager
-def serve_app(app: ASGIApp) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+def serve_app(app: ASGIApp, *, host: str = "127.0.0.1") -> Iterator[str]:
+    """``host``: another loopback address (127.0.0.2) stands for a second machine in a test."""
+    port = free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -39,7 +40,7 @@ def serve_app(app: ASGIApp) -> Iterator[str]:
             raise RuntimeError("fake server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -154,7 +154,9 @@ class Pipeline:
             else TargetCreate(kind="apprise", name=name, url=url)
         )
         async with self.db.session() as session:
-            return await notify_targets.create_target(session, user=user, data=data, now=self.clock())
+            return await notify_targets.create_target(
+                session, user=user, data=data, settings=self.settings, now=self.clock()
+            )
 
     async def choose(self, user: User, job: Job, targets: list[NotificationTarget], **options: Any) -> None:
         data = JobTargetsUpdate(target_ids=[t.id for t in targets], **options)

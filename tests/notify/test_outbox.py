@@ -348,7 +348,12 @@ async def test_a_disabled_target_and_a_suspended_owner_cancel_pending_deliveries
     await pipeline.run_due()
     async with pipeline.db.session() as session:
         await notify_targets.update_target(
-            session, user=user, target_id=paused.id, data=TargetUpdate(is_enabled=False), now=pipeline.clock()
+            session,
+            user=user,
+            target_id=paused.id,
+            data=TargetUpdate(is_enabled=False),
+            settings=pipeline.settings,
+            now=pipeline.clock(),
         )
         owner = await session.get(User, user.id)
         assert owner is not None
@@ -385,7 +390,7 @@ async def test_a_sender_that_died_mid_send_leaves_the_row_to_another_after_the_l
     await pipeline.run_due()
     [claimed] = await outbox.claim_due(pipeline.db, now=T0, lease_seconds=300)  # then the sender "dies"
     assert claimed.attempts == 1
-    assert await outbox.claim_due(pipeline.db, now=T0 + timedelta(seconds=299)) == []
+    assert await outbox.claim_due(pipeline.db, now=T0 + timedelta(seconds=299), lease_seconds=300) == []
     result = await outbox.deliver_due(pipeline.db, pipeline.settings, now=T0 + timedelta(seconds=301))
     assert result.sent == [claimed.id]
     [delivery] = await _deliveries(pipeline.db, job)

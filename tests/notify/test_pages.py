@@ -25,7 +25,11 @@ SECRET_HOOK = "json://127.0.0.1:9/hooks/S3CR3T-PATH"
 
 async def _target(session: AsyncSession, user: User, name: str = "Team hook", url: str = SECRET_HOOK) -> int:
     target = await targets.create_target(
-        session, user=user, data=TargetCreate(kind="apprise", name=name, url=url), now=utcnow()
+        session,
+        user=user,
+        data=TargetCreate(kind="apprise", name=name, url=url),
+        settings=get_settings(),
+        now=utcnow(),
     )
     await session.commit()
     return target.id

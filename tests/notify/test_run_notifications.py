@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_job, make_user
-from xtrack.config import Settings
+from xtrack.config import Settings, get_settings
 from xtrack.db import Database
 from xtrack.executions.hooks import CompletedRun, FailedRun
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
@@ -30,7 +30,7 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 async def _target(session: AsyncSession, user: User, name: str) -> NotificationTarget:
     data = TargetCreate(kind="apprise", name=name, url=f"json://127.0.0.1:9/{name.lower()}")
-    return await notify_targets.create_target(session, user=user, data=data, now=T0)
+    return await notify_targets.create_target(session, user=user, data=data, settings=get_settings(), now=T0)
 
 
 async def _choose(
@@ -103,7 +103,12 @@ async def test_a_summary_is_written_once_for_each_recipient_of_its_job(
         unused = await _target(session, user, "Unused")
         await _choose(session, user, job, [team, phone, paused, left])
         await notify_targets.update_target(
-            session, user=user, target_id=paused.id, data=TargetUpdate(is_enabled=False), now=T0
+            session,
+            user=user,
+            target_id=paused.id,
+            data=TargetUpdate(is_enabled=False),
+            settings=settings,
+            now=T0,
         )
         other_job = await make_job(session, owner=user, x_username="bob")
         await _choose(session, user, other_job, [unused])

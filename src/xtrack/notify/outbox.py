@@ -17,7 +17,10 @@ Drain (``deliver_due``, one round; tests drive it with their own ``now``):
 
 A target that is down only delays its own rows, never another target's. Two senders never claim the
 same row (the lease and SKIP LOCKED); a sender that dies mid-send leaves its rows to be claimed again
-once the lease has passed.
+once the lease (XTRACK_NOTIFY_LEASE_SECONDS) has passed, which the settings keep longer than a send
+may take (XTRACK_NOTIFY_TIMEOUT_SECONDS), so a slow receiver is never sent a row still in flight.
+Webhooks carry the row's id as their idempotency key for the case no lease covers: an answer lost
+after the receiver took the message.
 """
 
 from __future__ import annotations
@@ -54,8 +57,6 @@ logger = get_logger("xtrack.notify")
 
 BATCH_SIZE = 100
 CONCURRENCY = 10
-LEASE_SECONDS = 300.0  # longer than any send may take (SMTP 20 s, apprise 30 s, SEND_TIMEOUT)
-SEND_TIMEOUT_SECONDS = 120.0
 RETRY_BASE_SECONDS = 60.0
 RETRY_CAP_SECONDS = 3600.0
 
@@ -293,7 +294,7 @@ def _cancel_reason(
 
 
 async def claim_due(
-    database: Database, *, now: datetime, limit: int = BATCH_SIZE, lease_seconds: float = LEASE_SECONDS
+    database: Database, *, now: datetime, lease_seconds: float, limit: int = BATCH_SIZE
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries: attempts + 1 and a lease, in one short transaction."""
     if now.tzinfo is None:
@@ -359,7 +360,7 @@ async def claim_due(
                 job_id=row.job_id,
                 message=Message.from_payload(row.payload or {}),
                 destination=senders.Destination(
-                    kind=row.target_kind, name=row.name, url=row.url, email=row.email
+                    kind=row.target_kind, name=row.name, url=row.url, email=row.email, delivery_id=row.id
                 ),
                 cancel_reason=_cancel_reason(
                     kind=row.kind,
@@ -422,12 +423,13 @@ async def record(
 async def _attempt(settings: Settings, claimed: Claimed, send: senders.Send) -> senders.SendError | None:
     if claimed.cancel_reason is not None:
         return senders.SendError(claimed.cancel_reason, permanent=True)
+    limit = settings.notify_send_timeout_seconds
     try:
-        await asyncio.wait_for(send(settings, claimed.destination, claimed.message), SEND_TIMEOUT_SECONDS)
+        await asyncio.wait_for(send(settings, claimed.destination, claimed.message), limit)
     except senders.SendError as exc:
         return exc
     except TimeoutError:
-        return senders.SendError(f"No answer within {SEND_TIMEOUT_SECONDS:g} s.")
+        return senders.SendError(f"No answer within {limit:g} s.")
     return None
 
 
@@ -442,7 +444,7 @@ async def deliver_due(
 ) -> Round:
     """One round: claim what is due at ``now``, send it (at most ``concurrency`` at once), record."""
     send = send or senders.send
-    claimed = await claim_due(database, now=now, limit=limit)
+    claimed = await claim_due(database, now=now, limit=limit, lease_seconds=settings.notify_lease_seconds)
     result = Round(claimed=len(claimed))
     if not claimed:
         return result

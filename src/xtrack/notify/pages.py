@@ -76,6 +76,7 @@ async def targets_page(request: Request, session: SessionDep, user: CurrentUser)
 async def create_target(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ActiveUser,
     _csrf: CsrfForm,
     kind: FormStr = "apprise",
@@ -93,7 +94,7 @@ async def create_target(
         errors = field_errors(exc, labels=FIELD_LABELS)
         return await _targets_page(request, session, user, form=form, errors=errors, status_code=422)
     try:
-        target = await targets.create_target(session, user=user, data=data, now=utcnow())
+        target = await targets.create_target(session, user=user, data=data, settings=settings, now=utcnow())
     except XTrackError as exc:
         return await _targets_page(
             request, session, user, form=form, errors=error_of(exc), status_code=exc.status_code
@@ -139,6 +140,7 @@ async def edit_target_form(
 async def edit_target(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: ActiveUser,
     _csrf: CsrfForm,
     target_id: int,
@@ -154,7 +156,9 @@ async def edit_target(
             url=(url.strip() or None) if target.kind == TargetKind.APPRISE.value else None,
             is_enabled=bool(is_enabled),
         )
-        await targets.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
+        await targets.update_target(
+            session, user=user, target_id=target_id, data=data, settings=settings, now=utcnow()
+        )
     except ValidationError as exc:
         errors = field_errors(exc, labels=FIELD_LABELS)
         return await _edit_page(request, session, user, target_id, form=form, errors=errors, status_code=422)

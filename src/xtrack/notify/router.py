@@ -116,9 +116,11 @@ async def list_targets(session: SessionDep, user: CurrentUser) -> TargetList:
     summary="Add a notification target (your verified email, or an apprise URL)",
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_target(session: SessionDep, user: ActiveUser, data: TargetCreate) -> TargetRead:
+async def create_target(
+    session: SessionDep, settings: SettingsDep, user: ActiveUser, data: TargetCreate
+) -> TargetRead:
     try:
-        target = await targets.create_target(session, user=user, data=data, now=utcnow())
+        target = await targets.create_target(session, user=user, data=data, settings=settings, now=utcnow())
     except Invalid as exc:
         _field_error(exc)
     return target_read(await targets.target_view(session, user=user, target_id=target.id))
@@ -141,10 +143,12 @@ async def get_target(session: SessionDep, user: CurrentUser, target_id: int) -> 
     responses=error_responses(401, 403, 404, 422),
 )
 async def update_target(
-    session: SessionDep, user: ActiveUser, target_id: int, data: TargetUpdate
+    session: SessionDep, settings: SettingsDep, user: ActiveUser, target_id: int, data: TargetUpdate
 ) -> TargetRead:
     try:
-        await targets.update_target(session, user=user, target_id=target_id, data=data, now=utcnow())
+        await targets.update_target(
+            session, user=user, target_id=target_id, data=data, settings=settings, now=utcnow()
+        )
     except Invalid as exc:
         _field_error(exc)
     return target_read(await targets.target_view(session, user=user, target_id=target_id))

@@ -3,7 +3,12 @@
 Apprise is blocking (requests under the hood): it runs in a worker thread (``asyncio.to_thread``), one
 ``Apprise`` object per send, so concurrent sends share nothing. Failures raise ``SendError`` whose
 message never contains the target URL's secrets (``masking.scrub``); ``permanent`` ones (a URL apprise
-does not understand) are not retried.
+does not understand, an address the outbound guard refuses) are not retried.
+
+The host of an apprise URL is the user's choice: each send runs inside ``outbound.guarded`` (it
+connects only to checked addresses, and redirects are not followed), local-only services (syslog, the
+desktop) are refused, and a connection that failed is stored as "could not connect", never with the
+reason (a refused port and a silent one look the same: no port scanner).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import apprise
 
+from xtrack import outbound
 from xtrack.config import Settings
 from xtrack.mail import MailError, send_email
 from xtrack.notify import masking
@@ -23,6 +30,17 @@ from xtrack.notify.content import CHAT_LIMITS, Message, escape_markdown, fit_mar
 from xtrack.notify.models import TargetKind
 
 MAX_ERROR_LENGTH = 1000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+COULD_NOT_CONNECT = "Could not connect to the service."
+# Services that write to this server itself (its log, its desktop, a USB light), or whose connections
+# do not resolve names through the guard (rsyslog sends UDP to a name; XMPP resolves on its own
+# event loop's threads): never a user's target.
+LOCAL_ONLY_SCHEMES = frozenset(
+    {"syslog", "rsyslog", "dbus", "qt", "kde", "glib", "gio", "gnome", "macosx", "windows", "blink1"}
+    | {"xmpp", "xmpps"}
+)
+# Webhook plugins that send the custom headers of their URL (``+Header=value``).
+_HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
 class SendError(Exception):
@@ -42,6 +60,9 @@ class Destination:
     name: str
     url: str | None = None
     email: str | None = None
+    # The outbox row being sent: webhooks carry it as their idempotency key (a receiver that got the
+    # message from an attempt whose answer was lost can drop the retry).
+    delivery_id: int | None = None
 
 
 Send = Callable[[Settings, Destination, Message], Awaitable[None]]
@@ -62,12 +83,38 @@ def check_apprise_url(url: str) -> str:
         raise ValueError("The URL is too long (at most 2,000 characters).")
     if scheme_of(url) in {"http", "https"}:
         raise ValueError("Use json://host/path (or jsons:// for HTTPS) to post to a webhook.")
+    if scheme_of(url) in LOCAL_ONLY_SCHEMES:
+        raise ValueError(
+            f"{scheme_of(url)}:// delivers on the XTrack server itself (its log or desktop), not to you: "
+            "choose a service that reaches you, such as tgram://, ntfy:// or json://."
+        )
     if not apprise.Apprise().add(url):
         raise ValueError(
             "Apprise does not understand this URL: check the scheme (tgram://, discord://, slack://, "
             "ntfy://, json://, …) and its parts."
         )
     return url
+
+
+def user_chosen_hosts(url: str) -> list[str]:
+    """The network hosts the URL names itself (a webhook's host, a self-hosted server, an SMTP server),
+    as opposed to a service's fixed API host (Telegram, Slack): those the outbound guard checks."""
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return []
+    smtp_host = getattr(service, "smtp_host", None)
+    if smtp_host:  # mailto://: the host is the address's domain, the SMTP server is what is contacted
+        return [str(smtp_host)]
+    tokens = getattr(service, "template_tokens", {}) or {}
+    host = str(getattr(service, "host", "") or "")
+    return [host] if "host" in tokens and host else []
+
+
+async def check_outbound(url: str, *, settings: Settings) -> None:
+    """outbound.OutboundRefused (safe to show) when the URL's own host is an address XTrack must not
+    contact (the save-time check; ``guarded`` checks again at every send)."""
+    for host in user_chosen_hosts(url):
+        await outbound.check_host(host, allow_private=settings.allow_private_outbound)
 
 
 def body_limit(scheme: str, service_limit: int | None) -> int | None:
@@ -110,30 +157,63 @@ def fit_for_service(service: object, url: str, message: Message) -> tuple[str, s
     return title, fit_markdown(body, limit, link=message.link)
 
 
-def _send_apprise_blocking(url: str, message: Message) -> None:
+@dataclass(frozen=True, slots=True)
+class AppriseOptions:
+    """How one apprise send behaves: the guard's policy, the socket timeouts, the idempotency key."""
+
+    allow_private: bool
+    timeout_seconds: float
+    idempotency_key: str | None = None
+
+
+def _configure(service: Any, url: str, options: AppriseOptions) -> None:
+    # Redirects are never followed (a URL's ``?redirect=yes`` included): a hop may lead anywhere.
+    service.redirects = False
+    # Apprise's own 4 s read timeout made a slow receiver get the message twice (issue 22, #11).
+    service.socket_read_timeout = options.timeout_seconds
+    service.socket_connect_timeout = min(options.timeout_seconds, 10.0)
+    headers = getattr(service, "headers", None)
+    if options.idempotency_key and scheme_of(url) in _HEADER_SCHEMES and isinstance(headers, dict):
+        headers[IDEMPOTENCY_HEADER] = options.idempotency_key
+
+
+def _failure(warnings: list[str], url: str) -> str:
+    """What to store about a send apprise reported failed: a connection that failed (refused, reset,
+    timed out) is only "could not connect"; an answer from the service keeps apprise's words."""
+    messages = list(dict.fromkeys(m for m in warnings if m))
+    if any("connection error" in m.lower() or "timed out" in m.lower() for m in messages):
+        return COULD_NOT_CONNECT
+    return masking.scrub("; ".join(messages) or "the service did not accept the message", url)
+
+
+def _send_apprise_blocking(url: str, message: Message, options: AppriseOptions) -> None:
+    if scheme_of(url) in LOCAL_ONLY_SCHEMES:
+        raise SendError(
+            f"Not sent: {scheme_of(url)}:// delivers on the XTrack server itself.", permanent=True
+        )
     # The plugin's own notify() (a plain bool), not Apprise.notify(): the latter wraps every call in
     # log stores whose locks deadlocked when the garbage collector released one from another thread.
-    service = apprise.Apprise.instantiate(url)
+    service = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(http_redirects=False))
     if service is None:
         raise SendError("Apprise does not understand this target's URL any more.", permanent=True)
+    _configure(service, url, options)
     title, body = fit_for_service(service, url, message)
     warnings = _ThreadWarnings()
     apprise_logger = logging.getLogger("apprise")
     apprise_logger.addHandler(warnings)
     try:
-        sent = service.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
+        with outbound.guarded(allow_private=options.allow_private) as guard:
+            sent = service.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
     finally:
         apprise_logger.removeHandler(warnings)
-    if sent:
-        return
-    detail = "; ".join(dict.fromkeys(m for m in warnings.messages if m)) or (
-        "the service did not accept the message"
-    )
-    raise SendError(masking.scrub(detail, url))
+    if guard.refused is not None:
+        raise SendError(f"Not sent: {guard.refused}", permanent=True)
+    if not sent:
+        raise SendError(_failure(warnings.messages, url))
 
 
-async def send_apprise(url: str, message: Message) -> None:
-    await asyncio.to_thread(_send_apprise_blocking, url, message)
+async def send_apprise(url: str, message: Message, options: AppriseOptions) -> None:
+    await asyncio.to_thread(_send_apprise_blocking, url, message, options)
 
 
 async def send(settings: Settings, destination: Destination, message: Message) -> None:
@@ -151,8 +231,13 @@ async def send(settings: Settings, destination: Destination, message: Message) -
             raise SendError(f"Email not sent: {exc}") from None
         return
     if destination.kind == TargetKind.APPRISE.value and destination.url:
+        options = AppriseOptions(
+            allow_private=settings.allow_private_outbound,
+            timeout_seconds=settings.notify_timeout_seconds,
+            idempotency_key=str(destination.delivery_id) if destination.delivery_id is not None else None,
+        )
         try:
-            await send_apprise(destination.url, message)
+            await send_apprise(destination.url, message, options)
         except SendError:
             raise
         except Exception as exc:  # a plugin bug must not leak the URL or stop the sender

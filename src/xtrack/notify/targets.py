@@ -29,6 +29,7 @@ from xtrack.notify.models import (
     TargetKind,
 )
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate, TargetUpdate
+from xtrack.outbound import OutboundRefused
 from xtrack.users.models import User, UserStatus
 
 MAX_TARGETS_PER_USER = 20
@@ -160,17 +161,25 @@ def _email_for(user: User, requested: str | None) -> str:
     return user.email
 
 
-def _apprise_url(url: str | None) -> str:
+async def _apprise_url(url: str | None, *, settings: Settings) -> str:
+    """The URL when apprise can send to it and its own host is one XTrack may contact (the outbound
+    guard, checked again at every send); Invalid naming the field and why otherwise."""
     try:
-        return senders.check_apprise_url(url or "")
+        checked = senders.check_apprise_url(url or "")
+        await senders.check_outbound(checked, settings=settings)
     except ValueError as exc:
         raise Invalid(str(exc), field="url") from None
+    except OutboundRefused as exc:
+        raise Invalid(exc.message, field="url") from None
+    return checked
 
 
 async def create_target(
-    session: AsyncSession, *, user: User, data: TargetCreate, now: datetime
+    session: AsyncSession, *, user: User, data: TargetCreate, settings: Settings, now: datetime
 ) -> NotificationTarget:
     """A new enabled target; Invalid naming the field, Conflict over the per-user limit."""
+    # The host is resolved (network I/O) before this unit of work touches the database.
+    url = await _apprise_url(data.url, settings=settings) if data.kind == TargetKind.APPRISE.value else None
     count = await session.scalar(
         select(func.count()).select_from(NotificationTarget).where(NotificationTarget.user_id == user.id)
     )
@@ -186,7 +195,7 @@ async def create_target(
     else:
         if data.email:
             raise Invalid("Apprise targets have no email address: put it in the URL.", field="email")
-        target.url = _apprise_url(data.url)
+        target.url = url
     session.add(target)
     await session.flush()
     return target
@@ -210,17 +219,24 @@ async def cancel_pending(
 
 
 async def update_target(
-    session: AsyncSession, *, user: User, target_id: int, data: TargetUpdate, now: datetime
+    session: AsyncSession,
+    *,
+    user: User,
+    target_id: int,
+    data: TargetUpdate,
+    settings: Settings,
+    now: datetime,
 ) -> NotificationTarget:
     """Change the fields sent; disabling a target cancels its pending deliveries."""
-    target = await get_target(session, user_id=user.id, target_id=target_id)
     changes = data.model_dump(exclude_unset=True)
+    url = await _apprise_url(changes["url"], settings=settings) if changes.get("url") is not None else None
+    target = await get_target(session, user_id=user.id, target_id=target_id)
     if changes.get("name") is not None:
         target.name = changes["name"]
-    if changes.get("url") is not None:
+    if url is not None:
         if target.kind != TargetKind.APPRISE.value:
             raise Invalid("Email targets have no URL.", field="url")
-        target.url = _apprise_url(changes["url"])
+        target.url = url
     if changes.get("is_enabled") is not None and changes["is_enabled"] != target.is_enabled:
         target.is_enabled = bool(changes["is_enabled"])
         if not target.is_enabled:
