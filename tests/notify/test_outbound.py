@@ -22,12 +22,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.conftest import auth_headers, make_user
-from tests.fakes.server import serve_app
+from tests.fakes.server import free_port, serve_app
 from tests.notify.conftest import Sink
 from tests.users.conftest import client_for
 from xtrack import outbound
 from xtrack.config import Settings
 from xtrack.db import Database
+from xtrack.notify import senders
 
 PUBLIC_ADDRESS = "93.184.215.14"  # documentation of a real public address; never contacted here
 
@@ -236,3 +237,20 @@ async def test_a_redirect_to_loopback_is_not_followed(
     assert redirector.seen == ["/hook"]  # the public host was contacted once
     assert sent.json()["status"] == "FAILED"
     assert sink.requests == []  # and its redirect to loopback was not followed
+
+
+async def test_a_connection_that_failed_is_stored_without_its_reason(
+    client: httpx.AsyncClient, session: AsyncSession, sink: Sink
+) -> None:
+    # A closed port and a silent host read the same: the stored error is no port scanner. An answer
+    # from the service (a 404 here) still says what the service said.
+    headers = await auth_headers(session, await make_user(session))
+    closed = free_port()
+    sink.always["missing"] = 404
+    errors: dict[str, str] = {}
+    for name, url in [("closed", f"json://127.0.0.1:{closed}/x"), ("answered", sink.url("missing"))]:
+        saved = await _create(client, headers, url)
+        sent = await client.post(f"/api/v1/targets/{saved.json()['id']}/test", headers=headers)
+        errors[name] = sent.json()["last_error"]
+    assert errors["closed"] == senders.COULD_NOT_CONNECT
+    assert "404" in errors["answered"] or "Not Found" in errors["answered"]
