@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./xtrack.db"
     data_dir: Path = Path("./data")
     secret_key: SecretStr | None = None
+    # Keys that encrypt notification target URLs, comma-separated, newest first; unset: the secret key
+    encryption_key: SecretStr | None = None
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -142,6 +144,18 @@ class Settings(BaseSettings):
             parse_rate_limit(value)
         except ValueError:
             raise ValueError("not a rate limit: write e.g. '10/minute' or '5 per 2 seconds'") from None
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not any(keys) or any(len(key) < 32 or key.lower() in PLACEHOLDER_SECRETS for key in keys):
+            raise ValueError(
+                "each comma-separated key must be a random value of at least 32 characters (newest first)"
+            )
         return value
 
     @field_validator("rss_url_template")

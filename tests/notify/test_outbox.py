@@ -388,9 +388,9 @@ async def test_a_sender_that_died_mid_send_leaves_the_row_to_another_after_the_l
     await pipeline.choose(user, job, [hook])
     pipeline.source.publish(T0 - timedelta(minutes=5), "#AI")
     await pipeline.run_due()
-    [claimed] = await outbox.claim_due(pipeline.db, now=T0, lease_seconds=300)  # then the sender "dies"
+    [claimed] = await outbox.claim_due(pipeline.db, pipeline.settings, now=T0)  # then the sender "dies"
     assert claimed.attempts == 1
-    assert await outbox.claim_due(pipeline.db, now=T0 + timedelta(seconds=299), lease_seconds=300) == []
+    assert await outbox.claim_due(pipeline.db, pipeline.settings, now=T0 + timedelta(seconds=299)) == []
     result = await outbox.deliver_due(pipeline.db, pipeline.settings, now=T0 + timedelta(seconds=301))
     assert result.sent == [claimed.id]
     [delivery] = await _deliveries(pipeline.db, job)

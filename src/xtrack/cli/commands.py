@@ -1,5 +1,6 @@
 """The one-off commands: ``xtrack db``, ``users``, ``demo``, ``playground``, ``maintenance``,
-``export`` and ``doctor``. Each is a thin shell over the services: one line on failure, exit non-zero."""
+``targets``, ``export`` and ``doctor``. Each is a thin shell over the services: one line on failure,
+exit non-zero."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from xtrack.cli.base import (
 from xtrack.db import Database, utcnow
 from xtrack.errors import XTrackError
 from xtrack.executions.models import ExecutionStatus
+from xtrack.notify import targets as notify_targets
 from xtrack.observability import setup_logging
 from xtrack.ops import doctor as doctor_checks
 from xtrack.ops.demo import ensure_demo
@@ -272,6 +274,26 @@ def maintenance_prune() -> None:
         f"moved their coverage), {result.heartbeats_deleted} old scheduler heartbeats",
         highlight=False,
     )
+
+
+targets_app = typer.Typer(help="Notification targets: encryption keys.", no_args_is_help=True)
+app.add_typer(targets_app, name="targets")
+
+
+@targets_app.command("rotate-key")
+def targets_rotate_key() -> None:
+    """Re-encrypt every notification target URL under the first key of XTRACK_ENCRYPTION_KEY."""
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> notify_targets.Rotation:
+        async with database.session() as session:
+            return await notify_targets.reencrypt_urls(session, settings=settings)
+
+    result = run_with_database(settings, work)
+    console.print(f"re-encrypted {result.rotated} target URLs under the first key", highlight=False)
+    if result.unreadable:
+        ids = ", ".join(str(i) for i in result.unreadable)
+        raise fail(f"no configured key decrypts the URL of targets {ids}: add the key they were saved with")
 
 
 @app.command("export")

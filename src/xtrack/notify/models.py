@@ -47,8 +47,11 @@ class NotificationTarget(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
-    # The apprise URL holds the channel's secrets: it is never shown back in full (see secrets.mask_url).
+    # The apprise URL holds the channel's secrets (bot tokens, webhook keys): stored encrypted
+    # (``xtrack.crypto``, a Fernet token), decrypted only to send; pages show ``url_masked``
+    # (``masking.mask_url`` of it, computed when it is saved), so showing a target needs no key.
     url: Mapped[str | None] = mapped_column(Text)
+    url_masked: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(320))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

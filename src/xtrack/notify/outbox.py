@@ -26,6 +26,7 @@ after the receiver took the message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,7 @@ from xtrack.db import Database, after_commit, utcnow
 from xtrack.executions.hooks import CompletedRun, FailedRun
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
-from xtrack.notify import notices, senders
+from xtrack.notify import notices, senders, targets
 from xtrack.notify.content import Message
 from xtrack.notify.models import (
     DeliveryKind,
@@ -294,9 +295,10 @@ def _cancel_reason(
 
 
 async def claim_due(
-    database: Database, *, now: datetime, lease_seconds: float, limit: int = BATCH_SIZE
+    database: Database, settings: Settings, *, now: datetime, limit: int = BATCH_SIZE
 ) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries: attempts + 1 and a lease, in one short transaction."""
+    """Take up to ``limit`` due deliveries: attempts + 1 and a lease (XTRACK_NOTIFY_LEASE_SECONDS),
+    in one short transaction; target URLs come decrypted."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     due = (
@@ -313,7 +315,7 @@ async def claim_due(
                 .where(NotificationDelivery.id.in_(due.scalar_subquery()), _available(now))
                 .values(
                     attempts=NotificationDelivery.attempts + 1,
-                    claimed_until=now + timedelta(seconds=lease_seconds),
+                    claimed_until=now + timedelta(seconds=settings.notify_lease_seconds),
                     last_attempt_at=now,
                 )
                 .returning(NotificationDelivery.id, NotificationDelivery.attempts)
@@ -351,27 +353,30 @@ async def claim_due(
             .where(NotificationDelivery.id.in_(list(attempts)))
             .order_by(NotificationDelivery.id)
         )
-        return [
-            Claimed(
-                id=row.id,
-                attempts=attempts[row.id],
-                kind=row.kind,
-                target_id=row.target_id,
-                job_id=row.job_id,
-                message=Message.from_payload(row.payload or {}),
-                destination=senders.Destination(
-                    kind=row.target_kind, name=row.name, url=row.url, email=row.email, delivery_id=row.id
-                ),
-                cancel_reason=_cancel_reason(
-                    kind=row.kind,
-                    job_id=row.job_id,
-                    target_enabled=row.target_enabled,
-                    link_enabled=row.link_enabled,
-                    owner_status=row.owner_status,
-                ),
-            )
-            for row in details
-        ]
+        return [_claimed(row, attempts[row.id], settings) for row in details]
+
+
+def _claimed(row: Any, attempts: int, settings: Settings) -> Claimed:
+    destination, unreadable = targets.destination_for_send(
+        row.target_kind, row.name, row.url, row.email, settings=settings
+    )
+    return Claimed(
+        id=row.id,
+        attempts=attempts,
+        kind=row.kind,
+        target_id=row.target_id,
+        job_id=row.job_id,
+        message=Message.from_payload(row.payload or {}),
+        destination=dataclasses.replace(destination, delivery_id=row.id),
+        cancel_reason=_cancel_reason(
+            kind=row.kind,
+            job_id=row.job_id,
+            target_enabled=row.target_enabled,
+            link_enabled=row.link_enabled,
+            owner_status=row.owner_status,
+        )
+        or unreadable,
+    )
 
 
 async def record(
@@ -444,7 +449,7 @@ async def deliver_due(
 ) -> Round:
     """One round: claim what is due at ``now``, send it (at most ``concurrency`` at once), record."""
     send = send or senders.send
-    claimed = await claim_due(database, now=now, limit=limit, lease_seconds=settings.notify_lease_seconds)
+    claimed = await claim_due(database, settings, now=now, limit=limit)
     result = Round(claimed=len(claimed))
     if not claimed:
         return result

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack import metrics
+from xtrack import crypto, metrics
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.errors import Conflict, Invalid, NotFound
@@ -42,7 +42,26 @@ def destination_of(target: NotificationTarget) -> str:
     """What pages and the API show for a target: the email address, or the masked URL."""
     if target.kind == TargetKind.EMAIL.value:
         return target.email or ""
-    return masking.mask_url(target.url)
+    return target.url_masked or masking.MASK
+
+
+def store_url(target: NotificationTarget, url: str, *, settings: Settings) -> None:
+    """Keep ``url`` encrypted, and its masked form for display."""
+    target.url = crypto.cipher_for(settings).encrypt(url)
+    target.url_masked = masking.mask_url(url)
+
+
+def destination_for_send(
+    target_kind: str, name: str, stored_url: str | None, email: str | None, *, settings: Settings
+) -> tuple[senders.Destination, str | None]:
+    """The destination with its URL decrypted, and why it cannot be sent when no key decrypts it."""
+    url = None
+    if stored_url is not None:
+        try:
+            url = crypto.cipher_for(settings).decrypt(stored_url)
+        except crypto.DecryptError as exc:
+            return senders.Destination(kind=target_kind, name=name, email=email), f"Not sent: the URL {exc}."
+    return senders.Destination(kind=target_kind, name=name, url=url, email=email), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +214,34 @@ async def create_target(
     else:
         if data.email:
             raise Invalid("Apprise targets have no email address: put it in the URL.", field="email")
-        target.url = url
+        store_url(target, url or "", settings=settings)
     session.add(target)
     await session.flush()
     return target
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    rotated: int
+    unreadable: list[int]  # ids of targets no configured key decrypts
+
+
+async def reencrypt_urls(session: AsyncSession, *, settings: Settings) -> Rotation:
+    """Every target URL encrypted again under the first key (key rotation: ``xtrack targets
+    rotate-key``); URLs no key decrypts are left as they are and listed."""
+    cipher = crypto.cipher_for(settings)
+    rotated, unreadable = 0, []
+    for target in await session.scalars(
+        select(NotificationTarget).where(NotificationTarget.url.is_not(None)).order_by(NotificationTarget.id)
+    ):
+        try:
+            target.url = cipher.rotate(target.url or "")
+        except crypto.DecryptError:
+            unreadable.append(target.id)
+            continue
+        rotated += 1
+    await session.flush()
+    return Rotation(rotated=rotated, unreadable=unreadable)
 
 
 async def cancel_pending(
@@ -236,7 +279,7 @@ async def update_target(
     if url is not None:
         if target.kind != TargetKind.APPRISE.value:
             raise Invalid("Email targets have no URL.", field="url")
-        target.url = url
+        store_url(target, url, settings=settings)
     if changes.get("is_enabled") is not None and changes["is_enabled"] != target.is_enabled:
         target.is_enabled = bool(changes["is_enabled"])
         if not target.is_enabled:
@@ -289,13 +332,14 @@ async def send_test(
     the caller must not hold one either (the route commits its request session first)."""
     async with database.session() as session:
         target = await get_target(session, user_id=user_id, target_id=target_id)
-        destination = senders.Destination(
-            kind=target.kind, name=target.name, url=target.url, email=target.email
+        destination, unreadable = destination_for_send(
+            target.kind, target.name, target.url, target.email, settings=settings
         )
         message = content.target_test_message(target_name=target.name, manage_url=links.targets_url(settings))
-    error: senders.SendError | None = None
+    error = senders.SendError(unreadable, permanent=True) if unreadable else None
     try:
-        await (send or senders.send)(settings, destination, message)
+        if error is None:
+            await (send or senders.send)(settings, destination, message)
     except senders.SendError as exc:
         error = exc
     async with database.session() as session:
