@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     signin_rate_limit: str = "10/minute"  # per IP and per email (sign-in page, API tokens, password change)
     register_rate_limit: str = "10/hour"  # per IP and per email
     email_rate_limit: str = "5/hour"  # verification resends and password resets, per IP and per email
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies are answered 413
 
     @field_validator("database_url")
     @classmethod

@@ -25,6 +25,7 @@ ERROR_TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Request too large",
     422: "Please check your input",
     429: "Too many requests",
     500: "Something went wrong",
