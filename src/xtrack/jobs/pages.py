@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -33,13 +33,12 @@ from xtrack.web.charts import runs_chart
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import error_of, field_errors, split_list
+from xtrack.web.forms import FormLines, FormStr, error_of, field_errors, split_list
 from xtrack.web.presenters import format_frequency, pluralize
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-FormStr = Annotated[str, Form()]
 
 RUNS_PER_PAGE = 25
 CHART_RUNS = 50
@@ -291,7 +290,7 @@ async def create_job(
     user: ActiveUser,
     _csrf: CsrfForm,
     x_username: FormStr = "",
-    topics: FormStr = "",
+    topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:
@@ -327,7 +326,7 @@ async def update_job(
     _csrf: CsrfForm,
     job_id: int,
     x_username: FormStr = "",
-    topics: FormStr = "",
+    topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:

@@ -17,10 +17,11 @@ from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.users import auth, service
 from xtrack.users.deps import CurrentUser
 from xtrack.users.models import Theme, User
-from xtrack.users.pages import FormStr, field_error, render_page
+from xtrack.users.pages import field_error, render_page
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
+from xtrack.web.forms import FormStr
 
 router = APIRouter(include_in_schema=False)
 
