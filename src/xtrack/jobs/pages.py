@@ -14,17 +14,18 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from xtrack.db import utcnow
-from xtrack.errors import Conflict, XTrackError
+from xtrack.errors import Conflict, RateLimited, XTrackError
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
-from xtrack.executions.router import ExecutorDep
+from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
 from xtrack.notify import deliveries as notify_deliveries
 from xtrack.notify import targets as notify_targets
+from xtrack.ratelimit import RateLimiterDep
 from xtrack.summaries import service as summaries_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
@@ -408,14 +409,17 @@ async def run_job_now(
     session: SessionDep,
     user: ActiveUser,
     _csrf: CsrfForm,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
     executor: ExecutorDep,
     job_id: int,
 ) -> Response:
     try:
+        await count_manual_run(limiter, settings, user_id=user.id)
         execution = await executions_service.run_now(
             session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
         )
-    except Conflict as exc:
+    except (Conflict, RateLimited) as exc:
         return redirect_with_flash(request, f"/jobs/{job_id}", exc.message, kind="error")
     return redirect_with_flash(
         request, f"/jobs/{job_id}", f"Run #{execution.id} queued: it starts in a moment."
