@@ -90,10 +90,13 @@ class Settings(BaseSettings):
     session_max_days: int = Field(default=30, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
-    signin_rate_limit: str = "10/minute"  # per IP and per email (sign-in page, API tokens, password change)
+    signin_rate_limit: str = "10/minute"  # per (email, client address): sign-in, API tokens, password change
+    signin_address_rate_limit: str = "30/minute"  # every sign-in attempt from one client address
     register_rate_limit: str = "10/hour"  # per IP and per email
     email_rate_limit: str = "5/hour"  # verification resends and password resets, per IP and per email
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies are answered 413
+    manual_run_limit: str = "30/hour"  # "Run now" and retries per user
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto uvicorn trusts ("*": any)
 
     @field_validator("database_url")
     @classmethod
@@ -129,7 +132,13 @@ class Settings(BaseSettings):
         parse_llm_prices(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
+    @field_validator(
+        "signin_rate_limit",
+        "signin_address_rate_limit",
+        "register_rate_limit",
+        "email_rate_limit",
+        "manual_run_limit",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -3,19 +3,16 @@ declares its length or streams in chunks, and the server does not grow by what t
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes.server import free_port
+from tests.web.serving import serving
 
 FIVE_MIB = 5 * 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -104,40 +101,8 @@ def _post_raw(port: int, path: str, content_type: str, *, chunked: bool) -> int:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XTRACK_")}
-    env.update(
-        {
-            "XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'xtrack.db'}",
-            "XTRACK_DATA_DIR": str(tmp_path / "data"),
-            "XTRACK_BASE_URL": f"http://127.0.0.1:{port}",
-            "XTRACK_PORT": str(port),
-            "XTRACK_LOG_LEVEL": "WARNING",
-        }
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xtrack", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.2)
-        yield port, server
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(tmp_path) as server:
+        yield server
 
 
 @pytest.mark.process

@@ -93,7 +93,7 @@ async def account_password(
     new_password: FormStr = "",
 ) -> Response:
     try:
-        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
+        await limiter.check_signin(settings, email=user.email, ip=client_ip(request))
         await service.change_password(
             session,
             user=user,

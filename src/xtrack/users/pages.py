@@ -184,7 +184,7 @@ async def signin_submit(
         context = {"form": form, "errors": errors, "next": target}
         return render_page(request, "users/signin.html", context, status_code=422)
     try:
-        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
+        await limiter.check_signin(settings, email=email, ip=client_ip(request))
         user = await service.authenticate(
             session, email=email, password=password, now=utcnow(), settings=settings
         )
