@@ -165,13 +165,27 @@ class Settings(BaseSettings):
         if self.source == "rss" and not self.rss_url_template:
             raise ValueError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")
         if self.env == "production":
-            key = self.secret_key.get_secret_value() if self.secret_key else ""
-            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
-                raise ValueError(
-                    "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
-                    "when XTRACK_ENV=production"
-                )
+            self._production_ready()
         return self
+
+    def _production_ready(self) -> None:
+        """What a server open to strangers cannot do without; one line naming the variable."""
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            raise ValueError(
+                "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when XTRACK_ENV=production"
+            )
+        if not self.smtp_url:
+            # Without it, verification and password-reset links would be printed to the log.
+            raise ValueError(
+                "XTRACK_SMTP_URL is required when XTRACK_ENV=production (emails carry sign-in links)"
+            )
+        if not self.base_url.startswith("https://"):
+            raise ValueError(
+                "XTRACK_BASE_URL must start with https:// when XTRACK_ENV=production "
+                "(over http the session cookie is not Secure)"
+            )
 
     @model_validator(mode="after")
     def _llm_coherent(self) -> Settings:
