@@ -99,9 +99,13 @@ class Settings(BaseSettings):
     session_max_days: int = Field(default=30, ge=1)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
-    signin_rate_limit: str = "10/minute"  # per IP and per email (sign-in page, API tokens, password change)
+    signin_rate_limit: str = "10/minute"  # per (email, client address): sign-in, API tokens, password change
+    signin_address_rate_limit: str = "30/minute"  # every sign-in attempt from one client address
     register_rate_limit: str = "10/hour"  # per IP and per email
     email_rate_limit: str = "5/hour"  # verification resends and password resets, per IP and per email
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies are answered 413
+    manual_run_limit: str = "30/hour"  # "Run now" and retries per user
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto uvicorn trusts ("*": any)
 
     @field_validator("database_url")
     @classmethod
@@ -137,7 +141,13 @@ class Settings(BaseSettings):
         parse_llm_prices(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
+    @field_validator(
+        "signin_rate_limit",
+        "signin_address_rate_limit",
+        "register_rate_limit",
+        "email_rate_limit",
+        "manual_run_limit",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -176,13 +186,27 @@ class Settings(BaseSettings):
         if self.source == "rss" and not self.rss_url_template:
             raise ValueError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")
         if self.env == "production":
-            key = self.secret_key.get_secret_value() if self.secret_key else ""
-            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
-                raise ValueError(
-                    "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
-                    "when XTRACK_ENV=production"
-                )
+            self._production_ready()
         return self
+
+    def _production_ready(self) -> None:
+        """What a server open to strangers cannot do without; one line naming the variable."""
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            raise ValueError(
+                "XTRACK_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when XTRACK_ENV=production"
+            )
+        if not self.smtp_url:
+            # Without it, verification and password-reset links would be printed to the log.
+            raise ValueError(
+                "XTRACK_SMTP_URL is required when XTRACK_ENV=production (emails carry sign-in links)"
+            )
+        if not self.base_url.startswith("https://"):
+            raise ValueError(
+                "XTRACK_BASE_URL must start with https:// when XTRACK_ENV=production "
+                "(over http the session cookie is not Secure)"
+            )
 
     @model_validator(mode="after")
     def _notify_lease_outlasts_a_send(self) -> Settings:

@@ -8,11 +8,12 @@ In a route::
 
     from xtrack.ratelimit import RateLimiterDep, client_ip
 
-    await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
+    await limiter.check_signin(settings, email=email, ip=client_ip(request))
 
-``check`` counts one attempt against each key (the client IP and the email) and raises
-``RateLimited`` (429, with ``retry_after`` seconds) once either is over the limit. Nothing is
-permanent: when the window has moved past the attempts, the next one is allowed again.
+``check`` counts one attempt against each key (the client IP, the email, the user) and raises
+``RateLimited`` (429, with ``retry_after`` seconds) once any is over the limit. Sign-in goes through
+``check_signin`` (per account and address, plus a per-address ceiling). Nothing is permanent: when
+the window has moved past the attempts, the next one is allowed again.
 """
 
 from __future__ import annotations
@@ -51,20 +52,43 @@ class RateLimiter:
             return cls(RedisStorage(_redis_uri(settings.redis_url), implementation="redispy"))
         return cls(MemoryStorage())
 
-    async def check(self, scope: str, limit: str, *, ip: str | None, email: str | None = None) -> None:
-        """Count one attempt for ``scope`` per IP and per email; RateLimited when over ``limit``."""
-        item = parse(limit)
-        keys = [("ip", ip), ("email", _key_part(email) if email else None)]
+    async def check(
+        self,
+        scope: str,
+        limit: str,
+        *,
+        ip: str | None = None,
+        email: str | None = None,
+        user_id: int | None = None,
+        reason: str = "Too many attempts.",
+    ) -> None:
+        """Count one attempt for ``scope`` against each key given (the IP, the email, the user);
+        RateLimited when any is over ``limit``, its message ``reason`` and when to try again."""
+        keys = [
+            ("ip", ip),
+            ("email", _key_part(email) if email else None),
+            ("user", str(user_id) if user_id is not None else None),
+        ]
+        _raise_if_waiting(await self._hit(scope, parse(limit), keys), reason)
+
+    async def check_signin(self, settings: Settings, *, email: str, ip: str) -> None:
+        """A sign-in attempt (or a password check): counted per account *and client address*
+        (``XTRACK_SIGNIN_RATE_LIMIT``), so guesses from elsewhere never lock the owner out, and per
+        address over every account (``XTRACK_SIGNIN_ADDRESS_RATE_LIMIT``, the ceiling)."""
+        per_account = parse(settings.signin_rate_limit)
+        waits = await self._hit("signin", per_account, [("email_ip", f"{_key_part(email)}@{ip}")])
+        waits = max(waits, await self._hit("signin", parse(settings.signin_address_rate_limit), [("ip", ip)]))
+        _raise_if_waiting(waits, "Too many attempts.")
+
+    async def _hit(self, scope: str, item: RateLimitItem, keys: list[tuple[str, str | None]]) -> int:
+        """Count one hit per key; the seconds to wait before the fullest key allows another (0: none)."""
         retry_after = 0
         for kind, value in keys:
             if not value:
                 continue
             if not await self._strategy.hit(item, scope, kind, value):
                 retry_after = max(retry_after, await self._retry_after(item, scope, kind, value))
-        if retry_after:
-            raise RateLimited(
-                f"Too many attempts. Try again in {_words(retry_after)}.", retry_after=retry_after
-            )
+        return retry_after
 
     async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         stats = await self._strategy.get_window_stats(item, *identifiers)
@@ -78,6 +102,11 @@ class RateLimiter:
                 await self._strategy.clear(item, scope, kind, value)
 
 
+def _raise_if_waiting(retry_after: int, reason: str) -> None:
+    if retry_after:
+        raise RateLimited(f"{reason} Try again in {_words(retry_after)}.", retry_after=retry_after)
+
+
 def _words(seconds: int) -> str:
     if seconds < 90:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
@@ -86,7 +115,9 @@ def _words(seconds: int) -> str:
 
 
 def client_ip(request: Request) -> str:
-    """The peer address (behind a proxy, run uvicorn with --proxy-headers so this is the client)."""
+    """The client's address. Behind a proxy listed in ``XTRACK_FORWARDED_ALLOW_IPS``, uvicorn (given
+    that setting by ``xtrack serve`` / ``xtrack web``) has already put the X-Forwarded-For client
+    here in place of the proxy; from any other peer the header is ignored, so it cannot be forged."""
     return request.client.host if request.client else "unknown"
 
 

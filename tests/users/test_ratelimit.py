@@ -71,7 +71,12 @@ def test_rate_limit_settings_are_validated() -> None:
 
 
 def test_production_web_refuses_to_start_without_redis() -> None:
-    env = {**os.environ, "XTRACK_ENV": "production"}
+    env = {
+        **os.environ,
+        "XTRACK_ENV": "production",
+        "XTRACK_SMTP_URL": "smtp://127.0.0.1:2525",
+        "XTRACK_BASE_URL": "https://xtrack.example.com",
+    }
     env.pop("XTRACK_REDIS_URL", None)
     result = subprocess.run(
         [sys.executable, "-m", "xtrack", "web"], capture_output=True, text=True, env=env, timeout=60

@@ -12,13 +12,14 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import TEST_PASSWORD, make_user
+from tests.conftest import TEST_PASSWORD, current_database, make_user
 from tests.users.conftest import client_for, get_form
 from xtrack.config import Settings, get_settings
 from xtrack.db import utcnow
 from xtrack.users import auth
 from xtrack.users.models import UserStatus, WebSession
 from xtrack.users.pages import safe_next
+from xtrack.web.app import create_app
 
 
 async def _sign_in(client: httpx.AsyncClient, email: str, password: str, next: str = "") -> httpx.Response:
@@ -199,10 +200,10 @@ async def test_twenty_wrong_passwords_are_rate_limited_then_the_window_passes(
         assert right.status_code == 303
 
 
-async def test_sign_in_limit_counts_per_ip_across_emails(
+async def test_the_per_address_ceiling_counts_across_emails(
     configure: Callable[..., Settings], session: AsyncSession
 ) -> None:
-    settings = configure(signin_rate_limit="3 per 10 seconds")
+    settings = configure(signin_address_rate_limit="3 per 10 seconds")
     async with await client_for(settings) as client:
         for email in ["a@example.com", "b@example.com", "c@example.com"]:
             response = await client.post(
@@ -213,6 +214,34 @@ async def test_sign_in_limit_counts_per_ip_across_emails(
             "/api/v1/auth/token", json={"email": "d@example.com", "password": "wrong password", "name": "x"}
         )
         assert sprayed.status_code == 429 and 1 <= int(sprayed.headers["Retry-After"]) <= 10
+
+
+async def test_guesses_from_ten_addresses_do_not_lock_the_owner_out(session: AsyncSession) -> None:
+    """Finding 6: the limit is per (account, address) with a per-address ceiling, so ten wrong
+    passwords from ten addresses leave the owner, elsewhere, able to sign in (default limits)."""
+    await make_user(session, email="owner@example.com")
+    await session.commit()
+    app = create_app(get_settings(), database=current_database())
+
+    def from_address(ip: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    wrong = {"email": "owner@example.com", "password": "wrong password", "name": "x"}
+    for n in range(1, 11):
+        async with from_address(f"203.0.113.{n}") as attacker:
+            assert (await attacker.post("/api/v1/auth/token", json=wrong)).status_code == 401
+    async with from_address("198.51.100.7") as owner:
+        csrf = await get_form(owner, "/signin")
+        signed = await owner.post(
+            "/signin", data={"csrf_token": csrf, "email": "owner@example.com", "password": TEST_PASSWORD}
+        )
+        assert signed.status_code == 303
+    # From one address, the account is still throttled after ten guesses.
+    async with from_address("203.0.113.1") as attacker:
+        for _ in range(9):
+            await attacker.post("/api/v1/auth/token", json=wrong)
+        assert (await attacker.post("/api/v1/auth/token", json=wrong)).status_code == 429
 
 
 async def test_web_sessions_end_when_idle_and_at_the_absolute_limit(session: AsyncSession) -> None:

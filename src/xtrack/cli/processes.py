@@ -61,7 +61,15 @@ def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> N
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     uvicorn.run(
-        application, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        # The client address behind a load balancer: rate limits count clients, not the proxy.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -13,7 +13,8 @@ from xtrack.db import utcnow
 from xtrack.errors import Conflict, RateLimited
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ACTIVE_STATUSES, Trigger
-from xtrack.executions.router import ExecutorDep, retry_failed
+from xtrack.executions.router import ExecutorDep, count_manual_run, retry_failed
+from xtrack.ratelimit import RateLimiterDep
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
 from xtrack.web import live
@@ -72,12 +73,14 @@ async def retry_execution(
     settings: SettingsDep,
     user: ActiveUser,
     _csrf: CsrfForm,
+    limiter: RateLimiterDep,
     executor: ExecutorDep,
     execution_id: int,
 ) -> Response:
     """A new run repeating a failed one; its page follows the retry live."""
     failed = await executions_service.get_for_owner(session, owner_id=user.id, execution_id=execution_id)
     try:
+        await count_manual_run(limiter, settings, user_id=user.id)
         execution = await retry_failed(
             session,
             owner_id=user.id,

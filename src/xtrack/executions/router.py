@@ -16,6 +16,7 @@ from xtrack.executions.executors.base import Executor
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.executions.schemas import ExecutionPage, ExecutionRead
 from xtrack.playground import service as playground_service
+from xtrack.ratelimit import RateLimiter, RateLimiterDep
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.responses import json_response
@@ -32,7 +33,12 @@ R409: dict[int | str, dict[str, Any]] = {
     409: {"description": "A run is already queued or running, or the job is paused"}
 }
 R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid parameter; the detail names it"}}
-R429: dict[int | str, dict[str, Any]] = {429: {"description": "Playground quota used up"}}
+R429: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Manual-run limit (XTRACK_MANUAL_RUN_LIMIT) or playground quota used up",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    }
+}
 
 
 def get_executor(request: Request) -> Executor | None:
@@ -43,6 +49,17 @@ def get_executor(request: Request) -> Executor | None:
 
 
 ExecutorDep = Annotated[Executor | None, Depends(get_executor)]
+
+
+async def count_manual_run(limiter: RateLimiter, settings: Settings, *, user_id: int) -> None:
+    """One "Run now" or retry against the user's ``XTRACK_MANUAL_RUN_LIMIT`` (each spends source
+    and LLM calls); RateLimited (429, Retry-After) over it. The API and the pages both call this."""
+    await limiter.check(
+        "manual-run",
+        settings.manual_run_limit,
+        user_id=user_id,
+        reason=f"You have started the most manual runs and retries allowed ({settings.manual_run_limit}).",
+    )
 
 
 async def retry_failed(
@@ -76,9 +93,17 @@ async def retry_failed(
     response_model=ExecutionRead,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run a job now",
-    responses={**R401, **R403, **R404, **R409},
+    responses={**R401, **R403, **R404, **R409, **R429},
 )
-async def run_job(session: SessionDep, user: ActiveUser, executor: ExecutorDep, job_id: int) -> ExecutionRead:
+async def run_job(
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    user: ActiveUser,
+    executor: ExecutorDep,
+    job_id: int,
+) -> ExecutionRead:
+    await count_manual_run(limiter, settings, user_id=user.id)
     execution = await executions_service.run_now(
         session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
     )
@@ -130,8 +155,14 @@ async def get_execution(session: SessionDep, user: CurrentUser, execution_id: in
     responses={**R401, **R403, **R404, **R409, **R429},
 )
 async def retry_execution(
-    session: SessionDep, settings: SettingsDep, user: ActiveUser, executor: ExecutorDep, execution_id: int
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    user: ActiveUser,
+    executor: ExecutorDep,
+    execution_id: int,
 ) -> ExecutionRead:
+    await count_manual_run(limiter, settings, user_id=user.id)
     execution = await retry_failed(
         session,
         owner_id=user.id,

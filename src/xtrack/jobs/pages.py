@@ -9,22 +9,23 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from xtrack.db import utcnow
-from xtrack.errors import Conflict, XTrackError
+from xtrack.errors import Conflict, RateLimited, XTrackError
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
-from xtrack.executions.router import ExecutorDep
+from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
 from xtrack.notify import deliveries as notify_deliveries
 from xtrack.notify import targets as notify_targets
+from xtrack.ratelimit import RateLimiterDep
 from xtrack.summaries import service as summaries_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
@@ -33,13 +34,12 @@ from xtrack.web.charts import runs_chart
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import error_of, field_errors, split_list
+from xtrack.web.forms import FormLines, FormStr, error_of, field_errors, split_list
 from xtrack.web.presenters import format_frequency, pluralize
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-FormStr = Annotated[str, Form()]
 
 RUNS_PER_PAGE = 25
 CHART_RUNS = 50
@@ -291,7 +291,7 @@ async def create_job(
     user: ActiveUser,
     _csrf: CsrfForm,
     x_username: FormStr = "",
-    topics: FormStr = "",
+    topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:
@@ -327,7 +327,7 @@ async def update_job(
     _csrf: CsrfForm,
     job_id: int,
     x_username: FormStr = "",
-    topics: FormStr = "",
+    topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:
@@ -409,14 +409,17 @@ async def run_job_now(
     session: SessionDep,
     user: ActiveUser,
     _csrf: CsrfForm,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
     executor: ExecutorDep,
     job_id: int,
 ) -> Response:
     try:
+        await count_manual_run(limiter, settings, user_id=user.id)
         execution = await executions_service.run_now(
             session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
         )
-    except Conflict as exc:
+    except (Conflict, RateLimited) as exc:
         return redirect_with_flash(request, f"/jobs/{job_id}", exc.message, kind="error")
     return redirect_with_flash(
         request, f"/jobs/{job_id}", f"Run #{execution.id} queued: it starts in a moment."

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from xtrack.jobs.schedule import PRESETS, format_frequency, parse_frequency
+from xtrack.text import check_single_line
 
 MAX_TOPICS = 20
 MAX_TOPIC_LENGTH = 50
@@ -39,7 +40,7 @@ def clean_topics(value: object) -> list[str]:
     for item in value:
         if not isinstance(item, str):
             raise ValueError("every topic must be a string")
-        topic = " ".join(item.split())
+        topic = " ".join(check_single_line(item).split())
         if not topic:
             continue
         if len(topic) > MAX_TOPIC_LENGTH:
@@ -56,7 +57,7 @@ def clean_topics(value: object) -> list[str]:
 def clean_frequency(value: object) -> int:
     if not isinstance(value, int | str) or isinstance(value, bool):
         raise ValueError(f"must be minutes (>= 15) or one of the presets {', '.join(PRESETS)}")
-    return parse_frequency(value)
+    return parse_frequency(check_single_line(value) if isinstance(value, str) else value)
 
 
 def clean_language(value: object) -> str:

@@ -30,12 +30,11 @@ from xtrack.users.models import User, UserStatus
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep, database_of
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import error_of, field_errors
+from xtrack.web.forms import FormStr, error_of, field_errors
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-FormStr = Annotated[str, Form()]
 FIELD_LABELS = {"kind": "Kind", "name": "Name", "url": "Apprise URL", "email": "Email address"}
 JOB_FIELD_LABELS = {
     "target_ids": "Targets",

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from xtrack.notify.senders import check_apprise_url
+from xtrack.text import Text
 
 MAX_NAME = 100
 MAX_TARGETS_PER_JOB = 50
@@ -25,8 +26,8 @@ def clean_name(value: str) -> str:
     return name
 
 
-Name = Annotated[str, AfterValidator(clean_name)]
-AppriseUrl = Annotated[str, AfterValidator(check_apprise_url)]
+Name = Annotated[Text, AfterValidator(clean_name)]
+AppriseUrl = Annotated[Text, AfterValidator(check_apprise_url)]
 
 
 class TargetCreate(BaseModel):
@@ -41,7 +42,7 @@ class TargetCreate(BaseModel):
         description="apprise only: tgram://bot-token/chat-id, discord://id/token, slack://…, ntfy://topic, "
         "json://host/path (a webhook), …; stored, never shown back in full",
     )
-    email: str | None = Field(
+    email: Text | None = Field(
         default=None, description="email only: must be your account's verified address (the default)"
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -24,12 +24,11 @@ from xtrack.web import live
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import error_of, field_errors, split_list
+from xtrack.web.forms import FormLines, FormStr, error_of, field_errors, split_list
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-FormStr = Annotated[str, Form()]
 
 HISTORY_PER_PAGE = 20
 FIELD_LABELS = {
@@ -168,7 +167,7 @@ async def start_run(
     _csrf: CsrfForm,
     executor: ExecutorDep,
     x_username: FormStr = "",
-    topics: FormStr = "",
+    topics: FormLines = "",
     hours_back: FormStr = "",
     language: FormStr = "",
 ) -> Response:

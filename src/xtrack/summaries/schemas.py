@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from xtrack.summaries.models import Summary
+from xtrack.text import Text
 
 
 class SummaryRead(BaseModel):
@@ -54,7 +55,7 @@ class SummaryPage(BaseModel):
 
 
 class FeedCreate(BaseModel):
-    name: str = Field(default="feed", min_length=1, max_length=100, examples=["feed reader"])
+    name: Text = Field(default="feed", min_length=1, max_length=100, examples=["feed reader"])
 
 
 class FeedRead(BaseModel):

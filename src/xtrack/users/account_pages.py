@@ -17,10 +17,11 @@ from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.users import auth, service
 from xtrack.users.deps import CurrentUser
 from xtrack.users.models import Theme, User
-from xtrack.users.pages import FormStr, field_error, render_page
+from xtrack.users.pages import field_error, render_page
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
+from xtrack.web.forms import FormStr
 
 router = APIRouter(include_in_schema=False)
 
@@ -92,7 +93,7 @@ async def account_password(
     new_password: FormStr = "",
 ) -> Response:
     try:
-        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
+        await limiter.check_signin(settings, email=user.email, ip=client_ip(request))
         await service.change_password(
             session,
             user=user,

@@ -12,10 +12,11 @@ from xtrack.jobs import service as jobs_service
 from xtrack.users import service
 from xtrack.users.deps import AdminUser
 from xtrack.users.models import UserStatus
-from xtrack.users.pages import FormStr, safe_next
+from xtrack.users.pages import safe_next
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep
 from xtrack.web.flash import redirect_with_flash
+from xtrack.web.forms import FormStr, QueryText
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,7 +26,7 @@ PAGE_SIZE = 200
 
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_users(
-    request: Request, admin: AdminUser, session: SessionDep, q: str = "", status: str = ""
+    request: Request, admin: AdminUser, session: SessionDep, q: QueryText = "", status: str = ""
 ) -> Response:
     status = status if status in {s.value for s in UserStatus} else ""
     rows = await jobs_service.list_users_with_job_counts(

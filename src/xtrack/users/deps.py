@@ -1,6 +1,7 @@
 """Who is calling: ``CurrentUser`` (signed in, not suspended) and ``ActiveUser`` (also verified).
 
-The API authenticates with ``Authorization: Bearer <token>``; pages with the session cookie.
+The API authenticates with ``Authorization: Bearer <token>``; pages with the session cookie. The
+API also accepts the cookie (a page's script), with the X-CSRF-Token header on unsafe methods.
 Anonymous API calls get 401; anonymous page views are redirected to the sign-in page.
 """
 
@@ -15,6 +16,7 @@ from xtrack.db import utcnow
 from xtrack.errors import Forbidden, Unauthorized
 from xtrack.users import auth
 from xtrack.users.models import User, UserStatus
+from xtrack.web import csrf
 from xtrack.web.deps import SessionDep, SettingsDep
 
 bearer_scheme = HTTPBearer(auto_error=False, description="A personal API token from POST /api/v1/auth/token")
@@ -41,6 +43,8 @@ async def get_optional_user(
         user = await auth.user_for_api_token(session, credentials.credentials, now=now)
     elif (cookie := request.cookies.get(auth.SESSION_COOKIE)) is not None:
         user = await auth.user_for_web_session(session, cookie, now=now, settings=settings)
+        if user is not None and not _is_page(request):
+            csrf.require_api_header(request, cookie)
     if user is not None and user.status == UserStatus.SUSPENDED.value:
         user = None
     request.state.user = user

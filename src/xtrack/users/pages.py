@@ -8,10 +8,10 @@ button: a GET never uses the token up, so a mail scanner opening the link does n
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xtrack.config import Settings
@@ -24,11 +24,10 @@ from xtrack.users.models import EmailTokenPurpose, User, UserStatus
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
+from xtrack.web.forms import FormStr
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-FormStr = Annotated[str, Form()]
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
@@ -185,7 +184,7 @@ async def signin_submit(
         context = {"form": form, "errors": errors, "next": target}
         return render_page(request, "users/signin.html", context, status_code=422)
     try:
-        await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=email)
+        await limiter.check_signin(settings, email=email, ip=client_ip(request))
         user = await service.authenticate(
             session, email=email, password=password, now=utcnow(), settings=settings
         )

@@ -93,7 +93,7 @@ async def create_token(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> ApiTokenCreated:
-    await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=body.email)
+    await limiter.check_signin(settings, email=body.email, ip=client_ip(request))
     now = utcnow()
     user = await service.authenticate(
         session, email=body.email, password=body.password, now=now, settings=settings
@@ -163,7 +163,7 @@ async def change_password(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    await limiter.check("signin", settings.signin_rate_limit, ip=client_ip(request), email=user.email)
+    await limiter.check_signin(settings, email=user.email, ip=client_ip(request))
     await service.change_password(
         session,
         user=user,

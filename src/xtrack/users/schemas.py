@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xtrack.text import Text
 from xtrack.users.models import Theme
 
 
@@ -22,28 +23,28 @@ class UserRead(BaseModel):
 
 
 class RegisterIn(BaseModel):
-    email: str = Field(max_length=320, examples=["ada@example.com"])
-    password: str = Field(max_length=1024, description="At least 10 characters, not the email.")
-    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"])
+    email: Text = Field(max_length=320, examples=["ada@example.com"])
+    password: Text = Field(max_length=1024, description="At least 10 characters, not the email.")
+    timezone: Text | None = Field(default=None, max_length=64, examples=["Europe/Paris"])
 
 
 class TokenIn(BaseModel):
-    token: str = Field(max_length=200, description="The token from the link in the email.")
+    token: Text = Field(max_length=200, description="The token from the link in the email.")
 
 
 class EmailIn(BaseModel):
-    email: str = Field(max_length=320)
+    email: Text = Field(max_length=320)
 
 
 class PasswordResetConfirm(BaseModel):
-    token: str = Field(max_length=200)
-    password: str = Field(max_length=1024)
+    token: Text = Field(max_length=200)
+    password: Text = Field(max_length=1024)
 
 
 class ApiTokenCreate(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    name: str = Field(min_length=1, max_length=100, examples=["laptop"])
+    email: Text = Field(max_length=320)
+    password: Text = Field(max_length=1024)
+    name: Text = Field(min_length=1, max_length=100, examples=["laptop"])
 
 
 class ApiTokenCreated(BaseModel):
@@ -64,13 +65,13 @@ class ApiTokenRead(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: Text | None = Field(default=None, max_length=64)
     theme: Theme | None = None
 
 
 class PasswordChange(BaseModel):
-    current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    current_password: Text = Field(max_length=1024)
+    new_password: Text = Field(max_length=1024)
 
 
 class MessageOut(BaseModel):

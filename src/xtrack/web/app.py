@@ -14,6 +14,7 @@ from xtrack.config import Settings, get_settings
 from xtrack.db import Database
 from xtrack.runtime import Runtime
 from xtrack.web import health, pages, routes
+from xtrack.web.body_limit import BodyLimitMiddleware
 from xtrack.web.docs import install_docs
 from xtrack.web.errors import install_error_handlers
 from xtrack.web.security import SecurityHeadersMiddleware
@@ -58,7 +59,9 @@ def create_app(
     app.state.settings = settings
     app.state.database = database
     app.state.executor = None
-    app.add_middleware(SecurityHeadersMiddleware)
+    # The last added is the outermost: the 413 of an oversized body gets the security headers too.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env == "production")
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_docs(app)

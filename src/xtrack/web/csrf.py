@@ -23,8 +23,12 @@ a ``<meta name="csrf-token" content="{{ csrf_token(request) }}">`` or a ``data-`
 How: the token is an HMAC (keyed with the app's secret) of the session cookie, so it is tied to one
 sign-in and a page from another site cannot know it. Anonymous forms (sign-in, register, reset) are
 bound the same way to a random ``xtrack_csrf`` cookie that ``render()`` sets on first use (a signed
-double-submit). A missing or wrong token is a 403 page. The JSON API needs none of this: it
-authenticates with a bearer token, which a browser never sends on its own.
+double-submit). A missing or wrong token is a 403 page.
+
+The JSON API: a bearer token needs none of this, since a browser never sends one on its own. But a
+browser does send the session cookie, so an unsafe ``/api/v1`` request (POST, PUT, PATCH, DELETE)
+authenticated by the cookie must carry this token in ``X-CSRF-Token`` too, or it is a 403
+(``require_api_header``, called by ``xtrack.users.deps`` when the cookie is what authenticated).
 """
 
 from __future__ import annotations
@@ -110,3 +114,20 @@ async def verify_csrf(request: Request) -> None:
 
 
 CsrfForm = Annotated[None, Depends(verify_csrf)]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_CSRF_FAILED = (
+    "A request signed in with the session cookie must send the X-CSRF-Token header "
+    "(or authenticate with 'Authorization: Bearer <token>')."
+)
+
+
+def require_api_header(request: Request, session_cookie: str) -> None:
+    """403 for an unsafe API request authenticated by ``session_cookie`` without the matching
+    X-CSRF-Token header: another site can make the browser send the cookie, never the header."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = token_for(session_cookie, _settings(request))
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Forbidden(API_CSRF_FAILED)

@@ -25,6 +25,7 @@ ERROR_TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Request too large",
     422: "Please check your input",
     429: "Too many requests",
     500: "Something went wrong",
@@ -36,13 +37,25 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path in {"/healthz", "/readyz"}
 
 
+def _fields_message(detail: object, status_code: int) -> str:
+    """A page's words for validation errors: each field named, as the JSON answer names it."""
+    if not isinstance(detail, list) or not detail:
+        return ERROR_TITLES.get(status_code, "Error")
+    parts = []
+    for error in detail:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+        message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(location).replace('_', ' ').capitalize() or 'Input'}: {message}.")
+    return " ".join(parts)
+
+
 def error_response(
     request: Request, status_code: int, detail: object, *, retry_after: int | None = None
 ) -> Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     if wants_json(request):
         return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
-    message = detail if isinstance(detail, str) else ERROR_TITLES.get(status_code, "Error")
+    message = detail if isinstance(detail, str) else _fields_message(detail, status_code)
     response = render(
         request,
         "errors/error.html",

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import ValidationError
+from fastapi import Form
+from pydantic import AfterValidator, ValidationError
 
 from xtrack.errors import XTrackError
+from xtrack.text import check_multi_line, check_single_line
+
+# Every form field: text with a control character (a NUL PostgreSQL cannot store) is a 422 naming
+# the field before the route runs. A textarea (one topic per line) takes FormLines.
+FormStr = Annotated[str, Form(), AfterValidator(check_single_line)]
+FormLines = Annotated[str, Form(), AfterValidator(check_multi_line)]
+# A search box's query parameter, under the same rule.
+QueryText = Annotated[str, AfterValidator(check_single_line)]
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
 _SPLIT_LIST = re.compile(r"[,\n\r]+")

@@ -1,4 +1,4 @@
-"""Security headers on every response (strict CSP: no inline script or style)."""
+"""Security headers on every response (strict CSP: no inline script or style; HSTS in production)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,14 @@ SECURITY_HEADERS = [
 ]
 
 
+# Production serves only https (the settings refuse an http:// base URL): browsers must never try http.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +36,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 headers = list(message.get("headers", []))
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                headers.extend(h for h in self.headers if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 
