@@ -34,7 +34,9 @@ def _filters(job_id: int | None, playground: bool | None, since: datetime | None
     return SummaryFilters(job_id=job_id, playground=playground, since=since)
 
 
-JobFilter = Annotated[int | None, Query(ge=1, description="Only this job's summaries")]
+# Bounded like every id the API reads: an id no row can have is refused here (422), before the
+# export has sent its 200, instead of failing in the database halfway through the stream.
+JobFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this job's summaries")]
 PlaygroundFilter = Annotated[
     bool | None, Query(description="true: playground runs only; false: job runs only; absent: both")
 ]
