@@ -41,6 +41,8 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# tests/run_count.py (loaded by tests/conftest.py) turns a green run red when fewer tests ran than
+# were collected or any was skipped, so the count printed here is the count that ran.
 pytest: $(VENV)/.dev
 	$(BIN)/pytest -n 2 --dist loadgroup
 

@@ -56,6 +56,9 @@ from xtrack.users import service as users_service  # noqa: E402
 from xtrack.users.models import User, UserStatus  # noqa: E402
 from xtrack.web.app import create_app  # noqa: E402
 
+# Fails a green run in which fewer tests ran than were collected, or any was skipped.
+pytest_plugins = ["tests.run_count"]
+
 PG_URL = os.environ.get("XTRACK_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TEST_PASSWORD = "correct horse battery"
 

@@ -11,6 +11,11 @@ notifications a run writes right after its commit.
 
 Another task is added by registering it in :func:`make_worker_app` with ``TASK_OPTIONS`` and a body
 that runs its coroutine with ``process_loop().run(...)``.
+
+``xtrack.worker.app`` is the process's Celery app, the one ``xtrack worker`` runs, so Celery's own
+tools find it with ``-A xtrack.worker`` (``celery -A xtrack.worker inspect ping``, ``events``,
+flower). It is built from the process settings (XTRACK_BROKER_URL, XTRACK_CELERY_QUEUE) on first
+use, not at import: importing this module needs no valid configuration.
 """
 
 from __future__ import annotations
@@ -39,6 +44,26 @@ T = TypeVar("T")
 # Runs only hold a database connection for short transactions (never across an upstream call), so a
 # small pool serves hundreds of runs in flight; PostgreSQL's max_connections is shared by every process.
 MAX_WORKER_POOL_SIZE = 20
+
+
+_app: Celery | None = None
+
+
+def worker_app(settings: Settings | None = None) -> Celery:
+    """The process's worker app (``xtrack.worker.app``). ``xtrack worker`` builds it from the
+    settings it runs with; Celery's CLI, asking for ``app`` first, gets one built from the process
+    settings."""
+    global _app
+    if settings is not None or _app is None:
+        _app = make_worker_app(settings or get_settings())
+    return _app
+
+
+def __getattr__(name: str) -> Celery:
+    # `celery -A xtrack.worker` looks up `app` (then `celery`) on the module.
+    if name in ("app", "celery"):
+        return worker_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_worker_app(settings: Settings) -> Celery:
@@ -267,7 +292,7 @@ def run_worker(settings: Settings, *, concurrency: int | None = None, loglevel: 
     # per run on the loop's core; its warnings and errors (a task that raised) still show.
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
-    app = make_worker_app(settings)
+    app = worker_app(settings)
     start_process_loop(settings, concurrency=slots)
     try:
         code = app.start(worker_argv(settings, concurrency=slots, loglevel=loglevel))

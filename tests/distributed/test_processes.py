@@ -5,6 +5,8 @@ fake X over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -261,3 +263,36 @@ async def test_a_worker_killed_mid_run_is_replaced_and_every_post_is_summarized_
         covered = [post_id for found in summaries[job_id] for post_id in found]
         assert len(summaries[job_id]) == 2
         assert sorted(covered) == posts[username], (job_id, username)
+
+
+async def test_the_celery_cli_reaches_a_running_worker_through_the_documented_app_path(
+    database: tuple[str, Database], tmp_path: Path
+) -> None:
+    url, _db = database
+    queue = unique_queue()
+    cluster = Cluster.create(
+        tmp_path / "logs",
+        database_url=url,
+        broker_url=BROKERS["redis"],
+        queue=queue,
+        x_api_url="http://unused",
+    )
+    try:
+        worker_process = cluster.start("worker", "worker")
+        await cluster.wait_ready()
+        # As an operator would type it (README, "Production layout"), with the worker's environment.
+        celery = Path(sys.executable).parent / "celery"
+        ping = await asyncio.to_thread(
+            subprocess.run,
+            [str(celery), "-A", "xtrack.worker", "inspect", "ping", "--timeout", "10"],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert f"xtrack-{worker_process.pid}@" in ping.stdout and "pong" in ping.stdout
+        assert cluster.terminate() == {"worker": 0}
+    finally:
+        cluster.close()
+        delete_queue(BROKERS["redis"], queue)

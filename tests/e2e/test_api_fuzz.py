@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation.hypothesis.builder import ApiOperationMark
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -66,6 +67,17 @@ def bearer(xtrack_server: XTrackServer) -> Bearer:
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give each operation's test an id of its own. pytest 9 builds an id from the function's
+    original name and its parametrization only, so the items schemathesis makes from one function
+    would all share ``test_the_api_keeps_its_schema``, and xdist, which hands out tests by id, would
+    run one of them. Parametrizing each by the operation it fuzzes keeps them apart; the run-count
+    check in tests/run_count.py fails the run if they ever collapse again."""
+    operation = ApiOperationMark.get(metafunc.function)  # None for the function before schemathesis builds it
+    if operation is not None and "operation_label" in metafunc.fixturenames:
+        metafunc.parametrize("operation_label", [operation.label], ids=["fuzz"])
+
+
 @schema.parametrize()
 @settings(
     max_examples=12,
@@ -76,5 +88,8 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
         HealthCheck.function_scoped_fixture,
     ],
 )
-def test_the_api_keeps_its_schema(case: Any, xtrack_server: XTrackServer, bearer: Bearer) -> None:
+def test_the_api_keeps_its_schema(
+    case: Any, operation_label: str, xtrack_server: XTrackServer, bearer: Bearer
+) -> None:
+    assert case.operation.label == operation_label
     case.call_and_validate(base_url=xtrack_server.base_url, headers=bearer.headers(), checks=CHECKS)

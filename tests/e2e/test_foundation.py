@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import httpx
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import E2E, XTrackServer, checked_page, extract_link, sign_in, visit
+from tests.e2e.conftest import E2E, XTrackServer, checked_page, extract_link, screenshot, sign_in, visit
 from tests.fakes.smtp import Inbox
 
 pytestmark = E2E
@@ -146,3 +146,20 @@ def test_live_js_swaps_fragments_under_the_csp_and_stops_when_done(
     button.click()
     expect(button).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == "# Summary"
+
+
+def test_the_api_docs_render_the_openapi_3_1_schema_and_expand_an_operation(page: Page) -> None:
+    # Offline and under the strict CSP: the guard fails the test on any blocked script or console error.
+    response = page.goto("/docs", wait_until="load")
+    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+    paths = page.locator(".opblock-summary-path")
+    expect(paths.first).to_be_visible()
+    expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
+    jobs = page.locator(".opblock", has=page.locator(".opblock-summary-path[data-path='/api/v1/jobs']"))
+    expect(jobs).to_have_count(2)  # GET (list) and POST (create)
+    path = page.locator(".opblock-summary-path[data-path='/api/v1/jobs/{job_id}/executions']")
+    executions = page.locator(".opblock-get", has=path)
+    executions.locator(".opblock-summary").first.click()
+    expect(executions.locator(".opblock-body")).to_be_visible()
+    expect(executions.locator(".parameter__name").filter(has_text="job_id")).to_be_visible()
+    screenshot(page, "api-docs")

@@ -120,6 +120,21 @@ async def test_first_run_summarizes_the_last_24_hours_and_moves_the_cursor(harne
     assert refreshed.last_run == T0 + timedelta(minutes=1)
 
 
+async def test_a_german_job_on_the_offline_summarizer_gets_a_german_headline(harness: Harness) -> None:
+    await _due_job(harness, topics=["ai"], language="de")
+    for hours in (3, 2, 1):
+        harness.source.publish(T0 - timedelta(hours=hours))
+    [execution_id] = await harness.dispatch()
+
+    await harness.run(execution_id)  # no summarizer given: the offline (extractive) one
+
+    [summary] = await harness.summaries()
+    assert summary.model == "extractive" and summary.raw_data is not None
+    assert summary.raw_data["headline"].startswith("@alice · Neue Beiträge: 3 · Themen (ai): ")
+    assert summary.content.startswith("## @alice · Neue Beiträge: 3")
+    assert summary.raw_data["language"] == "de"
+
+
 async def test_later_runs_take_only_posts_newer_than_the_cursor(harness: Harness) -> None:
     job = await _due_job(harness)
     first = harness.source.publish(T0 - timedelta(hours=1))

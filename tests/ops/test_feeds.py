@@ -238,3 +238,46 @@ async def test_summaries_list_filters_and_pages(client: httpx.AsyncClient, sessi
     assert await ids(limit=3, before=cursor) == ([s1.id], None)
     bad = await client.get("/api/v1/summaries", params={"limit": 0}, headers=headers)
     assert bad.status_code == 422
+
+
+async def test_entry_titles_name_the_account_once(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    owner = await make_user(session)
+    job = await _job(session, owner)
+    english = await _summary(session, owner, job, hours=1, content="## @alice: 103 new posts\n- x")
+    english.raw_data = {"post_ids": [], "headline": "@alice: 103 new posts"}
+    german = await _summary(session, owner, job, hours=2, content="## @alice · Neue Beiträge: 3\n- x")
+    german.raw_data = {"post_ids": [], "headline": "@alice · Neue Beiträge: 3"}
+    await _summary(session, owner, job, hours=3, content="## Quiet day\n- nothing")  # an LLM's headline
+    await session.commit()
+    feed = await _feed(client, await auth_headers(session, owner))
+
+    parsed = feedparser.parse((await client.get(_path(feed["url"]))).content)
+
+    assert [entry.title for entry in parsed.entries] == [
+        "@alice: Quiet day",
+        "@alice · Neue Beiträge: 3",
+        "@alice: 103 new posts",
+    ]
+
+
+async def test_feeds_answer_head_and_their_errors_are_the_declared_html(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    job = await _job(session, owner)
+    await _summary(session, owner, job, hours=1)
+    await session.commit()
+    feed = await _feed(client, await auth_headers(session, owner))
+    for url in (_path(feed["url"]), _path(feed["job_url_template"].replace("{job_id}", str(job.id)))):
+        get = await client.get(url)
+        head = await client.head(url)
+        assert head.status_code == 200 and head.content == b"", url
+        assert head.headers["etag"] == get.headers["etag"]
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == str(len(get.content))
+        assert (await client.head(url, headers={"If-None-Match": get.headers["etag"]})).status_code == 304
+    assert (await client.head("/feeds/xf_revoked-or-never-made-0123456789.atom")).status_code == 404
+    # What the schema declares for the feed paths' errors: HTML pages, as a browser opening the URL sees.
+    for url, status in ((f"/feeds/{feed['token']}/jobs/abc.atom", 422), ("/feeds/nothing.atom", 404)):
+        response = await client.get(url)
+        assert response.status_code == status and response.headers["content-type"].startswith("text/html")

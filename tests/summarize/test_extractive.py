@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.summarize.conftest import make_post
+from xtrack.jobs.pages import LANGUAGE_CHOICES
 from xtrack.sources.base import Post
 from xtrack.summarize.base import SummaryRequest
+from xtrack.summarize.citations import escape_markdown
 from xtrack.summarize.extractive import (
     ExtractiveSummarizer,
     condense,
@@ -179,3 +182,45 @@ def test_deterministic_and_always_grounded(texts: list[str], likes: list[int], t
         assert first.cited_post_ids and set(first.cited_post_ids) <= on_topic
     else:  # nothing on topic (or no topics): the leading posts, at least 3 unless texts repeat
         assert len(first.cited_post_ids) >= min(3, len(posts)) or len(set(t.strip() for t in texts)) < 3
+
+
+OFFERED_LANGUAGES = [code for code, _ in LANGUAGE_CHOICES if code != "en"]
+# The English summarizer's phrases ("post" alone is Italian and Hindi too).
+ENGLISH_WORDS = re.compile(
+    r"\b(new posts?|more posts?|none|on|and|of them|topics|nothing|reposted|replied)\b", re.I
+)
+
+
+@pytest.mark.parametrize("language", OFFERED_LANGUAGES)
+def test_the_offline_summary_writes_its_own_words_in_the_chosen_language(language: str) -> None:
+    posts = [*twelve_posts(), make_post(13, "RT something shared", is_repost=True, likes=1)]
+    result = summarize_extractive(SummaryRequest("alice", posts, ["AI", "chips"], language=language))
+    headline_words = result.headline.replace("@alice", "").replace("(AI, chips)", "")
+    assert not ENGLISH_WORDS.search(headline_words), result.headline
+    assert result.content.startswith(f"## {escape_markdown(result.headline)}\n")
+    more = result.content.rstrip().splitlines()[-1]
+    assert "10" in more and not ENGLISH_WORDS.search(more), more
+    # The posts themselves are quoted as written, untranslated.
+    assert "Chipmakers are sold out until 2027" in result.content
+    assert "[post](" not in result.content or language == "it"  # the link text too ("post" is Italian)
+    empty = summarize_extractive(SummaryRequest("alice", [], ["AI"], language=language))
+    assert not ENGLISH_WORDS.search(empty.headline.replace("@alice", "")), empty.headline
+
+
+def test_german_words_read_as_german() -> None:
+    posts = twelve_posts()
+    result = summarize_extractive(SummaryRequest("alice", posts, ["AI", "chips"], language="de"))
+    assert result.headline == "@alice · Neue Beiträge: 12 · Themen (AI, chips): 3"
+    assert result.content.rstrip().endswith("…Weitere Beiträge: 9")
+    assert "— [Beitrag](https://x.com/alice/status/" in result.content
+    nothing = summarize_extractive(SummaryRequest("alice", posts, ["football"], language="de-AT"))
+    assert nothing.headline == "@alice · Neue Beiträge: 12 · Themen (football): 0"
+    assert "Nichts zu Ihren Themen." in nothing.content
+
+
+def test_english_and_languages_not_offered_keep_the_english_sentences() -> None:
+    for language in ("en", "EN", "xx"):
+        result = summarize_extractive(
+            SummaryRequest("alice", twelve_posts(), ["AI", "chips"], language=language)
+        )
+        assert result.headline == "@alice: 12 new posts, 3 on AI and chips"

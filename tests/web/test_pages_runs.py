@@ -184,6 +184,25 @@ async def test_summary_page_renders_safely_with_cited_posts_from_one_query(
     assert "→" in text  # the window the run covered
 
 
+async def test_an_offline_summary_in_another_language_says_its_quotes_are_not_translated(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    run = await add_run(session, await make_job(session, owner=user, language="de"), status="COMPLETED")
+    german = await add_summary(session, run, content="## @alice · Neue Beiträge: 3")
+    german.raw_data = {**(german.raw_data or {}), "language": "de"}
+    english = await add_summary(session, run)
+    await session.commit()
+    await signed_in(client, session, user)
+
+    text = text_of((await client.get(f"/summaries/{german.id}")).text)
+    assert "Written offline in German" in text and "not translated offline" in text
+    assert "not translated" not in text_of((await client.get(f"/summaries/{english.id}")).text)
+    german.model = "gpt-4o-mini"  # an LLM writes the whole summary in the language
+    await session.commit()
+    assert "not translated" not in text_of((await client.get(f"/summaries/{german.id}")).text)
+
+
 async def test_another_users_summary_is_the_404_page(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

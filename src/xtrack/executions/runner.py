@@ -108,7 +108,11 @@ def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[st
         "hours_back": inputs.hours_back if claim.is_playground else None,
         "content": result.content,
         "tweets_count": len(posts),
-        "raw_data": {"post_ids": [post.external_id for post in posts], "headline": result.headline},
+        "raw_data": {
+            "post_ids": [post.external_id for post in posts],
+            "headline": result.headline,
+            "language": inputs.language,  # the summary page says when quotes stay untranslated
+        },
         "created_at": now,
         "model": result.model,
         "input_tokens": result.input_tokens,

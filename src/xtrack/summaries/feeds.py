@@ -129,8 +129,10 @@ def entry_title(summary: Summary) -> str:
     headline = raw.get("headline") if isinstance(raw.get("headline"), str) else None
     headline = (headline or headline_of(summary.content) or "Summary").strip()
     who = f"@{summary.x_username}" if summary.x_username else "Summary"
+    # The offline summarizer's headline already starts with the handle; an LLM's need not.
+    title = headline if headline.casefold().startswith(who.casefold()) else f"{who}: {headline}"
     # A plain-text title; tags dropped too, for feed readers that render titles as HTML anyway.
-    return " ".join(_TAG.sub(" ", f"{who}: {headline}").split())[:300]
+    return " ".join(_TAG.sub(" ", title).split())[:300]
 
 
 def render_atom(

@@ -10,6 +10,7 @@ from xtrack.errors import NotFound
 from xtrack.executions import service as executions_service
 from xtrack.summaries import service as summaries_service
 from xtrack.summarize.citations import link_destination
+from xtrack.summarize.prompts import language_name
 from xtrack.users.deps import CurrentUser
 from xtrack.web.deps import SessionDep
 from xtrack.web.templating import render
@@ -31,8 +32,12 @@ async def summary_page(request: Request, session: SessionDep, user: CurrentUser,
             run = None  # pruned history keeps the summary
     # The posts the summary links to come first; the rest fold away (a busy account's run has hundreds).
     linked = [bool(post.url) and f"({link_destination(post.url)})" in summary.content for post in posts]
+    language = str((summary.raw_data or {}).get("language") or "en")
+    # The offline summarizer writes its own words in the job's language but cannot translate posts.
+    quotes_untranslated = summary.model == "extractive" and not language.lower().startswith("en")
     context = {
         "summary": summary,
+        "untranslated_language": language_name(language) if quotes_untranslated else None,
         "posts": posts,
         "quoted": [post for post, is_linked in zip(posts, linked, strict=True) if is_linked],
         "others": [post for post, is_linked in zip(posts, linked, strict=True) if not is_linked],

@@ -34,7 +34,9 @@ def _filters(job_id: int | None, playground: bool | None, since: datetime | None
     return SummaryFilters(job_id=job_id, playground=playground, since=since)
 
 
-JobFilter = Annotated[int | None, Query(ge=1, description="Only this job's summaries")]
+# Bounded like every id the API reads: an id no row can have is refused here (422), before the
+# export has sent its 200, instead of failing in the database halfway through the stream.
+JobFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this job's summaries")]
 PlaygroundFilter = Annotated[
     bool | None, Query(description="true: playground runs only; false: job runs only; absent: both")
 ]
@@ -185,9 +187,13 @@ def _feed_response(request: Request, feed: feeds.Feed) -> Response:
     headers = {**FEED_HEADERS, "ETag": feed.etag}
     if feed.etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    if request.method == "HEAD":  # a feed reader checking for changes: the GET's headers, no body
+        headers["Content-Length"] = str(len(feed.body))
+        return Response(media_type=feeds.ATOM_MEDIA_TYPE, headers=headers)
     return Response(feed.body, media_type=feeds.ATOM_MEDIA_TYPE, headers=headers)
 
 
+@feed_router.head("/feeds/{token}.atom", include_in_schema=False)
 @feed_router.get(
     "/feeds/{token}.atom",
     summary="Atom feed of your summaries (private URL)",
@@ -199,6 +205,7 @@ async def user_feed(request: Request, session: SessionDep, settings: SettingsDep
     return _feed_response(request, feed)
 
 
+@feed_router.head("/feeds/{token}/jobs/{job_id}.atom", include_in_schema=False)
 @feed_router.get(
     "/feeds/{token}/jobs/{job_id}.atom",
     summary="Atom feed of one job's summaries (private URL)",

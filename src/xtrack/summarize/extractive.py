@@ -10,6 +10,8 @@ Output: a ``## `` headline, bullets each quoting a post condensed to one line an
 a line counting the posts not quoted. With topics, the bullets quote only topic posts (1-7); a run
 with none quotes its 3 leading posts under a line saying so, rather than padding a topic summary
 with posts the reader did not ask about. Without topics: 5 bullets (fewer when the run is smaller).
+
+Its own words follow the request's language (``wording.py``); the posts are quoted as written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from xtrack.sources.base import Post
 from xtrack.summarize.base import SummaryRequest, SummaryResult
 from xtrack.summarize.citations import escape_markdown, markdown_link
 from xtrack.summarize.topics import TopicMatcher, post_words
+from xtrack.summarize.wording import Wording, wording_for
+from xtrack.summarize.wording import headline as labelled_headline
+from xtrack.summarize.wording import more_posts as labelled_more_posts
 
 MIN_BULLETS = 3  # quoted when nothing is on topic
 MAX_BULLETS = 7
@@ -30,6 +35,7 @@ NO_TOPIC_BULLETS = 5  # a job without topics
 BULLET_CHARS = 220
 RECENCY_WEIGHT = 0.5
 EXTRA_TOPIC_WEIGHT = 0.5
+NOTHING_ON_TOPICS = "Nothing on your topics. The most engaging recent posts:"
 KIND_WEIGHT = {"repost": 0.6, "reply": 0.8, "quote": 1.0, "post": 1.0}
 
 # Metric names used by the different sources, and how much one of each says about a post.
@@ -153,29 +159,44 @@ def headline_text(
     return f"@{username}: {posts}, {on_topic:,} on {names}"
 
 
-def bullet(post: Post) -> str:
+def bullet(post: Post, wording: Wording | None = None) -> str:
     text = condense(post.text) or "(no text)"
     kind = post_kind(post)
     if kind == "repost" and not text.startswith("RT "):
-        text = f"Reposted: {text}"
+        text = f"{wording.reposted if wording else 'Reposted'}: {text}"
     elif kind == "reply":
-        text = f"Replied: {text}"
-    return f"- {escape_markdown(text)} — {markdown_link('post', post.url)}"
+        text = f"{wording.replied if wording else 'Replied'}: {text}"
+    return f"- {escape_markdown(text)} — {markdown_link(wording.post if wording else 'post', post.url)}"
+
+
+def more_line(others: int, other_on_topic: int, wording: Wording | None) -> str:
+    """The line counting the posts not quoted."""
+    if wording:
+        return "…" + labelled_more_posts(wording, others, other_on_topic)
+    more = f"…and {plural(others, 'more post')}"
+    if other_on_topic:
+        more += f", {other_on_topic:,} of them on your topics"
+    return more + "."
 
 
 def summarize_extractive(request: SummaryRequest) -> SummaryResult:
     """The whole extractive summary as a pure function of the request."""
     posts = list(request.posts)
     username = request.username.lstrip("@")
+    wording = wording_for(request.language)
     if not posts:
-        headline = f"@{username}: no new posts"
+        headline = f"@{username} · {wording.no_new_posts}" if wording else f"@{username}: no new posts"
         return SummaryResult(content=f"## {escape_markdown(headline)}", headline=headline, model="extractive")
     ranked = rank_posts(posts, request.topics)
     matcher = TopicMatcher.from_topics(request.topics)
     on_topic = [item for item in ranked if item.on_topic]
     matched_indexes = sorted({index for item in on_topic for index in item.topics})
     matched_names = [matcher.topics[index] for index in matched_indexes]
-    headline = headline_text(username, len(posts), matcher.topics, matched_names, len(on_topic))
+    if wording:
+        named = matched_names or list(matcher.topics)
+        headline = labelled_headline(wording, username, len(posts), named, len(on_topic))
+    else:
+        headline = headline_text(username, len(posts), matcher.topics, matched_names, len(on_topic))
 
     wanted = bullet_count(len(posts), len(on_topic), has_topics=bool(matcher))
     chosen: list[RankedPost] = []
@@ -191,15 +212,17 @@ def summarize_extractive(request: SummaryRequest) -> SummaryResult:
 
     lines = [f"## {escape_markdown(headline)}", ""]
     if matcher and not on_topic:
-        lines.extend(["Nothing on your topics. The most engaging recent posts:", ""])
-    lines.extend(bullet(item.post) for item in chosen)
+        nothing = (
+            wording.nothing_on_topics
+            if wording
+            else "Nothing on your topics. The most engaging recent posts:"
+        )
+        lines.extend([escape_markdown(nothing), ""])
+    lines.extend(bullet(item.post, wording) for item in chosen)
     others = len(posts) - len(chosen)
     if others:
         other_on_topic = len(on_topic) - sum(1 for item in chosen if item.on_topic)
-        more = f"…and {plural(others, 'more post')}"
-        if other_on_topic:
-            more += f", {other_on_topic:,} of them on your topics"
-        lines.extend(["", escape_markdown(more + ".")])
+        lines.extend(["", escape_markdown(more_line(others, other_on_topic, wording))])
     return SummaryResult(
         content="\n".join(lines),
         headline=headline,

@@ -1,12 +1,17 @@
-"""Interactive API docs at /docs, served same-origin (Swagger UI from the swagger-ui-bundle
-package, started by a static script) so they work offline and under the strict CSP."""
+"""Interactive API docs at /docs, served same-origin (Swagger UI from the fastapi-swagger package,
+started by a static script) so they work offline and under the strict CSP.
+
+fastapi-swagger is used for its files only: it ships a current Swagger UI 5 (which reads the
+OpenAPI 3.1 schema FastAPI writes; swagger-ui-bundle's 4.15 cannot), while its own page has an
+inline script the CSP forbids, so the page below stays ours."""
 
 from __future__ import annotations
+
+from importlib.resources import files
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,5 +39,6 @@ async def docs() -> HTMLResponse:
 
 
 def install_docs(app: FastAPI) -> None:
-    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    assets = files("fastapi_swagger") / "resources"  # swagger-ui-bundle.js and swagger-ui.css
+    app.mount("/docs/assets", StaticFiles(directory=str(assets)), name="docs-assets")
     app.include_router(router)
