@@ -36,7 +36,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack import backoff, metrics
+from xtrack import backoff, crypto, metrics
 from xtrack.config import Settings
 from xtrack.db import Database, after_commit, utcnow
 from xtrack.executions.hooks import CompletedRun, FailedRun
@@ -353,12 +353,13 @@ async def claim_due(
             .where(NotificationDelivery.id.in_(list(attempts)))
             .order_by(NotificationDelivery.id)
         )
-        return [_claimed(row, attempts[row.id], settings) for row in details]
+        cipher = crypto.cipher_for(settings)
+        return [_claimed(row, attempts[row.id], cipher) for row in details]
 
 
-def _claimed(row: Any, attempts: int, settings: Settings) -> Claimed:
+def _claimed(row: Any, attempts: int, cipher: crypto.Cipher) -> Claimed:
     destination, unreadable = targets.destination_for_send(
-        row.target_kind, row.name, row.url, row.email, settings=settings
+        row.target_kind, row.name, row.url, row.email, cipher=cipher
     )
     return Claimed(
         id=row.id,
