@@ -390,7 +390,9 @@ async def record(
 ) -> str:
     """Store one attempt's outcome; returns "sent", "retrying", "failed" or "superseded" (the row was
     cancelled or re-claimed meanwhile: nothing written)."""
-    values: dict[str, Any] = {"claimed_until": None}
+    # A send given up on while still in flight keeps its lease: the retry waits until that send can
+    # no longer be running, so the receiver never gets the same delivery twice at once.
+    values: dict[str, Any] = {} if error is not None and error.in_flight else {"claimed_until": None}
     if error is None:
         outcome = "sent"
         values |= {"status": DeliveryStatus.SENT.value, "sent_at": now, "last_error": None}
@@ -435,7 +437,7 @@ async def _attempt(settings: Settings, claimed: Claimed, send: senders.Send) -> 
     except senders.SendError as exc:
         return exc
     except TimeoutError:
-        return senders.SendError(f"No answer within {limit:g} s.")
+        return senders.SendError(f"No answer within {limit:g} s.", in_flight=True)
     return None
 
 
