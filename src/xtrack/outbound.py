@@ -62,9 +62,10 @@ def refusal_reason(address: str) -> str | None:
 
 
 def refusal_message(host: str, address: str, reason: str) -> str:
-    shown = host if host == address else f"{host} ({address})"
+    # A name's address is not shown: it would tell a user what the operator's internal names resolve to.
+    what = "it is" if host == address else "it resolves to"
     return (
-        f"XTrack does not send to {shown}: it is {reason}. An operator can allow private addresses "
+        f"XTrack does not send to {host}: {what} {reason}. An operator can allow private addresses "
         f"(a self-hosted ntfy or Gotify) with {ALLOW_SETTING}=true."
     )
 

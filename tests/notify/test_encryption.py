@@ -5,6 +5,8 @@ bot token or webhook key; sends decrypt it; keys rotate (new first, old after, t
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import auth_headers, fresh_database_url, make_user
+from tests.foundation.test_cli import xtrack
 from tests.notify.conftest import Sink
 from tests.users.conftest import client_for
 from xtrack import crypto, migrate
@@ -134,3 +137,33 @@ async def test_the_migration_encrypts_existing_rows_and_back(kind: str) -> None:
             assert (await connection.scalar(text("SELECT url FROM notification_targets"))) == plain
     finally:
         await engine.dispose()
+
+
+def test_the_rotate_key_command_re_encrypts_under_the_first_key(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rotate.db'}"
+    migrate.upgrade(url)
+    plain = "json://hooks.example.com/S3CR3T"
+    path = str(tmp_path / "rotate.db")
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO users (id, email, password_hash, status, created_at, is_admin, timezone, theme) "
+            "VALUES (1, 'a@example.com', 'x', 'ACTIVE', '2026-12-01 00:00:00', 0, 'UTC', 'system')"
+        )
+        connection.execute(
+            "INSERT INTO notification_targets (id, user_id, kind, name, url, url_masked, is_enabled, "
+            "created_at, updated_at) VALUES (7, 1, 'apprise', 'Hook', ?, 'json://hooks.example.com/…', 1, "
+            "'2026-12-01 00:00:00', '2026-12-01 00:00:00')",
+            (crypto.Cipher([OLD_KEY]).encrypt(plain),),
+        )
+    env = {"XTRACK_DATABASE_URL": url, "XTRACK_ENCRYPTION_KEY": f"{NEW_KEY},{OLD_KEY}"}
+    rotated = xtrack("targets", "rotate-key", env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 1 target URLs" in rotated.stdout
+    with sqlite3.connect(path) as connection:
+        [(stored,)] = connection.execute("SELECT url FROM notification_targets").fetchall()
+    assert crypto.Cipher([NEW_KEY]).decrypt(stored) == plain  # the old key is no longer needed
+
+    stranger = "other-key-" + "x" * 40
+    unreadable = xtrack("targets", "rotate-key", env={**env, "XTRACK_ENCRYPTION_KEY": stranger})
+    assert unreadable.returncode == 1 and "targets 7" in unreadable.stderr
+    assert "Traceback" not in unreadable.stderr and "S3CR3T" not in unreadable.stderr

@@ -8,7 +8,6 @@ lets 127.0.0.2 stand for a public address, the one thing no local stand-in can b
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import auth_headers, make_user
+from tests.conftest import auth_headers, make_user, signed_in
 from tests.fakes.server import free_port, serve_app
 from tests.notify.conftest import Sink
 from tests.users.conftest import client_for
@@ -90,17 +89,19 @@ async def production_client(db: Database, production: Settings) -> AsyncIterator
         yield client
 
 
+SYSTEM_RESOLVE = outbound.resolve
+
+
 def resolving(names: dict[str, str]) -> Callable[[str], list[str]]:
-    """A resolver answering ``names`` (name -> address); IP literals resolve to themselves."""
+    """A resolver answering ``names`` (name -> address); addresses (in any form the system resolver
+    reads, "2130706433" too) go to the system resolver, other names are not found."""
 
     def resolve(host: str) -> list[str]:
-        try:
-            return [str(ipaddress.ip_address(host))]
-        except ValueError:
-            pass
-        if host not in names:
+        if host in names:
+            return [names[host]]
+        if host.endswith(".test"):
             raise outbound.OutboundRefused(f"XTrack could not find the host {host}.")
-        return [names[host]]
+        return SYSTEM_RESOLVE(host)
 
     return resolve
 
@@ -136,6 +137,7 @@ async def test_production_refuses_internal_targets_when_they_are_saved(
         f"json://intranet.example.test:{port}/hook",
         "gotify://192.168.1.20/token",
         "ntfy://[::1]/topic",
+        "json://2130706433/hook",  # 127.0.0.1 as one number: the resolver's answer is what is checked
     ]:
         response = await _create(production_client, headers, url)
         assert response.status_code == 422, (url, response.text)
@@ -148,6 +150,19 @@ async def test_production_refuses_internal_targets_when_they_are_saved(
         assert "XTrack server itself" in response.text
     assert (await production_client.get("/api/v1/targets", headers=headers)).json()["items"] == []
     assert sink.requests == []
+
+
+async def test_the_targets_form_shows_the_refusal(
+    db: Database, production: Settings, session: AsyncSession, sink: Sink
+) -> None:
+    user = await make_user(session)
+    async with await client_for(production, base_url="https://testserver") as client:
+        csrf = await signed_in(client, session, user)
+        response = await client.post(
+            "/targets", data={"csrf_token": csrf, "kind": "apprise", "name": "Hook", "url": sink.url("form")}
+        )
+    assert response.status_code == 422, response.text
+    assert "XTRACK_OUTBOUND_ALLOW_PRIVATE" in response.text and "loopback" in response.text
 
 
 async def test_an_operator_can_allow_private_addresses(
@@ -178,6 +193,7 @@ async def test_a_name_that_points_at_loopback_by_send_time_is_not_contacted(
     delivery = sent.json()
     assert delivery["status"] == "FAILED"
     assert "loopback" in delivery["last_error"] and "XTRACK_OUTBOUND_ALLOW_PRIVATE" in delivery["last_error"]
+    assert "127.0.0.1" not in delivery["last_error"]  # what an internal name resolves to stays unsaid
     assert sink.requests == []  # the listener behind the name was never contacted
 
     # The same name, where private addresses are allowed: the send does reach the listener through

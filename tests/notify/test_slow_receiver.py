@@ -21,7 +21,8 @@ from tests.conftest import wait_until
 from tests.fakes.server import serve_app
 from tests.notify.conftest import NEXT_ROUND, T0, Pipeline
 from xtrack.config import ConfigError, Settings, load_settings
-from xtrack.notify import outbox
+from xtrack.notify import outbox, senders
+from xtrack.notify.content import Message
 from xtrack.notify.models import NotificationDelivery
 
 ANSWER_AFTER_SECONDS = 5.0  # slower than apprise's default 4 s read timeout
@@ -95,3 +96,34 @@ def test_the_lease_must_outlast_a_send(monkeypatch: pytest.MonkeyPatch, settings
         load_settings()
     monkeypatch.setenv("XTRACK_NOTIFY_LEASE_SECONDS", "121")
     assert load_settings().notify_lease_seconds == 121
+
+
+async def test_a_send_given_up_on_keeps_its_lease_until_it_cannot_be_in_flight(pipeline: Pipeline) -> None:
+    # The outbox stops waiting after 4 x XTRACK_NOTIFY_TIMEOUT_SECONDS, but apprise's thread may still
+    # be sending: the row is not handed out again before the lease says that send is over.
+    pipeline.settings = pipeline.settings.model_copy(
+        update={"notify_timeout_seconds": 0.05, "notify_lease_seconds": 600.0}
+    )
+    user, job = await pipeline.user_and_job()
+    hook = await pipeline.target(user, name="Hook", url="json://127.0.0.1:9/never")
+    await pipeline.choose(user, job, [hook])
+    pipeline.source.publish(T0 - timedelta(minutes=5), "#AI news")
+    await pipeline.run_due()
+
+    async def stuck(settings: Settings, destination: senders.Destination, message: Message) -> None:
+        await asyncio.sleep(5)
+
+    result = await outbox.deliver_due(pipeline.db, pipeline.settings, now=T0, send=stuck)
+    assert result.retrying and not result.sent
+    # The back-off alone (at most minutes) would allow a retry here; the lease does not.
+    during = await outbox.deliver_due(
+        pipeline.db, pipeline.settings, now=T0 + timedelta(seconds=599), send=stuck
+    )
+    assert during.claimed == 0
+    sent: list[int | None] = []
+
+    async def ok(settings: Settings, destination: senders.Destination, message: Message) -> None:
+        sent.append(destination.delivery_id)
+
+    after = await outbox.deliver_due(pipeline.db, pipeline.settings, now=T0 + timedelta(seconds=601), send=ok)
+    assert after.sent == result.retrying and sent == result.retrying

@@ -168,7 +168,10 @@ async def playground_run(session: AsyncSession, owner: User) -> dict[str, Any]:
 
 async def notification_target(session: AsyncSession, owner: User) -> dict[str, Any]:
     # Port 9 (discard) refuses at once: "Send test" reaches the handler and fails fast.
-    row = NotificationTarget(user_id=owner.id, kind="apprise", name="matrix", url="json://127.0.0.1:9/matrix")
+    from xtrack.notify.targets import store_url
+
+    row = NotificationTarget(user_id=owner.id, kind="apprise", name="matrix")
+    store_url(row, "json://127.0.0.1:9/matrix", settings=get_settings())  # encrypted, as the service does
     session.add(row)
     await session.flush()
     return {"target_id": row.id}

@@ -36,7 +36,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack import backoff, metrics
+from xtrack import backoff, crypto, metrics
 from xtrack.config import Settings
 from xtrack.db import Database, after_commit, utcnow
 from xtrack.executions.hooks import CompletedRun, FailedRun
@@ -353,12 +353,13 @@ async def claim_due(
             .where(NotificationDelivery.id.in_(list(attempts)))
             .order_by(NotificationDelivery.id)
         )
-        return [_claimed(row, attempts[row.id], settings) for row in details]
+        cipher = crypto.cipher_for(settings)
+        return [_claimed(row, attempts[row.id], cipher) for row in details]
 
 
-def _claimed(row: Any, attempts: int, settings: Settings) -> Claimed:
+def _claimed(row: Any, attempts: int, cipher: crypto.Cipher) -> Claimed:
     destination, unreadable = targets.destination_for_send(
-        row.target_kind, row.name, row.url, row.email, settings=settings
+        row.target_kind, row.name, row.url, row.email, cipher=cipher
     )
     return Claimed(
         id=row.id,
@@ -389,7 +390,9 @@ async def record(
 ) -> str:
     """Store one attempt's outcome; returns "sent", "retrying", "failed" or "superseded" (the row was
     cancelled or re-claimed meanwhile: nothing written)."""
-    values: dict[str, Any] = {"claimed_until": None}
+    # A send given up on while still in flight keeps its lease: the retry waits until that send can
+    # no longer be running, so the receiver never gets the same delivery twice at once.
+    values: dict[str, Any] = {} if error is not None and error.in_flight else {"claimed_until": None}
     if error is None:
         outcome = "sent"
         values |= {"status": DeliveryStatus.SENT.value, "sent_at": now, "last_error": None}
@@ -434,7 +437,7 @@ async def _attempt(settings: Settings, claimed: Claimed, send: senders.Send) -> 
     except senders.SendError as exc:
         return exc
     except TimeoutError:
-        return senders.SendError(f"No answer within {limit:g} s.")
+        return senders.SendError(f"No answer within {limit:g} s.", in_flight=True)
     return None
 
 

@@ -46,10 +46,12 @@ _HEADER_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 class SendError(Exception):
     """A delivery attempt failed; ``message`` is safe to store and show."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, in_flight: bool = False) -> None:
         super().__init__(message)
         self.message = message[:MAX_ERROR_LENGTH]
         self.permanent = permanent
+        # The send was given up on while its thread may still be talking to the service.
+        self.in_flight = in_flight
 
 
 @dataclass(frozen=True, slots=True)

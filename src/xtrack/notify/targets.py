@@ -52,13 +52,13 @@ def store_url(target: NotificationTarget, url: str, *, settings: Settings) -> No
 
 
 def destination_for_send(
-    target_kind: str, name: str, stored_url: str | None, email: str | None, *, settings: Settings
+    target_kind: str, name: str, stored_url: str | None, email: str | None, *, cipher: crypto.Cipher
 ) -> tuple[senders.Destination, str | None]:
     """The destination with its URL decrypted, and why it cannot be sent when no key decrypts it."""
     url = None
     if stored_url is not None:
         try:
-            url = crypto.cipher_for(settings).decrypt(stored_url)
+            url = cipher.decrypt(stored_url)
         except crypto.DecryptError as exc:
             return senders.Destination(kind=target_kind, name=name, email=email), f"Not sent: the URL {exc}."
     return senders.Destination(kind=target_kind, name=name, url=url, email=email), None
@@ -333,7 +333,7 @@ async def send_test(
     async with database.session() as session:
         target = await get_target(session, user_id=user_id, target_id=target_id)
         destination, unreadable = destination_for_send(
-            target.kind, target.name, target.url, target.email, settings=settings
+            target.kind, target.name, target.url, target.email, cipher=crypto.cipher_for(settings)
         )
         message = content.target_test_message(target_name=target.name, manage_url=links.targets_url(settings))
     error = senders.SendError(unreadable, permanent=True) if unreadable else None
