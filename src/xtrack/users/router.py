@@ -129,7 +129,9 @@ async def confirm_password_reset(
     await service.reset_password(
         session, token=body.token, password=body.password, now=utcnow(), settings=settings
     )
-    return MessageOut(detail="Password changed. Every session and API token was revoked: sign in again.")
+    return MessageOut(
+        detail="Password changed. Every session, API token and feed address was revoked: sign in again."
+    )
 
 
 @router.get("/me", response_model=UserRead, summary="The caller's account", responses=error_responses(401))

@@ -293,7 +293,8 @@ async def request_password_reset(
 async def reset_password(
     session: AsyncSession, *, token: str, password: str, now: datetime, settings: Settings
 ) -> User:
-    """Use a reset link: new password, every session and API token revoked, the email counts as verified."""
+    """Use a reset link: new password, every session, API token and feed address revoked, the email
+    counts as verified."""
     _, user = await email_links.check_email_token(
         session, token=token, purpose=EmailTokenPurpose.RESET, now=now
     )
@@ -389,7 +390,8 @@ async def revoke_api_token(session: AsyncSession, *, user: User, token_id: int) 
 
 
 async def set_status(session: AsyncSession, user: User, status: UserStatus) -> User:
-    """Change a user's status; suspending revokes every session, API token and email link at once."""
+    """Change a user's status; suspending revokes every session, API token, feed address and email
+    link at once."""
     user.status = status.value
     if status == UserStatus.SUSPENDED:
         await auth.revoke_all_credentials(session, user_id=user.id)
