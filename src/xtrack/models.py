@@ -5,8 +5,8 @@ from xtrack.jobs.models import Job
 from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 from xtrack.posts.models import SourceLimit, StoredPost, XAccount
-from xtrack.summaries.models import FeedToken, Summary
-from xtrack.users.models import ApiToken, EmailToken, User, WebSession
+from xtrack.summaries.models import Summary
+from xtrack.users.models import ApiToken, EmailToken, FeedToken, User, WebSession
 
 __all__ = [
     "ApiToken",

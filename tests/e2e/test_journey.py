@@ -41,15 +41,18 @@ def _register_and_verify(page: Page, mailbox: Inbox, email_address: str) -> None
     page.get_by_label("Email address").fill(email_address)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/verify-notice")
-    checked_page(page, "journey-verify-notice")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your email address")
+    # The same answer whether or not the address has an account: check your email, then sign in.
+    page.wait_for_url("**/signin")
+    checked_page(page, "journey-check-your-email")
+    expect(page.get_by_text(f"we sent a message to {email_address}")).to_be_visible()
 
     message = mailbox.wait_for(to=email_address, subject="Confirm your email address")
     visit(page, extract_link(message, "/verify"), "journey-verify-link")
     page.get_by_role("button", name="Confirm my email address").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url("**/signin")
     expect(page.get_by_text("Your email address is confirmed")).to_be_visible()
+    sign_in(page, email_address)
+    page.wait_for_url(re.compile(r"/$"))
 
 
 def test_a_new_user_follows_an_account_and_reads_its_summaries(

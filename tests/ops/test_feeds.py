@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import auth_headers, make_user
 from xtrack.jobs.models import Job
-from xtrack.summaries.models import FeedToken, Summary
+from xtrack.summaries.models import Summary
 from xtrack.users import service as users_service
 from xtrack.users.auth import hash_token
-from xtrack.users.models import User
+from xtrack.users.models import FeedToken, User
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

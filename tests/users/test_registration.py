@@ -34,16 +34,16 @@ async def test_register_through_the_pages_then_follow_the_emailed_link(
             "timezone": "Europe/Paris",
         },
     )
-    assert response.status_code == 303 and response.headers["location"] == "/verify-notice"
-    assert auth.SESSION_COOKIE in response.cookies  # signed in straight away, as UNVERIFIED
+    # Not signed in: a session cookie would tell a new address from one that has an account.
+    assert response.status_code == 303 and response.headers["location"] == "/signin"
+    assert auth.SESSION_COOKIE not in response.cookies
 
     user = await _user(session, "grace@example.com")
     assert user.status == UserStatus.UNVERIFIED and user.timezone == "Europe/Paris"
 
-    notice = await smtp_client.get("/verify-notice")
+    notice = await smtp_client.get("/signin")
     assert notice.status_code == 200
-    assert "We sent a confirmation link to grace@example.com" in notice.text  # the flash
-    assert "Send a new link" in notice.text
+    assert "we sent a message to grace@example.com" in notice.text  # the flash
 
     message = inbox.last_to("grace@example.com")
     assert message["From"] == "XTrack <noreply@xtrack.test>"
@@ -62,7 +62,7 @@ async def test_register_through_the_pages_then_follow_the_emailed_link(
     confirmed = await smtp_client.post(
         "/verify", data={"csrf_token": csrf_of(page.text), "token": token_of(link)}
     )
-    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/"
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/signin"
     assert (await _user(session, "grace@example.com")).status == UserStatus.ACTIVE
     # The token was stored hashed, never in clear.
     stored = (await session.execute(select(EmailToken.token_hash))).scalars().all()
@@ -76,10 +76,10 @@ async def test_register_through_the_api_then_verify(
         "/api/v1/auth/register",
         json={"email": "Hopper@Example.com", "password": "another long password", "timezone": "Asia/Tokyo"},
     )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert body["email"] == "hopper@example.com" and body["status"] == "UNVERIFIED"
-    assert body["timezone"] == "Asia/Tokyo" and "password" not in str(body).lower()
+    assert response.status_code == 202, response.text
+    assert "Check your email" in response.json()["detail"]
+    user = await _user(session, "hopper@example.com")
+    assert user.status == UserStatus.UNVERIFIED and user.timezone == "Asia/Tokyo"
 
     token = token_of(link_in(inbox.last_to("hopper@example.com")))
     verified = await smtp_client.post("/api/v1/auth/verify", json={"token": token})
@@ -131,29 +131,45 @@ async def test_register_form_errors_keep_the_input_and_link_to_the_fields(client
     assert "short" not in re.findall(r'value="([^"]*)"', html)  # a password is never echoed back
 
 
-async def test_register_rejects_the_email_as_password_and_duplicates(
-    client: httpx.AsyncClient, session: AsyncSession
-) -> None:
+async def test_register_rejects_the_email_as_password(client: httpx.AsyncClient) -> None:
     same = await client.post(
         "/api/v1/auth/register", json={"email": "echo@example.com", "password": "ECHO@example.com "}
     )
     assert same.status_code == 422 and "must not be your email" in same.json()["detail"]
 
-    await make_user(session, email="taken@example.com")
-    await session.commit()
-    duplicate = await client.post(
-        "/api/v1/auth/register", json={"email": " TAKEN@example.com", "password": "a long enough password"}
-    )
-    assert duplicate.status_code == 409 and "already exists" in duplicate.json()["detail"]
 
-    csrf = await get_form(client, "/register")
-    page = await client.post(
-        "/register",
-        data={"csrf_token": csrf, "email": "taken@example.com", "password": "a long enough password"},
-    )
-    assert (
-        page.status_code == 409 and "already exists" in page.text and 'value="taken@example.com"' in page.text
-    )
+async def test_registration_answers_the_same_for_a_taken_email_and_tells_its_owner(
+    smtp_client: httpx.AsyncClient, inbox: Inbox, session: AsyncSession
+) -> None:
+    """Finding 12: no 409 telling who has an account; the owner learns of the attempt by email."""
+    owner = await make_user(session, email="taken@example.com")
+    owner_hash = owner.password_hash
+    await session.commit()
+    password = "a long enough password"
+    answers = []
+    for email in [" TAKEN@example.com", "fresh@example.com"]:
+        response = await smtp_client.post(
+            "/api/v1/auth/register", json={"email": email, "password": password}
+        )
+        answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1] and answers[0][0] == 202
+
+    pages = []
+    for email in ["taken@example.com", "fresh-page@example.com"]:
+        csrf = await get_form(smtp_client, "/register")
+        page = await smtp_client.post(
+            "/register", data={"csrf_token": csrf, "email": email, "password": password}
+        )
+        pages.append((page.status_code, page.headers["location"], auth.SESSION_COOKIE in page.cookies))
+    assert pages[0] == pages[1] == (303, "/signin", False)
+
+    # The owner was told twice, and nothing changed on the account.
+    told = inbox.to("taken@example.com")
+    assert len(told) == 2 and all("tried to create an XTrack account" in m["Subject"] for m in told)
+    body = told[0].get_body(preferencelist=("plain",))
+    assert body is not None and "/reset" in body.get_content() and "/signin" in body.get_content()
+    assert (await _user(session, "taken@example.com")).password_hash == owner_hash
+    assert [m["Subject"] for m in inbox.to("fresh@example.com")] == ["Confirm your email address for XTrack"]
 
 
 async def test_register_with_an_unknown_browser_time_zone_falls_back_to_utc(

@@ -138,7 +138,7 @@ def _change_user(email: str, change: str) -> str:
             user = await users_service.get_by_email_or_404(session, email)
             if change == "suspend":
                 await users_service.suspend(session, user=user)
-                return f"suspended {user.email}: every session and API token is revoked"
+                return f"suspended {user.email}: every session, API token and feed address is revoked"
             if change == "activate":
                 await users_service.activate(session, user=user)
                 return f"activated {user.email} (ACTIVE)"

@@ -38,7 +38,7 @@ def parse_frequency(value: int | str) -> int:
             return PRESETS[text]
         if text.endswith("m") and text[:-1].isdigit():
             text = text[:-1]
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):  # isdigit() and int() take Arabic-Indic digits too
             presets = ", ".join(PRESETS)
             raise ValueError(f"'{value}' is not a number of minutes or one of the presets {presets}")
         minutes = int(text)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from xtrack.jobs.schedule import PRESETS, format_frequency, parse_frequency
 from xtrack.text import check_single_line
@@ -31,9 +31,7 @@ def clean_topics(value: object) -> list[str]:
     """Up to 20 topics of up to 50 characters, trimmed, blanks dropped, duplicates (any case) removed."""
     if value is None:
         return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, list | tuple):  # a bare string too: the schema says an array
         raise ValueError("must be a list of strings")
     topics: list[str] = []
     seen: set[str] = set()
@@ -109,7 +107,7 @@ class JobUpdate(BaseModel):
     topics: Topics | None = None
     frequency: Frequency | None = None
     language: Language | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None  # true or false, not 0 or "yes"
 
 
 class JobRead(BaseModel):

@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack.errors import NotFound
 from xtrack.jobs.models import Job
 from xtrack.summaries import service as summaries_service
-from xtrack.summaries.models import FeedToken, Summary
+from xtrack.summaries.models import Summary
 from xtrack.summarize.llm import headline_of
 from xtrack.summarize.rendering import render_markdown
 from xtrack.users.auth import hash_token, new_token
-from xtrack.users.models import User, UserStatus
+from xtrack.users.models import FeedToken, User, UserStatus
 
 FEED_TOKEN_PREFIX = "xf_"
 FEED_ENTRIES = 50

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from xtrack.db import MAX_ID, utcnow
 from xtrack.summaries import export, feeds
@@ -40,8 +42,21 @@ JobFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this 
 PlaygroundFilter = Annotated[
     bool | None, Query(description="true: playground runs only; false: job runs only; absent: both")
 ]
+_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def _iso_datetime(value: object) -> object:
+    """Only an ISO 8601 date and time, as the schema says (pydantic would also take ``0.5`` as a
+    Unix timestamp)."""
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-12-01T08:00:00Z")
+    return value
+
+
 SinceFilter = Annotated[
-    datetime | None, Query(description="Created at or after this time (ISO 8601; UTC if bare)")
+    datetime | None,
+    BeforeValidator(_iso_datetime),
+    Query(description="Created at or after this time (ISO 8601; UTC if bare)"),
 ]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
-from xtrack.users.models import ApiToken, User, WebSession
+from xtrack.users.models import ApiToken, FeedToken, User, WebSession
 
 API_TOKEN_PREFIX = "xt_"
 SESSION_COOKIE = "xtrack_session"
@@ -101,6 +101,8 @@ async def end_web_session(session: AsyncSession, plain: str) -> None:
 
 
 async def revoke_all_credentials(session: AsyncSession, *, user_id: int) -> None:
-    """Sign the user out everywhere: every web session and API token stops working at once."""
+    """Sign the user out everywhere: every web session, API token and feed address stops working
+    at once (a feed URL is a credential too: it must not outlive a reset or come back after a suspension)."""
     await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     await session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    await session.execute(delete(FeedToken).where(FeedToken.user_id == user_id))

@@ -56,3 +56,16 @@ def login_link(link: str) -> Email:
         link,
         "The link works once and expires in 24 hours.",
     )
+
+
+def registration_attempt(signin_link: str, reset_link: str) -> Email:
+    """To the owner of an address someone tried to register again (the page told them nothing)."""
+    return _compose(
+        "Someone tried to create an XTrack account with your email address",
+        "Someone (perhaps you) tried to create a new XTrack account with this address, which already "
+        "has one. No new account was created and nothing changed on yours. If you forgot your password, "
+        f"choose a new one at {reset_link}",
+        "Sign in to XTrack",
+        signin_link,
+        "If it was not you, you can ignore this email.",
+    )

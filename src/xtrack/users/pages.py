@@ -129,7 +129,7 @@ async def register_submit(
     try:
         await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=normalized)
         zone = timezone.strip() if timezone.strip() in service.timezone_names() else "UTC"
-        user = await service.register(
+        await service.register(
             session,
             email=normalized,
             password=password,
@@ -145,11 +145,12 @@ async def register_submit(
             status_code=exc.status_code,
             retry_after=exc.retry_after,
         )
-    response = redirect_with_flash(
-        request, "/verify-notice", f"Welcome to XTrack! We sent a confirmation link to {user.email}."
+    # The same answer for a new and an existing address, and no sign-in that would tell them apart.
+    message = (
+        f"Check your email: we sent a message to {normalized}. "
+        "Open its link to confirm the address, then sign in."
     )
-    await _sign_in(request, response, session, settings, user)
-    return response
+    return redirect_with_flash(request, "/signin", message, kind="info")
 
 
 # Sign in / out -------------------------------------------------------------------------------------

@@ -27,22 +27,27 @@ from xtrack.web.deps import SessionDep, SettingsDep
 
 router = APIRouter(tags=["users"])
 
+REGISTER_ANSWER = (
+    "Check your email: we sent a link to confirm the address. Open it, then sign in "
+    "(if the address already has an account, the email says so instead)."
+)
 RESEND_ANSWER = "If an unverified account exists for this email, a new verification link is on its way."
 RESET_ANSWER = "If an account exists for this email, a link to choose a new password is on its way."
 
 
 @router.post(
     "/auth/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=UserRead,
-    summary="Create an account (UNVERIFIED until the emailed link is used)",
-    responses=error_responses(409, 422, 429),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageOut,
+    summary="Create an account (UNVERIFIED until the emailed link is used); the same answer whether "
+    "or not the email already has one",
+    responses=error_responses(422, 429),
 )
 async def register(
     body: RegisterIn, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
-) -> UserRead:
+) -> MessageOut:
     await limiter.check("register", settings.register_rate_limit, ip=client_ip(request), email=body.email)
-    user = await service.register(
+    await service.register(
         session,
         email=body.email,
         password=body.password,
@@ -50,7 +55,7 @@ async def register(
         now=utcnow(),
         settings=settings,
     )
-    return UserRead.model_validate(user)
+    return MessageOut(detail=REGISTER_ANSWER)
 
 
 @router.post(
@@ -129,7 +134,9 @@ async def confirm_password_reset(
     await service.reset_password(
         session, token=body.token, password=body.password, now=utcnow(), settings=settings
     )
-    return MessageOut(detail="Password changed. Every session and API token was revoked: sign in again.")
+    return MessageOut(
+        detail="Password changed. Every session, API token and feed address was revoked: sign in again."
+    )
 
 
 @router.get("/me", response_model=UserRead, summary="The caller's account", responses=error_responses(401))

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from xtrack.text import Text
 from xtrack.users.models import Theme
+from xtrack.users.service import timezone_names
+
+# The schema lists the zones the server accepts (an empty or unknown name is a 422).
+TimeZone = Annotated[
+    Text,
+    Field(
+        max_length=64, description="An IANA time zone", json_schema_extra={"enum": sorted(timezone_names())}
+    ),
+]
 
 
 class UserRead(BaseModel):
@@ -25,7 +34,7 @@ class UserRead(BaseModel):
 class RegisterIn(BaseModel):
     email: Text = Field(max_length=320, examples=["ada@example.com"])
     password: Text = Field(max_length=1024, description="At least 10 characters, not the email.")
-    timezone: Text | None = Field(default=None, max_length=64, examples=["Europe/Paris"])
+    timezone: TimeZone | None = Field(default=None, examples=["Europe/Paris"])
 
 
 class TokenIn(BaseModel):
@@ -65,7 +74,7 @@ class ApiTokenRead(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    timezone: Text | None = Field(default=None, max_length=64)
+    timezone: TimeZone | None = None
     theme: Theme | None = None
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
 from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from xtrack.users import auth, email_links
+from xtrack.users import auth, email_links, emails
 from xtrack.users.models import ApiToken, EmailToken, EmailTokenPurpose, Theme, User, UserStatus, WebSession
 from xtrack.users.passwords import hash_password, needs_rehash, verify_password
 
@@ -163,11 +163,23 @@ async def register(
     now: datetime,
     settings: Settings,
     timezone: str | None = None,
-) -> User:
-    """An UNVERIFIED user, and a verification email sent after commit."""
-    user = await create(
-        session, email=email, password=password, settings=settings, timezone=timezone or "UTC"
-    )
+) -> User | None:
+    """An UNVERIFIED user, and a verification email sent after commit. For an email that already has
+    an account: None, and its owner is told by email that someone tried, so the caller can answer
+    both the same way (registration must not tell who has an account)."""
+    email = normalize_email(email)
+    check_password(password, email=email)
+    timezone = check_timezone(timezone or "UTC")
+    existing = await get_by_email(session, email)
+    if existing is not None:
+        await _hash(password, settings)  # the work a new account costs: the answer's timing says nothing
+        attempt = emails.registration_attempt(f"{settings.base_url}/signin", f"{settings.base_url}/reset")
+        email_links.send_after_commit(
+            session, to=existing.email, email=attempt, kind="register_existing", settings=settings
+        )
+        logger.info("user.register_existing", extra={"user_id": existing.id})
+        return None
+    user = await create(session, email=email, password=password, settings=settings, timezone=timezone)
     user.created_at = now
     await email_links.send_link(
         session, user=user, purpose=EmailTokenPurpose.VERIFY, now=now, settings=settings
@@ -293,7 +305,8 @@ async def request_password_reset(
 async def reset_password(
     session: AsyncSession, *, token: str, password: str, now: datetime, settings: Settings
 ) -> User:
-    """Use a reset link: new password, every session and API token revoked, the email counts as verified."""
+    """Use a reset link: new password, every session, API token and feed address revoked, the email
+    counts as verified."""
     _, user = await email_links.check_email_token(
         session, token=token, purpose=EmailTokenPurpose.RESET, now=now
     )
@@ -389,7 +402,8 @@ async def revoke_api_token(session: AsyncSession, *, user: User, token_id: int) 
 
 
 async def set_status(session: AsyncSession, user: User, status: UserStatus) -> User:
-    """Change a user's status; suspending revokes every session, API token and email link at once."""
+    """Change a user's status; suspending revokes every session, API token, feed address and email
+    link at once."""
     user.status = status.value
     if status == UserStatus.SUSPENDED:
         await auth.revoke_all_credentials(session, user_id=user.id)

@@ -17,6 +17,7 @@ from xtrack.web import health, pages, routes
 from xtrack.web.body_limit import BodyLimitMiddleware
 from xtrack.web.docs import install_docs
 from xtrack.web.errors import install_error_handlers
+from xtrack.web.methods import AllowMiddleware
 from xtrack.web.security import SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -60,6 +61,7 @@ def create_app(
     app.state.database = database
     app.state.executor = None
     # The last added is the outermost: the 413 of an oversized body gets the security headers too.
+    app.add_middleware(AllowMiddleware, routes=app.router.routes)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.env == "production")
     install_error_handlers(app)
