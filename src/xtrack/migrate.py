@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from xtrack.db import create_engine
@@ -35,9 +37,63 @@ def ensure_sqlite_directory(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    revisions: frozenset[str]  # empty: never migrated
+    tables: frozenset[str]
+
+    @property
+    def revision(self) -> str | None:
+        return ", ".join(sorted(self.revisions)) or None
+
+
+@dataclass(frozen=True, slots=True)
+class Upgraded:
+    before: SchemaState
+    after: SchemaState
+
+    def describe(self) -> str:
+        """One line saying what ``xtrack db upgrade`` did."""
+        after = self.after.revision or "base"
+        if self.before.revision == self.after.revision:
+            return f"database is up to date (revision {after})"
+        source = f"revision {self.before.revision}" if self.before.revision else "an empty database"
+        created = len(self.after.tables - self.before.tables)
+        tables = f"{created} table{'' if created == 1 else 's'} created"
+        return f"migrated from {source} to revision {after}: {tables}"
+
+
+def _schema_state(connection: Connection) -> SchemaState:
+    revisions = _current_revisions(connection)
+    tables = frozenset(inspect(connection).get_table_names()) - {"alembic_version"}
+    return SchemaState(frozenset(revisions), tables)
+
+
+def schema_state(url: str) -> SchemaState:
+    """The database's revision and tables (read without Alembic's INFO lines)."""
+
+    async def read() -> SchemaState:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(_schema_state)
+        finally:
+            await engine.dispose()
+
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # not its "Context impl ..." INFO lines at every start
+    try:
+        return asyncio.run(read())
+    finally:
+        quiet.setLevel(level)
+
+
+def upgrade(url: str, revision: str = "head") -> Upgraded:
     ensure_sqlite_directory(url)
+    before = schema_state(url)
     command.upgrade(alembic_config(url), revision)
+    return Upgraded(before, schema_state(url))
 
 
 def downgrade(url: str, revision: str = "base") -> None:
@@ -57,22 +113,7 @@ def pending(url: str) -> str | None:
     """What stands between the database and this code's schema, or None when nothing does: "no
     tables" for an empty database, "revision X, this code expects Y" for one that is behind. A
     database migrated by newer code (a rolling deploy) is not held against this process."""
-
-    async def read() -> set[str]:
-        engine = create_engine(url, pool_size=1)
-        try:
-            async with engine.connect() as connection:
-                return await connection.run_sync(_current_revisions)
-        finally:
-            await engine.dispose()
-
-    quiet = logging.getLogger("alembic.runtime.migration")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # not its "Context impl ..." INFO lines at every start
-    try:
-        found = asyncio.run(read())
-    finally:
-        quiet.setLevel(level)
+    found = set(schema_state(url).revisions)
     script = ScriptDirectory.from_config(alembic_config(url))
     heads = set(script.get_heads())
     if not found:

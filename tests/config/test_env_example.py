@@ -29,6 +29,11 @@ def test_every_setting_has_an_entry_and_nothing_else_does() -> None:
     assert not names - expected_names(), f"unknown in .env.example: {sorted(names - expected_names())}"
 
 
+def test_each_setting_is_listed_once() -> None:
+    names = [m.group(1) for line in ENV_EXAMPLE.read_text().splitlines() if (m := ENTRY.match(line))]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+
+
 def test_every_entry_has_a_comment_line_above_it() -> None:
     lines = ENV_EXAMPLE.read_text().splitlines()
     for index, line in enumerate(lines):

@@ -293,6 +293,7 @@ async def test_the_celery_cli_reaches_a_running_worker_through_the_documented_ap
         assert ping.returncode == 0, ping.stdout + ping.stderr
         assert f"xtrack-{worker_process.pid}@" in ping.stdout and "pong" in ping.stdout
         assert cluster.terminate() == {"worker": 0}
+        assert "Context impl" not in cluster.log("worker")  # no Alembic INFO lines at start
     finally:
         cluster.close()
         delete_queue(BROKERS["redis"], queue)

@@ -124,3 +124,55 @@ def test_pending_names_a_database_behind_the_code_and_lets_newer_code_s_schema_b
 def test_version() -> None:
     result = xtrack("--version")
     assert result.returncode == 0 and "xtrack" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "create", "--bogus"], "No such option: --bogus (see `xtrack users create --help`)"),
+        (["playground", "alice", "--hours", "abc"], "Invalid value for '--hours'"),
+        (["nosuch"], "No such command 'nosuch'."),
+        (["export", "--user", "not-an-email"], "'not-an-email' is not a valid email address"),
+        (["playground", "alice", "--user", "not-an-email"], "'not-an-email' is not a valid email address"),
+        (["users", "suspend", "nobody"], "'nobody' is not a valid email address"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    result = xtrack(*args, env={"XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "cli.db").exists()  # refused before anything ran
+
+
+def test_a_runtime_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {"XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    assert xtrack("db", "upgrade", env=env).returncode == 0
+    result = xtrack("users", "suspend", "nobody@example.com", env=env)
+    assert result.returncode == 1 and result.stderr.strip() == "error: No user with email nobody@example.com."
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_db_upgrade_says_what_it_did(kind: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    from xtrack import migrate
+
+    url = fresh_database_url(kind, "cli_says")
+    script = ScriptDirectory.from_config(migrate.alembic_config(url))
+    [head] = script.get_heads()
+    first = xtrack("db", "upgrade", env={"XTRACK_DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    tables = len(migrate.schema_state(url).tables)
+    assert tables > 10
+    assert (
+        first.stdout.strip() == f"migrated from an empty database to revision {head}: {tables} tables created"
+    )
+    assert "INFO" not in first.stderr + first.stdout  # none of Alembic's own lines
+    again = xtrack("db", "upgrade", env={"XTRACK_DATABASE_URL": url})
+    assert again.stdout.strip() == f"database is up to date (revision {head})"
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    migrate.downgrade(url, previous)
+    behind = xtrack("db", "upgrade", env={"XTRACK_DATABASE_URL": url})
+    assert behind.stdout.strip().startswith(f"migrated from revision {previous} to revision {head}: ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import apprise
 import pytest
 from hypothesis import given
@@ -202,6 +204,14 @@ def test_check_apprise_url_explains_what_is_wrong() -> None:
         senders.check_apprise_url("pigeon://coo")
     with pytest.raises(ValueError, match="too long"):
         senders.check_apprise_url("json://h/" + "x" * 2001)
+
+
+def test_a_url_a_user_mistyped_is_a_form_message_not_an_error_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG), pytest.raises(ValueError, match="does not understand"):
+        senders.check_apprise_url("tgram://bad")
+    assert [r for r in caplog.records if r.name.startswith("apprise") and r.levelno >= logging.WARNING] == []
 
 
 def test_unsubscribe_tokens_are_signed_for_one_pair(settings: Settings) -> None:

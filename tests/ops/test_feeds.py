@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import auth_headers, make_user
+from tests.conftest import auth_headers, make_user, signed_in
 from xtrack.jobs.models import Job
 from xtrack.summaries.models import Summary
 from xtrack.users import service as users_service
@@ -281,3 +281,59 @@ async def test_feeds_answer_head_and_their_errors_are_the_declared_html(
     for url, status in ((f"/feeds/{feed['token']}/jobs/abc.atom", 422), ("/feeds/nothing.atom", 404)):
         response = await client.get(url)
         assert response.status_code == status and response.headers["content-type"].startswith("text/html")
+
+
+def _alternate_links(html: str) -> list[str]:
+    return [
+        dict(attrs).get("href") or ""
+        for tag, attrs in _tags(html)
+        if tag == "link"
+        and dict(attrs).get("rel") == "alternate"
+        and dict(attrs).get("type") == "application/atom+xml"
+    ]
+
+
+async def test_the_account_page_makes_shows_and_revokes_feeds_and_pages_link_them(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    job = await _job(session, owner)
+    summary = await _summary(session, owner, job, hours=1)
+    # A feed from before addresses could be shown again: listed by its prefix only.
+    session.add(
+        FeedToken(
+            user_id=owner.id, name="old", token_hash=hash_token("xf_old"), prefix="xf_old", created_at=T0
+        )
+    )
+    await session.commit()
+    csrf = await signed_in(client, session, owner)
+    page = await client.get(f"/jobs/{job.id}")
+    assert _alternate_links(page.text) == []  # no feed the page can show yet
+
+    created = await client.post("/account/feeds", data={"csrf_token": csrf, "name": "phone reader"})
+    assert created.status_code == 303
+    account = await client.get("/account")
+    inputs = [
+        dict(attrs)
+        for tag, attrs in _tags(account.text)
+        if tag == "input" and "feed-url" in (dict(attrs).get("class") or "")
+    ]
+    [address] = [field["value"] or "" for field in inputs]
+    assert address.startswith("http://127.0.0.1:8000/feeds/xf_") and "phone reader" in account.text
+    assert "shown once when it was created" in account.text  # the old one
+    feed = feedparser.parse((await client.get(_path(address))).content)
+    assert not feed.bozo and [entry.link for entry in feed.entries] == [
+        f"http://127.0.0.1:8000/summaries/{summary.id}"
+    ]
+
+    job_feed = address.replace(".atom", f"/jobs/{job.id}.atom")
+    assert _alternate_links((await client.get(f"/jobs/{job.id}")).text) == [job_feed]
+    assert _alternate_links((await client.get(f"/summaries/{summary.id}")).text) == [job_feed]
+    assert not feedparser.parse((await client.get(_path(job_feed))).content).bozo
+
+    [row] = (await session.scalars(select(FeedToken).where(FeedToken.name == "phone reader"))).all()
+    assert row.token_hash != address and address.split("/")[-1].removesuffix(".atom") not in row.token_hash
+    revoked = await client.post(f"/account/feeds/{row.id}/revoke", data={"csrf_token": csrf})
+    assert revoked.status_code == 303
+    assert (await client.get(_path(address))).status_code == 404
+    assert _alternate_links((await client.get(f"/jobs/{job.id}")).text) == []

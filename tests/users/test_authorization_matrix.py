@@ -180,7 +180,9 @@ async def notification_target(session: AsyncSession, owner: User) -> dict[str, A
 async def feed_token(session: AsyncSession, owner: User) -> dict[str, Any]:
     from xtrack.summaries import feeds
 
-    row, plain = await feeds.create_token(session, user=owner, name="matrix", now=utcnow())
+    row, plain = await feeds.create_token(
+        session, user=owner, name="matrix", signing_key="matrix-signing-key", now=utcnow()
+    )
     return {"feed_id": row.id, "token": plain}
 
 
@@ -242,6 +244,8 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/account/password"): authenticated(form=PASSWORD_CHANGE),
     ("POST", "/account/tokens"): authenticated(form={"name": "matrix"}),
     ("POST", "/account/tokens/{token_id}/revoke"): owner_object(api_token, active=False),
+    ("POST", "/account/feeds"): authenticated(form={"name": "matrix"}),
+    ("POST", "/account/feeds/{feed_id}/revoke"): owner_object(feed_token, active=False),
     ("GET", "/admin"): admin(),
     ("POST", "/admin/users/{user_id}/suspend"): admin(factory=another_user),
     ("POST", "/admin/users/{user_id}/activate"): admin(factory=another_user),

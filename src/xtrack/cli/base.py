@@ -16,6 +16,7 @@ from xtrack.config import ConfigError, Settings, get_settings
 from xtrack.db import Database
 from xtrack.errors import XTrackError
 from xtrack.runtime import Runtime
+from xtrack.users import service as users_service
 
 T = TypeVar("T")
 
@@ -39,6 +40,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def email_value(value: str | None) -> str | None:
+    """Typer callback for an email argument or option: the address normalized, or a usage error
+    naming it (rather than a search for a user nobody could have)."""
+    if value is None:
+        return None
+    try:
+        return users_service.normalize_email(value)
+    except XTrackError as exc:
+        raise typer.BadParameter(exc.message) from None
 
 
 def settings_or_exit() -> Settings:
@@ -83,9 +95,9 @@ def database_error(exc: DBAPIError) -> str:
     return f"database error: {detail}"
 
 
-def migrate_or_exit(settings: Settings) -> None:
+def migrate_or_exit(settings: Settings) -> migrate.Upgraded:
     try:
-        migrate.upgrade(settings.database_url)
+        return migrate.upgrade(settings.database_url)
     except OSError as exc:
         raise fail(f"cannot reach the database at XTRACK_DATABASE_URL ({exc})") from None
     except Exception as exc:  # alembic/driver errors: one line, never a traceback

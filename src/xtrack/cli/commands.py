@@ -22,6 +22,7 @@ from xtrack.cli.base import (
     app,
     console,
     db_app,
+    email_value,
     err_console,
     fail,
     migrate_or_exit,
@@ -31,7 +32,6 @@ from xtrack.cli.base import (
     users_app,
 )
 from xtrack.db import Database, utcnow
-from xtrack.errors import XTrackError
 from xtrack.executions.models import ExecutionStatus
 from xtrack.notify import targets as notify_targets
 from xtrack.observability import setup_logging
@@ -53,8 +53,7 @@ from xtrack.web.presenters import format_cost, format_tokens, pluralize
 def db_upgrade() -> None:
     """Apply every pending migration."""
     settings = settings_or_exit()
-    migrate_or_exit(settings)
-    console.print("database is up to date")
+    console.print(migrate_or_exit(settings).describe(), highlight=False)
 
 
 @db_app.command("check")
@@ -77,9 +76,12 @@ def _read_password(password_stdin: bool) -> str:
     return password
 
 
+EmailArgument = Annotated[str, typer.Argument(callback=email_value, help="The user's email address.")]
+
+
 @users_app.command("create")
 def users_create(
-    email: str,
+    email: EmailArgument,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
@@ -87,10 +89,7 @@ def users_create(
 ) -> None:
     """Create an ACTIVE user (password prompted, or read with --password-stdin)."""
     settings = settings_or_exit()
-    try:
-        normalized = users_service.normalize_email(email)
-    except XTrackError as exc:
-        raise fail(exc.message) from None
+    normalized = email  # normalized by email_value
     password = _read_password(password_stdin)
 
     async def work(database: Database) -> int:
@@ -149,19 +148,19 @@ def _change_user(email: str, change: str) -> str:
 
 
 @users_app.command("suspend")
-def users_suspend(email: str) -> None:
+def users_suspend(email: EmailArgument) -> None:
     """Suspend a user: they cannot sign in, and their sessions and API tokens stop working at once."""
     console.print(_change_user(email, "suspend"))
 
 
 @users_app.command("activate")
-def users_activate(email: str) -> None:
+def users_activate(email: EmailArgument) -> None:
     """Make a user ACTIVE (lifts a suspension, or confirms an unverified email)."""
     console.print(_change_user(email, "activate"))
 
 
 @users_app.command("make-admin")
-def users_make_admin(email: str) -> None:
+def users_make_admin(email: EmailArgument) -> None:
     """Give a user the administrator role (the /admin pages)."""
     console.print(_change_user(email, "make-admin"))
 
@@ -212,7 +211,9 @@ def playground(
     language: Annotated[str, typer.Option("--language", help="Language of the summary.")] = "en",
     user: Annotated[
         str | None,
-        typer.Option("--user", help="Run as this user: in their history, counted in their quota."),
+        typer.Option(
+            "--user", callback=email_value, help="Run as this user: in their history, counted in their quota."
+        ),
     ] = None,
 ) -> None:
     """Run the pipeline once on an account and print the summary (recorded as a playground run;
@@ -298,7 +299,9 @@ def targets_rotate_key() -> None:
 
 @app.command("export")
 def export_command(
-    user: Annotated[str, typer.Option("--user", help="Email of the user whose summaries to export.")],
+    user: Annotated[
+        str, typer.Option("--user", callback=email_value, help="Email of the user whose summaries to export.")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="json or md (Markdown).")] = "json",
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="File to write (default: standard output).")

@@ -26,6 +26,7 @@ from xtrack.jobs.schemas import JobCreate, JobUpdate
 from xtrack.notify import deliveries as notify_deliveries
 from xtrack.notify import targets as notify_targets
 from xtrack.ratelimit import RateLimiterDep
+from xtrack.summaries import feeds
 from xtrack.summaries import service as summaries_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
@@ -349,6 +350,7 @@ JOB_PAGE_DELIVERIES = 5  # the latest ones; the job's notifications page lists m
 async def job_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
     job_id: int,
     status: str | None = None,
@@ -377,6 +379,13 @@ async def job_page(
             "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
             "job_targets": job_targets,
             "deliveries": deliveries,
+            "feed_url": await feeds.page_feed_url(
+                session,
+                user_id=user.id,
+                signing_key=settings.signing_key(),
+                base_url=settings.base_url,
+                job_id=job_id,
+            ),
         }
     )
     return render(request, "jobs/job.html", context)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,9 @@ def check_apprise_url(url: str) -> str:
             f"{scheme_of(url)}:// delivers on the XTrack server itself (its log or desktop), not to you: "
             "choose a service that reaches you, such as tgram://, ntfy:// or json://."
         )
-    if not apprise.Apprise().add(url):
+    with _apprise_quiet_in_this_thread():  # a typo is a form message, not an ERROR line in the log
+        understood = apprise.Apprise().add(url)
+    if not understood:
         raise ValueError(
             "Apprise does not understand this URL: check the scheme (tgram://, discord://, slack://, "
             "ntfy://, json://, …) and its parts."
@@ -127,6 +130,27 @@ def body_limit(scheme: str, service_limit: int | None) -> int | None:
             return None
         return min(ours, service_limit) if service_limit else ours
     return service_limit or None
+
+
+class _DropThisThread(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
+@contextmanager
+def _apprise_quiet_in_this_thread() -> Iterator[None]:
+    """Drop what apprise logs from this thread meanwhile; sends in other threads still log."""
+    quiet = _DropThisThread()
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        apprise_logger.removeFilter(quiet)
 
 
 class _ThreadWarnings(logging.Handler):

@@ -1,7 +1,11 @@
 """Atom feeds of summaries at private, revocable addresses.
 
-A user creates feed tokens (``POST /api/v1/feeds``); the token is shown once and stored as a
-SHA-256 hash. ``/feeds/{token}.atom`` is the user's feed (summaries of their jobs, newest first);
+A user creates feed tokens (``POST /api/v1/feeds`` or the Account page); the database keeps only a
+SHA-256 hash of each. A token is an HMAC of its row's id under the secret key, so the pages can
+show its address again (the Account page, and the ``rel="alternate"`` link in the head of job and
+summary pages, where feed readers look) without storing it; revoking deletes the row.
+
+``/feeds/{token}.atom`` is the user's feed (summaries of their jobs, newest first);
 ``/feeds/{token}/jobs/{job_id}.atom`` is one job's. An unknown or revoked token, a suspended
 owner, or another user's job is a 404: a feed address reveals nothing unless it is valid.
 
@@ -11,7 +15,9 @@ pages), sent as escaped ``type="html"`` text.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -49,21 +55,48 @@ def feed_url(base_url: str, token: str, *, job_id: int | None = None) -> str:
 # Tokens -------------------------------------------------------------------------------------------
 
 
+def derived_token(signing_key: str, feed_id: int) -> str:
+    """The plain token of feed ``feed_id``: unguessable without the secret key, computable with it."""
+    digest = hmac.new(signing_key.encode(), f"xtrack.feed:{feed_id}".encode(), hashlib.sha256).digest()
+    return FEED_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def address_token(token: FeedToken, signing_key: str) -> str | None:
+    """The plain token of ``token`` if the pages can show it (made under this secret key; tokens
+    from before derived tokens, or from another key, were shown once only)."""
+    plain = derived_token(signing_key, token.id)
+    return plain if hmac.compare_digest(hash_token(plain), token.token_hash) else None
+
+
 async def create_token(
-    session: AsyncSession, *, user: User, name: str, now: datetime
+    session: AsyncSession, *, user: User, name: str, signing_key: str, now: datetime
 ) -> tuple[FeedToken, str]:
-    """A new feed token; the plain value is returned once and never stored."""
-    plain = new_token(FEED_TOKEN_PREFIX)
+    """A new feed token and its plain value (derived from the row's id, so never stored)."""
     token = FeedToken(
         user_id=user.id,
         name=name.strip() or "feed",
-        token_hash=hash_token(plain),
-        prefix=plain[:10],
+        token_hash=hash_token(new_token(FEED_TOKEN_PREFIX)),  # replaced once the id is known
+        prefix="",
         created_at=now,
     )
     session.add(token)
     await session.flush()
+    plain = derived_token(signing_key, token.id)
+    token.token_hash, token.prefix = hash_token(plain), plain[:10]
+    await session.flush()
     return token, plain
+
+
+async def page_feed_url(
+    session: AsyncSession, *, user_id: int, signing_key: str, base_url: str, job_id: int | None = None
+) -> str | None:
+    """The address of the user's newest feed the pages can show (or of one job's feed under it);
+    None when they have none."""
+    for token in reversed(await list_tokens(session, user_id=user_id)):
+        plain = address_token(token, signing_key)
+        if plain is not None:
+            return feed_url(base_url, plain, job_id=job_id)
+    return None
 
 
 async def list_tokens(session: AsyncSession, *, user_id: int) -> list[FeedToken]:

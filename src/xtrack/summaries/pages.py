@@ -8,18 +8,21 @@ from fastapi.responses import HTMLResponse, Response
 from xtrack.db import utcnow
 from xtrack.errors import NotFound
 from xtrack.executions import service as executions_service
+from xtrack.summaries import feeds
 from xtrack.summaries import service as summaries_service
 from xtrack.summarize.citations import link_destination
 from xtrack.summarize.prompts import language_name
 from xtrack.users.deps import CurrentUser
-from xtrack.web.deps import SessionDep
+from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/summaries/{summary_id}", response_class=HTMLResponse)
-async def summary_page(request: Request, session: SessionDep, user: CurrentUser, summary_id: int) -> Response:
+async def summary_page(
+    request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, summary_id: int
+) -> Response:
     summary = await summaries_service.get_for_owner(session, owner_id=user.id, summary_id=summary_id)
     posts = await summaries_service.cited_posts(session, summary=summary)
     run = None
@@ -44,5 +47,15 @@ async def summary_page(request: Request, session: SessionDep, user: CurrentUser,
         "cited_count": len(summaries_service.post_ids(summary)),
         "run": run,
         "now": utcnow(),
+        # The job's feed (playground runs are in no feed).
+        "feed_url": await feeds.page_feed_url(
+            session,
+            user_id=user.id,
+            signing_key=settings.signing_key(),
+            base_url=settings.base_url,
+            job_id=summary.job_id,
+        )
+        if summary.job_id is not None
+        else None,
     }
     return render(request, "summaries/summary.html", context)

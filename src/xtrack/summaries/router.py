@@ -151,7 +151,7 @@ async def create_feed(
     session: SessionDep, settings: SettingsDep, user: CurrentUser, data: FeedCreate | None = None
 ) -> FeedCreated:
     token, plain = await feeds.create_token(
-        session, user=user, name=(data or FeedCreate()).name, now=utcnow()
+        session, user=user, name=(data or FeedCreate()).name, signing_key=settings.signing_key(), now=utcnow()
     )
     return FeedCreated(
         **_feed_read(token).model_dump(),

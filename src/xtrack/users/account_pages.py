@@ -1,4 +1,4 @@
-"""The account page: time zone and theme, password change, personal API tokens.
+"""The account page: time zone and theme, password change, personal API tokens, Atom feeds.
 
 Forms are validated on the server (422 with the input kept), protected by CSRF, and follow
 Post/Redirect/Get with a flash, as the sign-in pages (``users.pages``) do.
@@ -11,9 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import Invalid, RateLimited
 from xtrack.ratelimit import RateLimiterDep, client_ip
+from xtrack.summaries import feeds
 from xtrack.users import auth, service
 from xtrack.users.deps import CurrentUser
 from xtrack.users.models import Theme, User
@@ -29,6 +31,25 @@ router = APIRouter(include_in_schema=False)
 # Account -------------------------------------------------------------------------------------------
 
 
+async def _feed_rows(
+    session: SessionDep, user: User, *, signing_key: str, base_url: str
+) -> list[dict[str, Any]]:
+    """The user's feeds with their addresses (None for a feed whose address was shown once only)."""
+    rows = []
+    for token in await feeds.list_tokens(session, user_id=user.id):
+        plain = feeds.address_token(token, signing_key)
+        rows.append(
+            {
+                "token": token,
+                "url": feeds.feed_url(base_url, plain) if plain else None,
+                "job_url": feeds.feed_url(base_url, plain, job_id=0).replace("/0.atom", "/JOB_ID.atom")
+                if plain
+                else None,
+            }
+        )
+    return rows
+
+
 async def _account_page(
     request: Request,
     session: SessionDep,
@@ -38,8 +59,12 @@ async def _account_page(
     retry_after: int | None = None,
     **extra: Any,
 ) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
     context: dict[str, Any] = {
         "tokens": await service.list_api_tokens(session, user=user),
+        "feeds": await _feed_rows(
+            session, user, signing_key=settings.signing_key(), base_url=settings.base_url
+        ),
         "timezones": sorted(service.timezone_names()),
         "themes": [(t.value, t.value.capitalize()) for t in Theme],
         "settings_form": {"timezone": user.timezone, "theme": user.theme},
@@ -134,3 +159,30 @@ async def account_token_revoke(
 ) -> Response:
     await service.revoke_api_token(session, user=user, token_id=token_id)
     return redirect_with_flash(request, "/account", "API token revoked.", kind="info")
+
+
+@router.post("/account/feeds")
+async def account_feed_create(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    _csrf: CsrfForm,
+    name: FormStr = "",
+) -> Response:
+    token, _plain = await feeds.create_token(
+        session, user=user, name=name[:100], signing_key=settings.signing_key(), now=utcnow()
+    )
+    return redirect_with_flash(
+        request, "/account#account-feeds", f"Feed “{token.name}” created: copy its address."
+    )
+
+
+@router.post("/account/feeds/{feed_id}/revoke")
+async def account_feed_revoke(
+    request: Request, feed_id: int, user: CurrentUser, session: SessionDep, _csrf: CsrfForm
+) -> Response:
+    await feeds.revoke(session, user_id=user.id, feed_id=feed_id)
+    return redirect_with_flash(
+        request, "/account#account-feeds", "Feed revoked: its addresses no longer work.", kind="info"
+    )
