@@ -1,4 +1,5 @@
-"""Feeds found the way a reader finds them: made on the Account page, linked from a job page's head."""
+"""Feeds found the way a reader finds them (made on the Account page, linked from a job page's
+head), and the dashboard on a phone."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import uuid
 
 import feedparser
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import E2E, XTrackServer, checked_page, sign_in, visit
+from tests.e2e.conftest import E2E, PHONE, XTrackServer, checked_page, sign_in, visit
 
 pytestmark = E2E
 
@@ -50,3 +51,51 @@ def test_a_feed_made_on_the_account_page_is_linked_from_the_job_page_and_reads(
     parsed = feedparser.parse(httpx.get(href, timeout=10).content)
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.entries and parsed.entries[0].title.startswith("@feed_reader")
+
+
+def test_the_dashboard_fits_a_phone_and_badges_sit_on_their_row_s_line(
+    page: Page, xtrack_server: XTrackServer
+) -> None:
+    email_address = f"phone-{uuid.uuid4().hex[:8]}@example.com"
+    xtrack_server.create_user(email_address)
+    sign_in(page, email_address)
+    visit(page, "/jobs/new", "phone-job-form")
+    page.get_by_label("X account").fill("@a_long_handle_15")
+    page.get_by_label("Topics").fill("AI, chips")
+    page.get_by_role("button", name="Create job").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+$"))
+    expect(page.locator("#runs-live tbody tr").first.locator(".badge")).to_have_attribute(
+        "data-status", "COMPLETED", timeout=RUN_TIMEOUT
+    )
+    badge = page.locator("#runs-live tbody tr").first.locator(".badge")
+    row_text = page.locator("#runs-live tbody tr").first.locator("td, th").nth(1)
+    _assert_same_line(badge, row_text)
+
+    visit(page, "/", "dashboard-phone")
+    page.set_viewport_size(PHONE)  # (visit's screenshots end at desktop width)
+    success = page.get_by_role("columnheader", name="Success")
+    box = success.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"], box
+    row = page.locator("tbody tr").first
+    _assert_same_line(row.locator(".badge"), row.locator("th a.account"))
+
+
+_FIRST_LINE_MIDDLE = """el => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    if (!node.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const rect = range.getClientRects()[0];
+    if (rect) return rect.top + rect.height / 2;
+  }
+  return null;
+}"""
+
+
+def _assert_same_line(badge: Locator, text: Locator) -> None:
+    """The badge's word and the first line of text beside it are on one line (give or take 3 px)."""
+    mine = badge.evaluate(_FIRST_LINE_MIDDLE)
+    other = text.evaluate(_FIRST_LINE_MIDDLE)
+    assert mine is not None and other is not None and abs(mine - other) <= 3, (mine, other)

@@ -105,3 +105,17 @@ def test_text_is_escaped() -> None:
     markup = runs_chart(make_runs(2), chart_id='x"><script>')
     assert "<script>" not in markup
     parse(markup)
+
+
+def test_a_few_runs_spread_over_the_plot_at_a_readable_width() -> None:
+    from xtrack.web.charts import LEFT, MIN_SLOTS, RIGHT, WIDTH
+
+    plot_w = WIDTH - LEFT - RIGHT
+    for count in (1, 3, 5):
+        bars = by_class(parse(runs_chart(make_runs(count), now=NOW)), "bar")[1:]
+        centers = [float(b.get("x") or 0) + float(b.get("width") or 0) / 2 for b in bars]
+        # Evenly over the whole plot, not packed into its left end.
+        assert abs(centers[-1] - (WIDTH - RIGHT - plot_w / count / 2)) < 1, (count, centers)
+        assert abs(centers[0] - (LEFT + plot_w / count / 2)) < 1, (count, centers)
+        # And no wider than with a full chart's worth of runs.
+        assert all(float(b.get("width") or 0) <= plot_w / MIN_SLOTS for b in bars)

@@ -212,3 +212,18 @@ async def test_another_users_summary_is_the_404_page(
     await signed_in(client, session, await make_user(session))
     response = await client.get(f"/summaries/{summary.id}")
     assert response.status_code == 404 and "Not found" in title_of(response.text)
+
+
+async def test_the_run_page_gives_one_duration_for_one_run(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    run = await add_run(session, await make_job(session, owner=user), status="COMPLETED", tweets=2)
+    assert run.started_at is not None
+    run.completed_at = run.started_at + timedelta(milliseconds=110, microseconds=600)
+    await session.commit()
+    await signed_in(client, session, user)
+
+    text = text_of((await client.get(f"/runs/{run.id}")).text)
+
+    assert "in 111 ms" in text and "Duration 111 ms" in text and "110 ms" not in text

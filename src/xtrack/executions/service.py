@@ -22,6 +22,7 @@ from xtrack.errors import Conflict, NotFound
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
+from xtrack.executions.models import duration_ms as run_duration_ms
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schemas import JobUpdate
@@ -199,8 +200,7 @@ class ExecutionView:
     duration_ms: int | None = None
 
     def __post_init__(self) -> None:
-        if self.started_at is not None and self.completed_at is not None:
-            self.duration_ms = int((self.completed_at - self.started_at).total_seconds() * 1000)
+        self.duration_ms = run_duration_ms(self.started_at, self.completed_at)
 
     @classmethod
     def of(cls, execution: JobExecution, *, summary_id: int | None = None) -> ExecutionView:

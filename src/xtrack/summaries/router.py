@@ -144,7 +144,7 @@ def _feed_read(token: Any) -> FeedRead:
     "",
     response_model=FeedCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Create a private Atom feed address (the token is shown once)",
+    summary="Create a private Atom feed address (also listed, with its address, on the Account page)",
     responses=error_responses(401, 422),
 )
 async def create_feed(

@@ -67,6 +67,6 @@ class FeedRead(BaseModel):
 
 
 class FeedCreated(FeedRead):
-    token: str = Field(description="The feed token itself: shown this once, store it now.")
+    token: str = Field(description="The feed token (the API shows it this once; the Account page lists it)")
     url: str = Field(description="Atom feed of every job's summaries")
     job_url_template: str = Field(description="One job's feed: replace {job_id}")

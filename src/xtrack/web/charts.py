@@ -150,12 +150,14 @@ def runs_chart(
     failed = [r for r in ordered if r.status == ExecutionStatus.FAILED.value]
     durations = [r.duration_ms / 1000 for r in ordered if r.duration_ms is not None]
     plot_w = WIDTH - LEFT - RIGHT
-    slot_w = plot_w / max(len(ordered), MIN_SLOTS)
+    # A few runs spread over the whole plot (not packed into its left end), each bar no wider than
+    # with MIN_SLOTS runs.
+    slot_w = plot_w / len(ordered)
     frame = _Frame(
         plot_w=plot_w,
         plot_h=HEIGHT - TOP - BOTTOM,
         slot_w=slot_w,
-        bar_w=max(slot_w * 0.68, 1.0),
+        bar_w=max(min(slot_w, plot_w / MIN_SLOTS) * 0.68, 1.0),
         posts_max=_nice_count(max((r.tweets_fetched for r in completed), default=0)),
         seconds_max=_nice_seconds(max(durations, default=0.0)),
     )
