@@ -15,7 +15,9 @@ from xtrack.users.models import EmailTokenPurpose, User
 
 
 async def _feed(session: AsyncSession, user: User) -> str:
-    _token, plain = await feeds.create_token(session, user=user, name="reader", now=utcnow())
+    _token, plain = await feeds.create_token(
+        session, user=user, name="reader", signing_key=get_settings().signing_key(), now=utcnow()
+    )
     await session.commit()
     return f"/feeds/{plain}.atom"
 

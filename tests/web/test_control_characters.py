@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import TEST_PASSWORD, auth_headers, make_job, make_user, signed_in
+from xtrack.config import get_settings
 from xtrack.db import utcnow
 from xtrack.notify import targets as targets_service
 from xtrack.notify.schemas import TargetCreate
@@ -65,7 +66,8 @@ async def test_api_refuses_control_characters_naming_the_field(
     target = await targets_service.create_target(
         session,
         user=user,
-        data=TargetCreate(kind="apprise", name="t", url="json://example.com/hook"),
+        data=TargetCreate(kind="apprise", name="t", url="json://127.0.0.1:9/hook"),
+        settings=get_settings(),
         now=utcnow(),
     )
     headers = await auth_headers(session, user)
@@ -120,7 +122,8 @@ async def test_forms_refuse_control_characters_naming_the_field(
     target = await targets_service.create_target(
         session,
         user=user,
-        data=TargetCreate(kind="apprise", name="t", url="json://example.com/hook"),
+        data=TargetCreate(kind="apprise", name="t", url="json://127.0.0.1:9/hook"),
+        settings=get_settings(),
         now=utcnow(),
     )
     csrf = await signed_in(client, session, user)
