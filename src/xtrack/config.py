@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     signin_rate_limit: str = "10/minute"  # per IP and per email (sign-in page, API tokens, password change)
     register_rate_limit: str = "10/hour"  # per IP and per email
     email_rate_limit: str = "5/hour"  # verification resends and password resets, per IP and per email
+    notify_test_rate_limit: str = "10/minute"  # "Send test" to a notification target, per IP and per email
 
     @field_validator("database_url")
     @classmethod
@@ -128,7 +129,7 @@ class Settings(BaseSettings):
         parse_llm_prices(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit")
+    @field_validator("signin_rate_limit", "register_rate_limit", "email_rate_limit", "notify_test_rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
