@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies are answered 413
     manual_run_limit: str = "30/hour"  # "Run now" and retries per user
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto uvicorn trusts ("*": any)
+    notify_test_rate_limit: str = "10/minute"  # "Send test" to a notification target, per IP and per email
 
     @field_validator("database_url")
     @classmethod
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
         "register_rate_limit",
         "email_rate_limit",
         "manual_run_limit",
+        "notify_test_rate_limit",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -22,7 +22,6 @@ from xtrack.errors import RateLimited, XTrackError
 from xtrack.notify import deliveries as delivery_history
 from xtrack.notify import links, subscriptions, targets
 from xtrack.notify.models import TargetKind
-from xtrack.notify.router import TEST_RATE_LIMIT
 from xtrack.notify.schemas import JobTargetsUpdate, TargetCreate, TargetUpdate
 from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.users.deps import ActiveUser, CurrentUser, OptionalUser
@@ -201,7 +200,9 @@ async def test_target(
     target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     name = target.name
     try:
-        await limiter.check("notify-test", TEST_RATE_LIMIT, ip=client_ip(request), email=user.email)
+        await limiter.check(
+            "notify-test", settings.notify_test_rate_limit, ip=client_ip(request), email=user.email
+        )
     except RateLimited as exc:
         return redirect_with_flash(request, "/targets", exc.message, kind="error")
     await session.commit()  # end this request's unit of work: no transaction stays open during the send

@@ -32,8 +32,6 @@ from xtrack.web.deps import SessionDep, SettingsDep, database_of
 
 router = APIRouter(tags=["notifications"])
 
-TEST_RATE_LIMIT = "10/minute"
-
 
 def _field_error(exc: Invalid) -> NoReturn:
     """A service's Invalid as a validation error naming the field, like pydantic's own."""
@@ -179,7 +177,9 @@ async def test_target(
     limiter: RateLimiterDep,
     target_id: int,
 ) -> DeliveryRead:
-    await limiter.check("notify-test", TEST_RATE_LIMIT, ip=client_ip(request), email=user.email)
+    await limiter.check(
+        "notify-test", settings.notify_test_rate_limit, ip=client_ip(request), email=user.email
+    )
     target = await targets.get_target(session, user_id=user.id, target_id=target_id)
     name, kind = target.name, target.kind
     await session.commit()  # end this request's unit of work: no transaction stays open during the send
