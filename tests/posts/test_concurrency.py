@@ -279,7 +279,12 @@ async def test_a_429_in_one_process_stops_the_others(
     fake.add_user("alice")
     fake.add_user("bob")
     reset = int(datetime.now(UTC).timestamp()) + 60
-    fake.fail_next(429, headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)})
+    # The timelines' bucket (a 429 on the user lookup is that endpoint's own: tests/sources).
+    fake.script_timeline(
+        {"title": "Too Many Requests", "type": "about:blank", "status": 429},
+        status=429,
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+    )
     first, second = new_source(base_url), new_source(base_url)
     try:
         with pytest.raises(SourceRateLimited):
@@ -304,7 +309,7 @@ async def test_a_429_in_one_process_stops_the_others(
         await first.aclose()
         await second.aclose()
     assert caught.value.reset_at == datetime.fromtimestamp(reset, tz=UTC)
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2  # alice's lookup and timeline; nothing for bob
 
 
 async def test_a_deleted_and_reused_account_id_is_not_mistaken_for_another_account(

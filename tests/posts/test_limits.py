@@ -28,7 +28,12 @@ async def test_a_rate_limited_source_gets_no_request_until_the_reset(
     user = fake.add_user("alice")
     fake.add_posts(user, 3, start=NOW - timedelta(hours=1))
     reset = int(time.time()) + 30
-    fake.fail_next(429, headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)})
+    # The timelines' 429 (X limits its user lookup in a bucket of its own, which is not shared).
+    fake.script_timeline(
+        {"title": "Too Many Requests", "type": "about:blank", "status": 429},
+        status=429,
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+    )
 
     with pytest.raises(SourceRateLimited) as caught:
         await refresh.refresh_account(
@@ -70,6 +75,22 @@ async def test_a_rate_limited_source_gets_no_request_until_the_reset(
     assert snapshot.posts_stored == 3
 
 
+async def test_a_429_on_the_user_lookup_is_not_shared(
+    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
+) -> None:
+    fake, _ = fake_x
+    fake.add_user("alice")
+    fake.fail_next(
+        429, headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(time.time()) + 30)}
+    )
+    with pytest.raises(SourceRateLimited):
+        await refresh.refresh_account(
+            db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+        )
+    limit = await session.get(SourceLimit, "x", populate_existing=True)
+    assert limit is None or limit.rate_limited_until is None  # timelines of known accounts go on
+
+
 async def test_remaining_budget_is_shared(
     db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
 ) -> None:
@@ -80,4 +101,5 @@ async def test_remaining_budget_is_shared(
         db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
     )
     limit = await session.get(SourceLimit, "x", populate_existing=True)
-    assert limit is not None and limit.remaining == 98 and limit.rate_limited_until is None
+    # The timelines' budget: the user lookup spends its own bucket.
+    assert limit is not None and limit.remaining == 99 and limit.rate_limited_until is None

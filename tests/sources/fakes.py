@@ -129,8 +129,13 @@ class FakeX(FakeUpstream):
         super().__init__()
         self.token = token
         self.depth = depth
+        # X limits each endpoint in its own 15-minute bucket: timelines here, user lookups apart.
         self.remaining = budget
+        self.lookup_remaining = 300
         self.reset_at = datetime.now(UTC) + timedelta(minutes=15)
+        # Whole timeline answers written from the documented shapes, served in turn before the
+        # generated ones: (status, body, headers).
+        self.timeline_script: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self.app = Starlette(
             routes=[
                 Route("/2/users/by/username/{username}", self.user_lookup),
@@ -145,6 +150,19 @@ class FakeX(FakeUpstream):
             "x-rate-limit-remaining": str(self.remaining),
             "x-rate-limit-reset": str(int(self.reset_at.timestamp())),
         }
+
+    def _lookup_headers(self) -> dict[str, str]:
+        self.lookup_remaining = max(0, self.lookup_remaining - 1)
+        return {
+            "x-rate-limit-limit": "300",
+            "x-rate-limit-remaining": str(self.lookup_remaining),
+            "x-rate-limit-reset": str(int(self.reset_at.timestamp())),
+        }
+
+    def script_timeline(
+        self, body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        self.timeline_script.append((status, body, dict(headers or {})))
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {self.token}"
@@ -171,7 +189,7 @@ class FakeX(FakeUpstream):
                         }
                     ]
                 },
-                headers=self._headers(),
+                headers=self._lookup_headers(),
             )
         if user.suspended:
             return JSONResponse(
@@ -188,7 +206,7 @@ class FakeX(FakeUpstream):
                         }
                     ]
                 },
-                headers=self._headers(),
+                headers=self._lookup_headers(),
             )
         return JSONResponse(
             {
@@ -199,7 +217,7 @@ class FakeX(FakeUpstream):
                     "protected": user.protected,
                 }
             },
-            headers=self._headers(),
+            headers=self._lookup_headers(),
         )
 
     async def timeline(self, request: Request) -> Response:
@@ -207,6 +225,10 @@ class FakeX(FakeUpstream):
             return fault
         if not self._authorized(request):
             return JSONResponse({"title": "Unauthorized", "status": 401, "detail": "Unauthorized"}, 401)
+        if self.timeline_script:
+            status, scripted, headers = self.timeline_script.popleft()
+            self.posts_served += len(scripted.get("data") or [])
+            return JSONResponse(scripted, status_code=status, headers={**self._headers(), **headers})
         user = next((u for u in self.users.values() if u.id == request.path_params["user_id"]), None)
         if user is None or user.suspended:
             return JSONResponse(

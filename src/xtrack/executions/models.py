@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xtrack.db import Base, JSONType, UTCDateTime, utcnow
@@ -39,6 +39,7 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     UPSTREAM = "upstream"
     MALFORMED_RESPONSE = "malformed_response"
+    QUOTA_EXHAUSTED = "quota_exhausted"
     LLM = "llm"
     WORKER_LOST = "worker_lost"
     INTERNAL = "internal"
@@ -108,6 +109,12 @@ class JobExecution(Base):
     covered_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     covered_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gap: Mapped[bool] = mapped_column(Boolean, default=False)
+    gap_note: Mapped[str | None] = mapped_column(Text)  # why the run may miss posts, when it says gap
+    # What the run cost upstream: requests it made, posts it read, and their estimated price
+    # (``XTRACK_*_PRICE_*`` settings); a run that joined another's fetch made none.
+    source_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    posts_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    source_cost_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     @property
     def duration_ms(self) -> int | None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.db import Database, utcnow
 from xtrack.posts.coverage import Coverage
-from xtrack.posts.limits import limited_until_of
+from xtrack.posts.limits import SourceBlock, limited_until_of, pause_reason_of, paused_until_of
 from xtrack.posts.models import AccountState, StoredPost, XAccount
 from xtrack.posts.store import Connection, NewPosts
 from xtrack.sources.base import Source
@@ -65,6 +65,10 @@ class AccountSnapshot:
     covered_until: datetime | None = None
     display_name: str | None = None
     new_posts: NewPosts | None = None
+    # What this call's own fetch cost upstream: posts the source returned, user lookups made.
+    posts_read: int = 0
+    lookups: int = 0
+    gap_note: str | None = None  # why this call's fetch says gap, in the source's words
 
     @property
     def fetched_at(self) -> datetime | None:
@@ -109,6 +113,9 @@ def snapshot(
     requests: int,
     stored: int,
     new_posts: NewPosts | None = None,
+    posts_read: int = 0,
+    lookups: int = 0,
+    gap_note: str | None = None,
 ) -> AccountSnapshot:
     """What a refresh returns about ``account``, for a need of posts since ``need_since``."""
     since = account.coverage.covered_since
@@ -124,6 +131,9 @@ def snapshot(
         covered_until=account.coverage.covered_until,
         display_name=account.display_name,
         new_posts=new_posts,
+        posts_read=posts_read,
+        lookups=lookups,
+        gap_note=gap_note,
     )
 
 
@@ -146,17 +156,20 @@ ACCOUNT_COLUMNS = [
         "last_fetched_at",
     )
 ]
-# The account (by source and username) and the source's rate-limit reset, in one statement.
-_READ_ACCOUNT = select(*ACCOUNT_COLUMNS, limited_until_of(ACCOUNTS.c.source).label("limited_until")).where(
-    ACCOUNTS.c.source == bindparam("source"), ACCOUNTS.c.username == bindparam("username")
-)
+# The account (by source and username) and the source's rate-limit reset and pause, in one statement.
+_READ_ACCOUNT = select(
+    *ACCOUNT_COLUMNS,
+    limited_until_of(ACCOUNTS.c.source).label("limited_until"),
+    paused_until_of(ACCOUNTS.c.source).label("paused_until"),
+    pause_reason_of(ACCOUNTS.c.source).label("pause_reason"),
+).where(ACCOUNTS.c.source == bindparam("source"), ACCOUNTS.c.username == bindparam("username"))
 
 
 async def read_account(
     session: Connection, database: Database, source: Source, username: str, need_since: datetime
-) -> tuple[AccountRow, datetime | None, bool]:
-    """The account row (created on first use), the source's rate-limit reset, and whether a
-    backfill could reach further."""
+) -> tuple[AccountRow, SourceBlock, bool]:
+    """The account row (created on first use), the source's rate-limit reset and pause, and
+    whether a backfill could reach further."""
     key = {"source": source.name, "username": username}
     found = (await session.execute(_READ_ACCOUNT, key)).first()
     if found is None:
@@ -169,7 +182,7 @@ async def read_account(
         )
         found = (await session.execute(_READ_ACCOUNT, key)).one()
     row = AccountRow.of(found)
-    limited_until: datetime | None = found.limited_until
+    block = SourceBlock(found.limited_until, found.paused_until, found.pause_reason)
     reachable = True
     depth = getattr(source, "timeline_depth", None)
     since = row.coverage.covered_since
@@ -182,4 +195,4 @@ async def read_account(
             .where(_POSTS.c.account_id == row.id, _POSTS.c.created_at >= since)
         )
         reachable = int(stored or 0) < depth
-    return row, limited_until, reachable
+    return row, block, reachable

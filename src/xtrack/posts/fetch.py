@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,7 @@ from xtrack.observability import get_logger
 from xtrack.posts.accounts import ACCOUNT_COLUMNS, ACCOUNTS, AccountRow, AccountSnapshot, snapshot
 from xtrack.posts.coverage import Coverage, FetchPlan, merge_coverage, plan_fetch
 from xtrack.posts.lease import release_lease
-from xtrack.posts.limits import record_limits, reported_limit
+from xtrack.posts.limits import pause_source, record_limits, reported_limit
 from xtrack.posts.models import AccountState, StoredPost, XAccount
 from xtrack.posts.store import NewPosts, PostsWanted, new_posts
 from xtrack.sources.base import (
@@ -30,10 +30,12 @@ from xtrack.sources.base import (
     AccountUnavailable,
     FetchResult,
     Post,
+    QuotaExhausted,
     Source,
     SourceError,
     SourceRateLimited,
 )
+from xtrack.sources.http import PRIMARY_BUCKET
 
 logger = get_logger(__name__)
 
@@ -83,12 +85,13 @@ async def fetch_and_store(
     ``lease_at``, and this releases it whatever happens."""
     plan = plan_fetch(row.coverage, need_since=need_since, backfill_reachable=reachable)
     started = time.monotonic()
-    requests = 0
+    requests = lookups = 0
     info: AccountInfo | None = None
     try:
         if row.external_id is None or row.state != AccountState.OK:
             info = await source.resolve(row.username)
             requests += 1
+            lookups += 1
         else:
             info = AccountInfo(row.username, row.external_id, row.display_name)
         result = await source.fetch(
@@ -137,7 +140,16 @@ async def fetch_and_store(
         not_modified=result.not_modified,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    return snapshot(account, need_since=need_since, requests=requests, stored=stored, new_posts=found)
+    return snapshot(
+        account,
+        need_since=need_since,
+        requests=requests,
+        stored=stored,
+        new_posts=found,
+        posts_read=result.posts_read or len(result.posts),
+        lookups=lookups,
+        gap_note=result.gap_note,
+    )
 
 
 _POSTS = cast(Table, StoredPost.__table__)
@@ -169,6 +181,9 @@ async def _insert_posts(
             "is_repost": post.is_repost,
             "is_reply": post.is_reply,
             "is_quote": post.is_quote,
+            "original_author": post.original_author[:15] if post.original_author else None,
+            "quoted_author": post.quoted_author[:15] if post.quoted_author else None,
+            "quoted_text": post.quoted_text,
             "raw": post.raw,
             "fetched_at": now,
         }
@@ -177,6 +192,12 @@ async def _insert_posts(
     # A Core insert (not the ORM's bulk path): executemany batched into multi-row VALUES with
     # RETURNING, which yields only the rows that were new.
     result = await session.execute(_INSERT_POSTS[database.dialect], rows)
+    replaced = {old for post in unique.values() for old in post.replaces} - unique.keys()
+    if replaced:
+        # An edited post is one post: its earlier versions, stored by earlier fetches, go.
+        await session.execute(
+            delete(_POSTS).where(_POSTS.c.account_id == account_id, _POSTS.c.external_id.in_(replaced))
+        )
     return len(result.all())
 
 
@@ -313,7 +334,10 @@ async def _record_failure(
             account.external_id = info.external_id
         if account.fetch_started_at == lease_at:
             account.fetch_started_at = None
-        if isinstance(error, SourceRateLimited):
+        if isinstance(error, SourceRateLimited) and error.bucket == PRIMARY_BUCKET:
+            # Only the main endpoint's limit is shared: a 429 on X's user lookup leaves timelines be.
             await record_limits(
                 session, database, source_name, remaining=0, limited_until=error.reset_at, now=now
             )
+        if isinstance(error, QuotaExhausted):
+            await pause_source(session, database, source_name, error, now=now)

@@ -78,6 +78,11 @@ class StoredPost(Base):
     is_repost: Mapped[bool] = mapped_column(Boolean, default=False)
     is_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_quote: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A repost stores the original's full text in ``text`` and its author here; a quote keeps the
+    # quoted post's full text and author beside its own (so a summary can say who said what).
+    original_author: Mapped[str | None] = mapped_column(String(15))
+    quoted_author: Mapped[str | None] = mapped_column(String(15))
+    quoted_text: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -90,4 +95,8 @@ class SourceLimit(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     rate_limited_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remaining: Mapped[int | None] = mapped_column(Integer)
+    # Credits used up or the monthly cap reached: no process calls the source before this (an
+    # operator can lift it with ``xtrack sources resume``); the reason is what runs and pages say.
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

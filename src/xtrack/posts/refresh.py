@@ -12,7 +12,7 @@ not with jobs"):
 * Callers in the same process also share one in-flight refresh per account (a flight), so fifty
   runs of one account poll the database once, not fifty times.
 * ``source_limits`` is read before every call (``posts.limits``): a source rate limited until T
-  gets no request before T from any process."""
+  gets no request before T from any process, nor one paused because its quota is used up."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from xtrack.posts.accounts import AccountRow, AccountSnapshot, normalize_usernam
 from xtrack.posts.coverage import Coverage, LeaseAction, decide_lease, fresh_enough
 from xtrack.posts.fetch import Clock, clone_error, fetch_and_store, recent_failure
 from xtrack.posts.lease import claim_lease
-from xtrack.posts.limits import rate_limited
 from xtrack.posts.models import AccountState
 from xtrack.posts.store import NewPosts, PostsWanted, new_posts
 from xtrack.sources.base import (
@@ -80,7 +79,16 @@ async def refresh_account(
         ):
             # Its stored state answers this need too: no database round trip (the caller reads
             # its posts itself).
-            return replace(shared, gap=False, requests_made=0, posts_stored=0, new_posts=None)
+            return replace(
+                shared,
+                gap=False,
+                requests_made=0,
+                posts_stored=0,
+                new_posts=None,
+                posts_read=0,
+                lookups=0,
+                gap_note=None,
+            )
         return await _refresh(database, source, name, need_since, requested_at, now, lease_seconds, wanted)
     flight = _Flight(started_at=now())
     _flights[key] = flight
@@ -129,9 +137,7 @@ async def _refresh(
         # the lease re-checks what the read saw (lease free, nothing stored since), so no
         # transaction is needed around them (and none of its round trips).
         async with database.autocommit() as session:
-            row, limited_until, reachable = await read_account(
-                session, database, source, username, need_since
-            )
+            row, block, reachable = await read_account(session, database, source, username, need_since)
             current = now()
             action = decide_lease(
                 row.coverage,
@@ -143,8 +149,8 @@ async def _refresh(
                 joined=joined,
                 backfill_reachable=reachable,
             )
-            limited = limited_until is not None and limited_until > current
-            if action is LeaseAction.CLAIM and not limited:
+            blocked = block.error(source.name, now=current)
+            if action is LeaseAction.CLAIM and blocked is None:
                 claimed = await claim_lease(
                     session, row.id, now=current, lease_seconds=lease_seconds, seen=row.coverage
                 )
@@ -152,9 +158,8 @@ async def _refresh(
                 found = await new_posts(session, account_id=row.id, wanted=wanted)
         if action is LeaseAction.USE_STORED:
             return snapshot(row, need_since=need_since, requests=0, stored=0, new_posts=found)
-        if limited and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
-            assert limited_until is not None
-            raise rate_limited(source.name, limited_until)
+        if blocked is not None and action in (LeaseAction.CLAIM, LeaseAction.JOINED_FAILED):
+            raise blocked
         if action is LeaseAction.JOINED_FAILED:
             assert joined is not None
             raise _joined_failure(database, source.name, row, joined)

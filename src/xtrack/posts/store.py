@@ -103,6 +103,9 @@ _POST_FIELDS = (
     "is_reply",
     "is_quote",
     "raw",
+    "original_author",
+    "quoted_author",
+    "quoted_text",
 )
 
 
@@ -118,4 +121,7 @@ def _post(row: Any) -> Post:
         is_reply=row.is_reply,
         is_quote=row.is_quote,
         raw=row.raw,
+        original_author=row.original_author,
+        quoted_author=row.quoted_author,
+        quoted_text=row.quoted_text,
     )

@@ -23,6 +23,13 @@ class Post:
     is_reply: bool = False
     is_quote: bool = False
     raw: dict[str, Any] | None = None
+    # A repost: ``text`` is the original's full text and this its author (``author_username`` stays
+    # the account that reposted). A quote: the quoted post's full text and author.
+    original_author: str | None = None
+    quoted_author: str | None = None
+    quoted_text: str | None = None
+    # The ids of earlier versions of an edited post: the store keeps only the latest version.
+    replaces: tuple[str, ...] = ()
 
     @property
     def sort_key(self) -> int:
@@ -39,11 +46,14 @@ class AccountInfo:
 @dataclass(frozen=True, slots=True)
 class FetchResult:
     """Posts newer than the cursor, oldest first not required; ``gap`` when the source could not
-    reach back to the cursor (e.g. X's 3,200-post timeline depth)."""
+    reach back to the cursor (e.g. X's 3,200-post timeline depth), ``gap_note`` saying why.
+    ``posts_read``: the posts the upstream returned (what pay-per-post sources bill), kept or not."""
 
     posts: list[Post]
     gap: bool = False
     requests: int = 1
+    posts_read: int = 0
+    gap_note: str | None = None
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
@@ -85,8 +95,25 @@ class BadCredentials(SourceError):
 
 
 class SourceRateLimited(SourceError):
+    """``bucket``: the endpoint group whose budget is spent (X limits user lookups and timelines
+    apart); ``"primary"`` is the source's main listing endpoint, whose limit every process shares."""
+
     kind = "rate_limited"
     retryable = True
+
+    def __init__(self, message: str, *, reset_at: datetime, bucket: str = "primary") -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+        self.bucket = bucket
+
+
+class QuotaExhausted(SourceError):
+    """The account's credits are used up (HTTP 402) or its monthly usage cap is reached: no call
+    succeeds before ``reset_at`` (or before an operator tops up and resumes the source), so the
+    source is paused for every job instead of retried."""
+
+    kind = "quota_exhausted"
+    retryable = False
 
     def __init__(self, message: str, *, reset_at: datetime) -> None:
         super().__init__(message)

@@ -22,6 +22,7 @@ from xtrack.observability import get_logger
 from xtrack.sources.base import (
     BadCredentials,
     MalformedResponse,
+    QuotaExhausted,
     RequestRejected,
     SourceRateLimited,
     TransientSourceError,
@@ -38,6 +39,11 @@ RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524
 SHARD_CONNECTIONS = 32
 # Without a reset header a 429 blocks the source this long.
 DEFAULT_RATE_LIMIT_SECONDS = 60.0
+# A 402 (credits used up) says nothing about when credits come back: the source pauses this long,
+# unless an operator resumes it sooner after topping up (``xtrack sources resume``).
+CREDITS_PAUSE = timedelta(hours=24)
+# The endpoint bucket of calls that do not name one (the source's main listing endpoint).
+PRIMARY_BUCKET = "primary"
 
 
 def user_agent(base_url: str) -> str:
@@ -82,6 +88,39 @@ def parse_rate_limit(headers: Mapping[str, str], *, now: datetime) -> RateLimit:
     return RateLimit(remaining=remaining, reset_at=reset_at)
 
 
+def next_month(now: datetime) -> datetime:
+    """The first moment of the next calendar month (UTC): when a monthly usage cap resets."""
+    first = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def usage_capped(response: httpx.Response) -> bool:
+    """X's monthly cap: a 429 whose problem ``type`` is ``…/problems/usage-capped`` (title
+    ``UsageCapExceeded``), unlike the per-window 429 (``…/problems/rate-limit-exceeded`` or none)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    problems = [body, *(body.get("errors") or [])] if isinstance(body, Mapping) else []
+    for problem in problems:
+        if not isinstance(problem, Mapping):
+            continue
+        kind = str(problem.get("type", ""))
+        if kind.endswith("/usage-capped") or problem.get("title") == "UsageCapExceeded":
+            return True
+    return False
+
+
+def quota_error(label: str, response: httpx.Response, *, now: datetime) -> QuotaExhausted | None:
+    """The QuotaExhausted a response stands for: 402 (credits used up) or X's usage-cap 429."""
+    if response.status_code == 402:
+        return QuotaExhausted(f"{label} credits are used up", reset_at=now + CREDITS_PAUSE)
+    if response.status_code == 429 and usage_capped(response):
+        reset = next_month(now)
+        return QuotaExhausted(f"{label} monthly cap reached, resets on {reset:%Y-%m-%d}", reset_at=reset)
+    return None
+
+
 def _int_header(headers: Mapping[str, str], *names: str) -> int | None:
     for name in names:
         value = headers.get(name)
@@ -98,8 +137,10 @@ class SourceHttp:
     """One pool of HTTP connections per source (``httpx.AsyncClient`` shards, used in turn).
 
     ``get`` returns 2xx, 304 and 404 replies to the caller (404 means different things to
-    different sources) and turns everything else into the source error taxonomy: 429 ->
-    SourceRateLimited(reset_at), 401/403 -> BadCredentials, 408/5xx/timeouts/connection errors ->
+    different sources) and turns everything else into the source error taxonomy: 402 and X's
+    usage-cap 429 -> QuotaExhausted (never retried), 429 -> SourceRateLimited(reset_at) for
+    that call's ``bucket`` only, 401/403 -> BadCredentials (or, with ``passthrough_statuses``, the
+    reply: a feed bridge's 403 page says what is wrong), 408/5xx/timeouts/connection errors ->
     retried with ``backoff_delay`` (at least the upstream's Retry-After) and then
     TransientSourceError, any other 4xx -> RequestRejected."""
 
@@ -108,6 +149,8 @@ class SourceHttp:
         *,
         source_name: str,
         base_url: str,
+        label: str | None = None,
+        passthrough_statuses: frozenset[int] = frozenset(),
         public_url: str,
         timeout: float,
         max_retries: int,
@@ -121,14 +164,18 @@ class SourceHttp:
         max_connections: int = 50,
     ) -> None:
         self.source_name = source_name
+        self.label = label or source_name
+        self.passthrough_statuses = passthrough_statuses
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.retry_cap_seconds = retry_cap_seconds
         self.clock = clock
         self._sleep = sleep
         self._rand = rand
-        # Set when the upstream said the budget is spent: no request leaves before this time.
-        self.blocked_until: datetime | None = None
+        # Set when the upstream said a bucket's budget is spent: no request of that bucket leaves
+        # before this time. A used-up quota is not kept here but in the shared ``source_limits``
+        # row (posts.limits), where an operator can lift it for every process at once.
+        self.blocked_until: dict[str, datetime] = {}
         # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS), in shards of at
         # most SHARD_CONNECTIONS: httpcore's pool does O(connections) work on every request event, so
         # one pool of 500 connections spent ~half of a busy worker's CPU on bookkeeping.
@@ -160,17 +207,20 @@ class SourceHttp:
         for client in self.clients:
             await client.aclose()
 
-    def _check_budget(self, now: datetime) -> None:
-        if self.blocked_until is not None and self.blocked_until > now:
+    def _check_budget(self, now: datetime, bucket: str) -> None:
+        blocked = self.blocked_until.get(bucket)
+        if blocked is not None and blocked > now:
             metrics.rate_limit_wait(self.source_name, "budget")
             raise SourceRateLimited(
-                f"{self.source_name} is rate limited until {self.blocked_until.isoformat()}",
-                reset_at=self.blocked_until,
+                f"{self.source_name} is rate limited until {blocked.isoformat()}",
+                reset_at=blocked,
+                bucket=bucket,
             )
 
-    def _block(self, until: datetime) -> None:
-        if self.blocked_until is None or until > self.blocked_until:
-            self.blocked_until = until
+    def _block(self, until: datetime, bucket: str) -> None:
+        blocked = self.blocked_until.get(bucket)
+        if blocked is None or until > blocked:
+            self.blocked_until[bucket] = until
 
     async def get(
         self,
@@ -178,11 +228,12 @@ class SourceHttp:
         *,
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
+        bucket: str = PRIMARY_BUCKET,
     ) -> Reply:
         attempts = 0
         while True:
             now = self.clock()
-            self._check_budget(now)
+            self._check_budget(now, bucket)
             attempts += 1
             retry_after: float | None = None
             try:
@@ -198,6 +249,9 @@ class SourceHttp:
                 now = self.clock()
                 limit = parse_rate_limit(response.headers, now=now)
                 status = response.status_code
+                quota = quota_error(self.label, response, now=now)
+                if quota is not None:
+                    raise quota
                 if status == 429:
                     reset_at = limit.reset_at
                     if reset_at is None or reset_at <= now:
@@ -205,14 +259,17 @@ class SourceHttp:
                         reset_at = now + timedelta(
                             seconds=delay if delay is not None else DEFAULT_RATE_LIMIT_SECONDS
                         )
-                    self._block(reset_at)
+                    self._block(reset_at, bucket)
                     metrics.rate_limit_wait(self.source_name, "429")
                     raise SourceRateLimited(
                         f"{self.source_name} answered 429: rate limited until {reset_at.isoformat()}",
                         reset_at=reset_at,
+                        bucket=bucket,
                     )
                 if limit.remaining == 0 and limit.reset_at is not None and limit.reset_at > now:
-                    self._block(limit.reset_at)
+                    self._block(limit.reset_at, bucket)
+                if status in self.passthrough_statuses:
+                    return Reply(response=response, attempts=attempts, rate_limit=limit)
                 if status in (401, 403):
                     raise BadCredentials(
                         f"{self.source_name} refused the credentials (HTTP {status}): check the API key"

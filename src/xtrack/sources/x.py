@@ -19,23 +19,36 @@ from xtrack.sources.base import (
     SourceError,
 )
 from xtrack.sources.http import Clock, RateLimit, SourceHttp
+from xtrack.sources.x_posts import page_posts
 
 TIMELINE_DEPTH = 3200  # GET /2/users/:id/tweets reaches at most the 3,200 most recent posts
 PAGE_SIZE = 100
-TWEET_FIELDS = "id,text,created_at,author_id,public_metrics,referenced_tweets,conversation_id,lang"
-_METRICS = {
-    "like_count": "likes",
-    "retweet_count": "reposts",
-    "reply_count": "replies",
-    "quote_count": "quotes",
-    "impression_count": "views",
-    "bookmark_count": "bookmarks",
-}
+# Everything a post needs to be read whole (see x_posts): the long text, what it references,
+# its links, its metrics and its edits; the referenced posts and their authors come as includes.
+TWEET_FIELDS = (
+    "id,text,created_at,author_id,public_metrics,referenced_tweets,conversation_id,lang,"
+    "note_tweet,entities,edit_history_tweet_ids"
+)
+EXPANSIONS = "referenced_tweets.id,referenced_tweets.id.author_id"
+# X limits the user lookup and the timelines in separate 15-minute buckets.
+LOOKUP_BUCKET = "users"
 
 
 def x_time(value: datetime) -> str:
     """X wants second-granularity RFC 3339 (``start_time`` is inclusive, so rounding down is safe)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_errors(errors: Any) -> list[Any]:
+    """The ``errors`` of a page that are about the account, not about a post it references (a
+    deleted or withheld original is a partial error: ``resource_type`` "tweet")."""
+    if not isinstance(errors, list):
+        return []
+    return [
+        error
+        for error in errors
+        if not (isinstance(error, Mapping) and error.get("resource_type") == "tweet")
+    ]
 
 
 def account_error(errors: Any, username: str) -> SourceError:
@@ -56,37 +69,6 @@ def account_error(errors: Any, username: str) -> SourceError:
             return AccountNotFound(f"@{username} does not exist on X")
     first = errors[0] if isinstance(errors[0], Mapping) else {}
     return RequestRejected(f"X refused the request: {first.get('title', 'error')}: {first.get('detail', '')}")
-
-
-def parse_tweet(tweet: Any, *, username: str) -> Post:
-    """A v2 tweet object as a Post (MalformedResponse when it lacks what every tweet has)."""
-    try:
-        post_id = str(tweet["id"])
-        if not post_id.isdigit():
-            raise ValueError(f"id {post_id!r} is not numeric")
-        created_at = datetime.fromisoformat(str(tweet["created_at"]).replace("Z", "+00:00"))
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
-        text = str(tweet["text"])
-        metrics_raw = tweet.get("public_metrics") or {}
-        metrics = {
-            name: int(metrics_raw[key]) for key, name in _METRICS.items() if metrics_raw.get(key) is not None
-        }
-        references = {str(ref.get("type")) for ref in tweet.get("referenced_tweets") or []}
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MalformedResponse(f"X returned a post that cannot be read ({exc})") from None
-    return Post(
-        external_id=post_id,
-        author_username=username,
-        text=text,
-        created_at=created_at.astimezone(UTC),
-        url=f"https://x.com/{username}/status/{post_id}",
-        metrics=metrics,
-        is_repost="retweeted" in references,
-        is_reply="replied_to" in references,
-        is_quote="quoted" in references,
-        raw=dict(tweet),
-    )
 
 
 class XSource:
@@ -116,6 +98,7 @@ class XSource:
         self.timeline_depth = timeline_depth
         self.http = SourceHttp(
             source_name=self.name,
+            label="X API",
             base_url=base_url,
             public_url=public_url,
             timeout=timeout,
@@ -133,6 +116,7 @@ class XSource:
         reply = await self.http.get(
             f"/2/users/by/username/{quote(username, safe='')}",
             params={"user.fields": "id,name,username,protected"},
+            bucket=LOOKUP_BUCKET,
         )
         if reply.response.status_code == 404:
             raise AccountNotFound(f"@{username} does not exist on X")
@@ -162,14 +146,19 @@ class XSource:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> FetchResult:
-        params: dict[str, str | int] = {"max_results": self.page_size, "tweet.fields": TWEET_FIELDS}
+        params: dict[str, str | int] = {
+            "max_results": self.page_size,
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user.fields": "username",
+        }
         if since_id is not None:
             params["since_id"] = since_id
         if start_time is not None:
             params["start_time"] = x_time(start_time)
         floor = int(since_id) if since_id is not None else None
         posts: dict[str, Post] = {}
-        read = requests = 0
+        read = requests = billed = 0
         gap = False
         limit = RateLimit(None, None)
         path = f"/2/users/{quote(account.external_id, safe='')}/tweets"
@@ -190,14 +179,18 @@ class XSource:
                 raise MalformedResponse("X timeline: expected a JSON object")
             data = body.get("data")
             if data is None:
-                if body.get("errors"):
-                    raise account_error(body["errors"], account.username)
+                if errors := account_errors(body.get("errors")):
+                    raise account_error(errors, account.username)
                 data = []
             if not isinstance(data, list):
                 raise MalformedResponse("X timeline: 'data' is not a list")
             read += len(data)
-            for tweet in data:
-                post = parse_tweet(tweet, username=account.username)
+            # Pay-per-use bills every post returned, the included (reposted, quoted) ones too.
+            includes = body.get("includes")
+            billed += len(data) + (len(includes.get("tweets") or []) if isinstance(includes, Mapping) else 0)
+            # A page with ``data`` may also carry ``errors`` (a referenced post deleted or
+            # withheld): those posts are read from what X gave, the page is not an error.
+            for post in page_posts(body, data, username=account.username):
                 # X applies both bounds already; re-checking keeps the contract if it ever does not.
                 if floor is not None and post.sort_key <= floor:
                     continue
@@ -220,7 +213,14 @@ class XSource:
         return FetchResult(
             posts=sorted(posts.values(), key=lambda p: p.sort_key),
             gap=gap,
+            gap_note=(
+                f"X returns only the {self.timeline_depth:,} most recent posts of an account: older ones "
+                "may be missing"
+                if gap
+                else None
+            ),
             requests=requests,
+            posts_read=billed,
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
