@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from xtrack.sources.base import Post
 from xtrack.summarize.base import SummaryRequest, SummaryResult
 from xtrack.summarize.citations import escape_markdown, markdown_link
+from xtrack.summarize.post_text import UNKNOWN_AUTHOR, render_post
 from xtrack.summarize.topics import TopicMatcher, post_words
 from xtrack.summarize.wording import Wording, wording_for
 from xtrack.summarize.wording import headline as labelled_headline
@@ -33,6 +34,7 @@ MIN_BULLETS = 3  # quoted when nothing is on topic
 MAX_BULLETS = 7
 NO_TOPIC_BULLETS = 5  # a job without topics
 BULLET_CHARS = 220
+QUOTED_CHARS = 120  # the quoted post, in a quote's bullet: enough to say what it answers
 RECENCY_WEIGHT = 0.5
 EXTRA_TOPIC_WEIGHT = 0.5
 NOTHING_ON_TOPICS = "Nothing on your topics. The most engaging recent posts:"
@@ -105,7 +107,7 @@ def rank_posts(posts: Sequence[Post], topics: Sequence[str]) -> list[RankedPost]
     span = (newest - oldest) or 1.0
     ranked = []
     for post, eng, when in zip(posts, raw_engagement, times, strict=True):
-        matched = matcher.matches(post_words(post.text)) if matcher else ()
+        matched = matcher.matches(post_words(render_post(post))) if matcher else ()
         eng_norm = eng / top_engagement
         recency = (when - oldest) / span
         score = (eng_norm + RECENCY_WEIGHT * recency) * KIND_WEIGHT[post_kind(post)]
@@ -163,9 +165,14 @@ def bullet(post: Post, wording: Wording | None = None) -> str:
     text = condense(post.text) or "(no text)"
     kind = post_kind(post)
     if kind == "repost" and not text.startswith("RT "):
-        text = f"{wording.reposted if wording else 'Reposted'}: {text}"
+        # Who said it: the reposted words are the original author's, not the account's.
+        label = wording.reposted if wording else "Reposted"
+        text = f"{label} @{post.original_author}: {text}" if post.original_author else f"{label}: {text}"
     elif kind == "reply":
         text = f"{wording.replied if wording else 'Replied'}: {text}"
+    elif kind == "quote" and post.quoted_text:
+        quoted = condense(post.quoted_text, limit=QUOTED_CHARS) or "…"
+        text = f"{text} (quoting @{post.quoted_author or UNKNOWN_AUTHOR}: {quoted})"
     return f"- {escape_markdown(text)} — {markdown_link(wording.post if wording else 'post', post.url)}"
 
 

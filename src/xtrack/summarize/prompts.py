@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from xtrack.sources.base import Post
 from xtrack.summarize.base import SummaryRequest
+from xtrack.summarize.post_text import render_post
 
 MAX_POST_CHARS = 4_000  # longer posts (X long-form) are cut in the prompt and marked "truncated"
 PROMPT_MARGIN = 0.9  # use 90% of the computed room: token estimates are estimates
@@ -78,7 +79,7 @@ def _escape_tags(markdown: str) -> str:
 
 
 def post_record(post: Post) -> dict[str, Any]:
-    text = post.text
+    text = render_post(post)  # who said what: a repost names its original author, a quote its source
     record: dict[str, Any] = {
         "id": post.external_id,
         "time": _utc(post.created_at).strftime("%Y-%m-%dT%H:%MZ"),
