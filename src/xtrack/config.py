@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     source_timeout_seconds: float = Field(default=20.0, gt=0)
     source_max_retries: int = Field(default=3, ge=0, le=10)
     source_max_connections: int = Field(default=100, ge=1)
+    # One poll of twitterapi.io stops after this many pages (each billed) and says the run has a gap.
+    twitterapi_max_pages: int = Field(default=20, ge=1, le=500)
+    # The estimated upstream cost of a run (US dollars): X pay-per-use bills each post read and each
+    # user lookup, twitterapi.io per 1,000 posts returned; RSS bridges cost nothing.
+    x_price_per_post_usd: float = Field(default=0.005, ge=0)
+    x_price_per_user_lookup_usd: float = Field(default=0.010, ge=0)
+    twitterapi_price_per_1000_posts_usd: float = Field(default=0.15, ge=0)
 
     summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"
     llm_url: str | None = None

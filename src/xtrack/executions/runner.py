@@ -33,6 +33,7 @@ from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, typed_param, utcnow
 from xtrack.executions.claims import EXECUTIONS, Claim, claim, in_state, release
+from xtrack.executions.costs import source_cost_usd
 from xtrack.executions.failures import classify, retry_wait
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.hooks import CompletedRun, FailedRun, NoHooks, RunHooks
@@ -65,6 +66,10 @@ _COMPLETE = (
         covered_from=typed_param("from_", EXECUTIONS.c.covered_from),
         covered_to=typed_param("to", EXECUTIONS.c.covered_to),
         gap=bindparam("gap_"),
+        gap_note=bindparam("gap_note"),
+        source_requests=bindparam("source_requests"),
+        posts_read=bindparam("posts_read"),
+        source_cost_usd=bindparam("source_cost_usd"),
         error_kind=None,
         error_message=None,
         not_before=None,
@@ -80,6 +85,8 @@ _ADVANCE_JOB = (
     )
 )
 _INSERT_SUMMARY = insert(_SUMMARIES).returning(_SUMMARIES.c.id)
+# A gap the source did not explain: the stored posts do not reach back to the window's start.
+GAP_NOTE = "The source could not reach back to the start of this run's window: older posts may be missing."
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,11 @@ class Outcome:
     covered_from: datetime | None
     covered_to: datetime
     gap: bool
+    gap_note: str | None = None
+    # Upstream cost of this run's own fetch (none when it joined another run's fetch).
+    source_requests: int = 0
+    posts_read: int = 0
+    source_cost_usd: float = 0.0
 
 
 def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[str, Any] | None:
@@ -137,6 +149,10 @@ async def _complete(
                 "from_": outcome.covered_from,
                 "to": outcome.covered_to,
                 "gap_": outcome.gap,
+                "gap_note": outcome.gap_note if outcome.gap else None,
+                "source_requests": outcome.source_requests,
+                "posts_read": outcome.posts_read,
+                "source_cost_usd": outcome.source_cost_usd,
             },
         )
         if getattr(done, "rowcount", 0) != 1:
@@ -213,7 +229,7 @@ async def _fetch_and_summarize(
     claim: Claim,
     *,
     now: Clock,
-    lease_seconds: float,
+    settings: Settings,
     source: Source,
     summarizer: Summarizer | Summarizers,
 ) -> Outcome:
@@ -228,7 +244,7 @@ async def _fetch_and_summarize(
         requested_at=claim.started_at,
         now=now,
         wanted=wanted,
-        lease_seconds=lease_seconds,
+        lease_seconds=settings.lease_seconds,
     )
     found = snapshot.new_posts
     if found is None:  # it joined another run's fetch of the account: read them here
@@ -249,6 +265,12 @@ async def _fetch_and_summarize(
         covered_from=inputs.since or found.cursor_created_at,
         covered_to=snapshot.fetched_at or claim.started_at,
         gap=snapshot.gap,
+        gap_note=snapshot.gap_note or (GAP_NOTE if snapshot.gap else None),
+        source_requests=snapshot.requests_made,
+        posts_read=snapshot.posts_read,
+        source_cost_usd=source_cost_usd(
+            settings, source.name, posts_read=snapshot.posts_read, lookups=snapshot.lookups
+        ),
     )
 
 
@@ -263,7 +285,7 @@ async def _work(
     hooks: RunHooks,
 ) -> None:
     outcome = await _fetch_and_summarize(
-        database, claim, now=now, lease_seconds=settings.lease_seconds, source=source, summarizer=summarizer
+        database, claim, now=now, settings=settings, source=source, summarizer=summarizer
     )
     if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)

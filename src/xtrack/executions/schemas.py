@@ -27,9 +27,17 @@ class ExecutionRead(BaseModel):
     not_before: datetime | None = Field(description="A queued retry waits until then")
     retry_of_id: int | None
     summary_id: int | None
+    llm_cost_usd: float | None = Field(default=None, description="The LLM cost of the run's summary (USD)")
     covered_from: datetime | None = Field(description="Oldest time this run's posts could come from")
     covered_to: datetime | None = Field(description="When the account was read for this run")
     gap: bool = Field(description="The source could not reach back to the job's cursor")
+    gap_note: str | None = Field(default=None, description="Why the run may miss posts, when `gap` is true")
+    source_requests: int = Field(default=0, description="Requests this run made to the post source")
+    posts_read: int = Field(default=0, description="Posts the source returned to this run (what it bills)")
+    source_cost_usd: float = Field(
+        default=0.0,
+        description="Estimated upstream cost of the run in US dollars (XTRACK_*_PRICE_* settings)",
+    )
     params: dict[str, Any] = Field(description="What ran: x_username, topics, language, hours_back")
 
     @classmethod

@@ -158,6 +158,18 @@ async def pause_job(session: AsyncSession, *, owner_id: int, job_id: int, now: d
     return job
 
 
+def llm_cost_column() -> Any:
+    """The LLM cost of the execution's summary, as a correlated scalar subquery."""
+    executions, summaries = JobExecution.__table__, Summary.__table__
+    return (
+        select(func.min(summaries.c.cost))
+        .where(summaries.c.execution_id == executions.c.id)
+        .correlate(executions)
+        .scalar_subquery()
+        .label("llm_cost_usd")
+    )
+
+
 def summary_id_column() -> Any:
     """The execution's summary id (at most one per execution), as a correlated scalar subquery."""
     executions, summaries = JobExecution.__table__, Summary.__table__
@@ -194,7 +206,12 @@ class ExecutionView:
     covered_from: datetime | None
     covered_to: datetime | None
     gap: bool
+    gap_note: str | None
+    source_requests: int
+    posts_read: int
+    source_cost_usd: float
     summary_id: int | None
+    llm_cost_usd: float | None = None  # its summary's LLM cost, beside the upstream cost
     # Derived from started_at/completed_at (not a column); a field, so that the API serialises a
     # page of views straight from their attributes (``executions.router.HISTORY_JSON``).
     duration_ms: int | None = None
@@ -209,14 +226,16 @@ class ExecutionView:
 
 # The view's fields read from job_executions' own columns (summary_id comes from a subquery).
 _COLUMN_FIELDS = [
-    name for name in ExecutionView.__dataclass_fields__ if name not in ("summary_id", "duration_ms")
+    name
+    for name in ExecutionView.__dataclass_fields__
+    if name not in ("summary_id", "llm_cost_usd", "duration_ms")
 ]
 
 
 def _view_columns() -> list[Any]:
     # Table columns, not ORM attributes: a Core select skips the ORM's result loading.
     executions = JobExecution.__table__
-    return [executions.c[name] for name in _COLUMN_FIELDS] + [summary_id_column()]
+    return [executions.c[name] for name in _COLUMN_FIELDS] + [summary_id_column(), llm_cost_column()]
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from xtrack.db import utcnow
 from xtrack.errors import Conflict, RateLimited, XTrackError
+from xtrack.executions import costs as executions_costs
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
@@ -379,6 +380,7 @@ async def job_page(
             "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
             "job_targets": job_targets,
             "deliveries": deliveries,
+            "month_costs": await executions_costs.job_month_costs(session, job_id=job_id, now=now),
             "feed_url": await feeds.page_feed_url(
                 session,
                 user_id=user.id,
