@@ -1,6 +1,6 @@
 """The one-off commands: ``xtrack db``, ``users``, ``demo``, ``playground``, ``maintenance``,
-``targets``, ``export`` and ``doctor``. Each is a thin shell over the services: one line on failure,
-exit non-zero."""
+``targets``, ``sources``, ``export`` and ``doctor``. Each is a thin shell over the services: one line
+on failure, exit non-zero."""
 
 # The CLI imports what a command needs inside that command: `xtrack --help` or `xtrack users list`
 # should not load the web app, Celery, Alembic and the engine (0.7 s instead of 2.5 s per command).
@@ -305,6 +305,48 @@ def targets_rotate_key() -> None:
     if result.unreadable:
         ids = ", ".join(str(i) for i in result.unreadable)
         raise fail(f"no configured key decrypts the URL of targets {ids}: add the key they were saved with")
+
+
+sources_app = typer.Typer(help="Post sources: paused because their quota is used up.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("status")
+def sources_status() -> None:
+    """List the sources paused until their quota resets (credits used up, monthly cap reached)."""
+    from xtrack.posts import limits as posts_limits
+
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> list[tuple[str, str, str]]:
+        async with database.session() as session:
+            rows = await posts_limits.source_pauses(session, now=utcnow())
+            return [
+                (row.source, f"{row.paused_until:%Y-%m-%d %H:%M} UTC", row.pause_reason or "") for row in rows
+            ]
+
+    paused = run_with_database(settings, work)
+    if not paused:
+        console.print("no source is paused")
+        return
+    for name, until, reason in paused:
+        console.print(f"{escape(name)}: paused until {until}: {escape(reason)}", highlight=False)
+
+
+@sources_app.command("resume")
+def sources_resume(name: Annotated[str, typer.Argument(help="The source: x, twitterapi or rss.")]) -> None:
+    """Let every process call a paused source again (after topping up its credits)."""
+    from xtrack.posts import limits as posts_limits
+
+    settings = settings_or_exit()
+
+    async def work(database: Database) -> bool:
+        async with database.session() as session:
+            return await posts_limits.resume_source(session, name, now=utcnow())
+
+    if not run_with_database(settings, work):
+        raise fail(f"{name} is not paused")
+    console.print(f"{name} resumed: the next runs call it again", highlight=False)
 
 
 @app.command("export")

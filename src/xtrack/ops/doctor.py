@@ -29,11 +29,13 @@ from xtrack.mail import parse_smtp_url
 from xtrack.migrate import alembic_config
 from xtrack.observability import redact_text
 from xtrack.ops import probes
+from xtrack.posts import limits as posts_limits
 from xtrack.sources.base import (
     AccountInfo,
     AccountNotFound,
     AccountUnavailable,
     BadCredentials,
+    QuotaExhausted,
     SourceRateLimited,
     TransientSourceError,
 )
@@ -206,6 +208,26 @@ async def check_scheduler(database: Database, settings: Settings, *, now: dateti
     return Check("Scheduler", Mark.OK, "a scheduler ticked recently", required=False)
 
 
+async def check_source_pause(database: Database, settings: Settings, *, now: datetime) -> Check:
+    """A source paused because its quota is used up: every run fails fast until the reset."""
+    async with database.session() as session:
+        paused = await posts_limits.source_pauses(session, now=now)
+    if not paused:
+        return Check("Source quota", Mark.OK, "no source is paused", required=False)
+    detail = "; ".join(
+        f"{row.source}: {row.pause_reason or 'paused'} (paused until {row.paused_until:%Y-%m-%d %H:%M} UTC)"
+        for row in paused
+    )
+    names = " ".join(row.source for row in paused)
+    return Check(
+        "Source quota",
+        Mark.WARN,
+        detail,
+        f"top up the account, then `xtrack sources resume {names}` (or wait for the reset)",
+        required=False,
+    )
+
+
 SOURCE_VARIABLES = {
     "x": (
         "XTRACK_X_BEARER_TOKEN",
@@ -246,6 +268,14 @@ async def check_source(settings: Settings) -> Check:
         return Check(name, Mark.FAIL, _clean(exc.message), f"check {credential}: {what}")
     except (AccountNotFound, AccountUnavailable):
         pass  # the call was accepted: the credentials work
+    except QuotaExhausted as exc:
+        return Check(
+            name,
+            Mark.WARN,
+            f"{_clean(exc.message)} (the credentials were accepted)",
+            f"top up the account, then `xtrack sources resume {settings.source}`",
+            required=False,
+        )
     except SourceRateLimited as exc:
         return Check(
             name,
@@ -407,6 +437,9 @@ async def run(settings: Settings | None = None) -> Report:
             if migrations.mark is Mark.OK:
                 now = datetime.now(UTC)
                 report.add(await _guarded("Scheduler", lambda: check_scheduler(database, settings, now=now)))
+                report.add(
+                    await _guarded("Source quota", lambda: check_source_pause(database, settings, now=now))
+                )
         else:
             report.add(Check("Migrations", Mark.SKIP, "needs the database", required=False))
     finally:
