@@ -17,7 +17,7 @@ from tests.conftest import make_job
 from tests.executions.fakes import Clock, ScriptedSummarizer
 from tests.fakes.server import serve_app
 from tests.sources import x_shapes as shapes
-from tests.sources.fakes import FakeX
+from tests.sources.fakes import FakeTwitterApi, FakeX
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions import dispatcher
@@ -26,6 +26,9 @@ from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.executions.runner import run_execution
 from xtrack.posts import limits as posts_limits
 from xtrack.posts.models import SourceLimit, StoredPost
+from xtrack.sources.base import Source
+from xtrack.sources.ids import snowflake
+from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
 from xtrack.summarize.prompts import build_prompt
 
@@ -59,7 +62,7 @@ async def x_source(fake: tuple[FakeX, str], clock: Clock) -> AsyncIterator[XSour
 
 
 async def run_due(
-    db: Database, clock: Clock, source: XSource, settings: Settings, summarizer: ScriptedSummarizer
+    db: Database, clock: Clock, source: Source, settings: Settings, summarizer: ScriptedSummarizer
 ) -> list[int]:
     dispatched = (await dispatcher.tick(db, now=clock())).dispatched
     for execution_id in dispatched:
@@ -228,3 +231,44 @@ async def test_the_monthly_cap_pauses_x_until_the_first_of_next_month(
     assert run.error_message == "X API monthly cap reached, resets on 2026-12-01"
     limit = await session.get(SourceLimit, "x", populate_existing=True)
     assert limit is not None and limit.paused_until == datetime(2026, 12, 1, tzinfo=UTC)
+
+
+async def test_a_twitterapi_cursor_that_never_advances_completes_with_a_visible_gap(
+    db: Database, session: AsyncSession, clock: Clock, settings: Settings
+) -> None:
+    fake_api = FakeTwitterApi()
+    fake_api.add_user("alice")
+    created = T0 - timedelta(minutes=10)
+    tweet = {
+        "type": "tweet",
+        "id": str(snowflake(created, 1)),
+        "text": "one post on a page that never ends",
+        "createdAt": created.strftime("%a %b %d %H:%M:%S +0000 %Y"),
+        "author": {"userName": "alice"},
+    }
+    for _ in range(100):
+        fake_api.search_script.append(
+            (200, {"tweets": [tweet], "has_next_page": True, "next_cursor": "stuck"})
+        )
+    await make_job(session, x_username="alice", now=clock())
+    await session.commit()
+    with serve_app(fake_api.app) as base_url:
+        source = TwitterApiSource(
+            base_url=base_url,
+            api_key="good-key",
+            public_url="http://t",
+            timeout=2,
+            max_retries=0,
+            max_pages=20,
+        )
+        try:
+            [run_id] = await run_due(db, clock, source, settings, ScriptedSummarizer())
+        finally:
+            await source.aclose()
+
+    run = await execution(session, run_id)
+    assert run.status == ExecutionStatus.COMPLETED.value, run.error_message
+    assert fake_api.count("advanced_search") <= settings.twitterapi_max_pages
+    assert run.gap is True and run.gap_note is not None and "repeated a page cursor" in run.gap_note
+    assert run.tweets_fetched == 1 and run.source_requests == fake_api.count("/twitter/")
+    assert run.source_cost_usd == pytest.approx(run.posts_read * 0.15 / 1000)

@@ -311,6 +311,9 @@ class FakeTwitterApi(FakeUpstream):
     def __init__(self, *, key: str = "good-key") -> None:
         super().__init__()
         self.key = key
+        # Whole search answers written from the documented shapes, served in turn: (status, body).
+        self.search_script: deque[tuple[int, dict[str, Any]]] = deque()
+        self.queries: list[str] = []
         self.app = Starlette(
             routes=[
                 Route("/twitter/user/info", self.user_info),
@@ -341,6 +344,11 @@ class FakeTwitterApi(FakeUpstream):
             return JSONResponse({"error": 401, "message": "Unauthorized"}, 401)
         query = request.query_params.get("query", "")
         assert request.query_params.get("queryType") == "Latest"
+        self.queries.append(query)
+        if self.search_script:
+            status, scripted = self.search_script.popleft()
+            self.posts_served += len(scripted.get("tweets") or [])
+            return JSONResponse(scripted, status_code=status)
         terms = dict(part.split(":", 1) for part in query.split() if ":" in part)
         user = self.users.get(terms.get("from", "").lower())
         posts = sorted(user.posts, key=lambda p: int(p["id"]), reverse=True) if user else []

@@ -26,10 +26,12 @@ START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 def test_query_uses_the_later_of_window_start_and_cursor_time() -> None:
     cursor = str(snowflake(datetime(2026, 11, 24, 13, 0, 5, tzinfo=UTC)))
     assert (
-        search_query("alice", since_id=None, start_time=START) == "from:alice since:2026-11-24_12:00:00_UTC"
+        search_query("alice", since_id=None, start_time=START)
+        == "from:alice include:nativeretweets since:2026-11-24_12:00:00_UTC"
     )
     assert (
-        search_query("alice", since_id=cursor, start_time=START) == "from:alice since:2026-11-24_13:00:04_UTC"
+        search_query("alice", since_id=cursor, start_time=START)
+        == "from:alice include:nativeretweets since:2026-11-24_13:00:04_UTC"
     )
 
 
@@ -47,7 +49,7 @@ async def test_250_new_posts_across_pages_each_once(
     assert [p.external_id for p in result.posts] == ids
     assert fake.count("advanced_search") == 13  # 20 a page
     searches = [params for path, params, _ in fake.requests if "advanced_search" in path]
-    assert searches[0]["query"] == "from:alice since:2026-11-24_12:00:00_UTC"
+    assert searches[0]["query"] == "from:alice include:nativeretweets since:2026-11-24_12:00:00_UTC"
     assert searches[0]["queryType"] == "Latest"
     assert [s["cursor"] for s in searches[:3]] == ["", "20", "40"]
     assert fake.requests[0][2]["x-api-key"] == "good-key"

@@ -264,7 +264,8 @@ async def _fetch_and_summarize(
         result=result,
         covered_from=inputs.since or found.cursor_created_at,
         covered_to=snapshot.fetched_at or claim.started_at,
-        gap=snapshot.gap,
+        # The fetch's own gap (a poll stopped short) counts even where older coverage hides it.
+        gap=snapshot.gap or snapshot.gap_note is not None,
         gap_note=snapshot.gap_note or (GAP_NOTE if snapshot.gap else None),
         source_requests=snapshot.requests_made,
         posts_read=snapshot.posts_read,

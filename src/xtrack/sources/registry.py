@@ -35,7 +35,12 @@ def build_source(settings: Settings) -> Source:
         key = _secret(settings.twitterapi_key)
         if not key:
             raise ConfigError("XTRACK_TWITTERAPI_KEY is required when XTRACK_SOURCE=twitterapi")
-        return TwitterApiSource(base_url=settings.twitterapi_url, api_key=key, **common)  # type: ignore[arg-type]
+        return TwitterApiSource(
+            base_url=settings.twitterapi_url,
+            api_key=key,
+            max_pages=settings.twitterapi_max_pages,
+            **common,  # type: ignore[arg-type]
+        )
     if settings.source == "rss":
         if not settings.rss_url_template:
             raise ConfigError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")

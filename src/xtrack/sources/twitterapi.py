@@ -1,5 +1,7 @@
 """twitterapi.io: ``/twitter/user/info`` once, then ``/twitter/tweet/advanced_search`` with
-``from:NAME since:…`` (newest first, about 20 posts a page), following ``next_cursor``."""
+``from:NAME include:nativeretweets since:…`` (newest first, about 20 posts a page), following
+``next_cursor`` for at most ``max_pages`` billed pages: a cursor that repeats or two empty pages
+that still say ``has_next_page`` stop the poll, and the result says ``gap``."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from xtrack.sources.base import (
     Post,
     RequestRejected,
 )
-from xtrack.sources.http import Clock, RateLimit, SourceHttp
+from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
 from xtrack.sources.ids import snowflake_time
 
-MAX_PAGES = 500  # ~10,000 posts: a runaway cursor stops here and the result says ``gap``
+MAX_PAGES = 20  # pages per poll (XTRACK_TWITTERAPI_MAX_PAGES): each is billed, so a runaway stops here
+EMPTY_PAGES_TO_STOP = 2
 _METRICS = {
     "likeCount": "likes",
     "retweetCount": "reposts",
@@ -44,7 +47,8 @@ def search_query(username: str, *, since_id: str | None, start_time: datetime | 
         bounds.append(start_time)
     if since_id is not None:
         bounds.append(snowflake_time(since_id) - timedelta(seconds=1))
-    query = f"from:{username}"
+    # Without include:nativeretweets the search leaves reposts out (about half of some accounts).
+    query = f"from:{username} include:nativeretweets"
     if bounds:
         query += f" since:{search_time(max(bounds))}"
     return query
@@ -59,7 +63,15 @@ def parse_created_at(value: Any) -> datetime:
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _author(tweet: Any) -> str | None:
+    author = tweet.get("author") if isinstance(tweet, Mapping) else None
+    name = author.get("userName") if isinstance(author, Mapping) else None
+    return str(name).lower()[:15] if name else None
+
+
 def parse_tweet(tweet: Any, *, username: str) -> Post:
+    """A search result as a Post: a repost (``retweeted_tweet``) carries the original's text and
+    author, a quote (``quoted_tweet``) the quoted post's."""
     try:
         post_id = str(tweet["id"])
         if not post_id.isdigit():
@@ -70,6 +82,15 @@ def parse_tweet(tweet: Any, *, username: str) -> Post:
         author_name = str(author.get("userName") or username).lower()[:15]
         metrics = {name: int(tweet[key]) for key, name in _METRICS.items() if tweet.get(key) is not None}
         url = str(tweet.get("url") or f"https://x.com/{author_name}/status/{post_id}")
+        original = tweet.get("retweeted_tweet")
+        quoted = tweet.get("quoted_tweet")
+        original_author = quoted_author = quoted_text = None
+        if isinstance(original, Mapping) and original.get("text"):
+            text = str(original["text"])
+            original_author = _author(original)
+        if isinstance(quoted, Mapping) and quoted.get("text"):
+            quoted_text = str(quoted["text"])
+            quoted_author = _author(quoted)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponse(f"twitterapi.io returned a post that cannot be read ({exc})") from None
     return Post(
@@ -83,6 +104,9 @@ def parse_tweet(tweet: Any, *, username: str) -> Post:
         is_reply=bool(tweet.get("isReply")),
         is_quote=bool(tweet.get("quoted_tweet")),
         raw=dict(tweet),
+        original_author=original_author,
+        quoted_author=quoted_author,
+        quoted_text=quoted_text,
     )
 
 
@@ -101,9 +125,12 @@ class TwitterApiSource:
         retry_base_seconds: float = 1.0,
         clock: Clock = utcnow,
         max_connections: int = 50,
+        max_pages: int = MAX_PAGES,
     ) -> None:
+        self.max_pages = max_pages
         self.http = SourceHttp(
             source_name=self.name,
+            label="twitterapi.io",
             base_url=base_url,
             public_url=public_url,
             timeout=timeout,
@@ -145,6 +172,25 @@ class TwitterApiSource:
             username=username, external_id=str(user["id"]), display_name=str(name) if name else None
         )
 
+    async def _page(self, query: str, cursor: str) -> tuple[list[Any], bool, str, Reply]:
+        """One search page: its posts, ``has_next_page`` and ``next_cursor``."""
+        reply = await self.http.get(
+            "/twitter/tweet/advanced_search", params={"query": query, "queryType": "Latest", "cursor": cursor}
+        )
+        if reply.response.status_code == 404:
+            raise RequestRejected("twitterapi.io: the search endpoint was not found (check the URL)")
+        body = reply.json()
+        if not isinstance(body, Mapping):
+            raise MalformedResponse("twitterapi.io search: expected a JSON object")
+        if body.get("status") == "error":
+            raise RequestRejected(f"twitterapi.io refused the search: {body.get('msg', '')}")
+        tweets = body.get("tweets")
+        if tweets is None:
+            tweets = []
+        if not isinstance(tweets, list):
+            raise MalformedResponse("twitterapi.io search: 'tweets' is not a list")
+        return tweets, bool(body.get("has_next_page")), str(body.get("next_cursor") or ""), reply
+
     async def fetch(
         self,
         account: AccountInfo,
@@ -157,29 +203,17 @@ class TwitterApiSource:
         query = search_query(account.username, since_id=since_id, start_time=start_time)
         floor = int(since_id) if since_id is not None else None
         posts: dict[str, Post] = {}
-        requests = 0
-        gap = False
+        requests = read = 0
+        note: str | None = None
         limit = RateLimit(None, None)
         cursor = ""
-        for _page in range(MAX_PAGES):
-            reply = await self.http.get(
-                "/twitter/tweet/advanced_search",
-                params={"query": query, "queryType": "Latest", "cursor": cursor},
-            )
+        seen: set[str] = set()
+        empty = 0
+        for _page in range(self.max_pages):
+            tweets, more, next_cursor, reply = await self._page(query, cursor)
             requests += reply.attempts
+            read += len(tweets)
             limit = reply.rate_limit
-            if reply.response.status_code == 404:
-                raise RequestRejected("twitterapi.io: the search endpoint was not found (check the URL)")
-            body = reply.json()
-            if not isinstance(body, Mapping):
-                raise MalformedResponse("twitterapi.io search: expected a JSON object")
-            if body.get("status") == "error":
-                raise RequestRejected(f"twitterapi.io refused the search: {body.get('msg', '')}")
-            tweets = body.get("tweets")
-            if tweets is None:
-                tweets = []
-            if not isinstance(tweets, list):
-                raise MalformedResponse("twitterapi.io search: 'tweets' is not a list")
             reached_cursor = False
             for tweet in tweets:
                 post = parse_tweet(tweet, username=account.username)
@@ -190,15 +224,32 @@ class TwitterApiSource:
                     reached_cursor = True
                     continue
                 posts[post.external_id] = post
-            cursor = str(body.get("next_cursor") or "")
-            if reached_cursor or not body.get("has_next_page") or not cursor:
+            if reached_cursor or not more or not next_cursor:
                 break
+            empty = empty + 1 if not tweets else 0
+            seen.add(cursor)
+            # Each page is billed: a cursor that does not advance, or pages that stay empty while
+            # saying there is more, would go on for ever.
+            if next_cursor in seen:
+                note = "twitterapi.io repeated a page cursor: the poll stopped, older posts may be missing"
+                break
+            if empty >= EMPTY_PAGES_TO_STOP:
+                note = (
+                    "twitterapi.io kept answering empty pages: the poll stopped, older posts may be missing"
+                )
+                break
+            cursor = next_cursor
         else:
-            gap = True
+            note = (
+                f"twitterapi.io had more than {self.max_pages} pages (XTRACK_TWITTERAPI_MAX_PAGES): "
+                "the poll stopped, older posts may be missing"
+            )
         return FetchResult(
             posts=sorted(posts.values(), key=lambda p: p.sort_key),
-            gap=gap,
+            gap=note is not None,
+            gap_note=note,
             requests=requests,
+            posts_read=read,
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
