@@ -421,7 +421,14 @@ class FakeFeed(FakeUpstream):
             return fault
         user = self.users.get(request.path_params["username"].lower())
         if user is None:
-            return Response("not found", status_code=404)
+            # Nitter's error panel for an unknown account.
+            name = request.path_params["username"]
+            return Response(
+                '<html><body><div class="error-panel">'
+                f'<span>User "{name}" not found</span></div></body></html>',
+                status_code=404,
+                media_type="text/html",
+            )
         body = self.render(user)
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         newest = max((p["created_at"] for p in user.posts), default=datetime(2026, 1, 1, tzinfo=UTC))
