@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import fresh_database_url
+from tests.conftest import fresh_database_url, make_user, signed_in
 from tests.foundation.test_cli import xtrack
 from xtrack.config import Settings
 from xtrack.db import Database, create_engine
@@ -18,6 +19,7 @@ from xtrack.posts.models import SourceLimit
 from xtrack.sources.base import QuotaExhausted
 
 NOW = datetime(2026, 12, 7, 20, 0, tzinfo=UTC)
+CREDITS = QuotaExhausted("X API credits are used up", reset_at=datetime.now(UTC) + timedelta(hours=24))
 CAP = QuotaExhausted(
     "X API monthly cap reached, resets on 2027-01-01", reset_at=datetime(2027, 1, 1, tzinfo=UTC)
 )
@@ -85,3 +87,26 @@ def test_xtrack_sources_status_and_resume() -> None:
 
     again = xtrack("sources", "resume", "x", env=env)
     assert again.returncode == 1 and "x is not paused" in again.stderr
+
+
+async def test_the_admin_page_shows_a_paused_source_and_resumes_it(
+    client: httpx.AsyncClient, db: Database, session: AsyncSession
+) -> None:
+    admin = await make_user(session, email="root@example.com", is_admin=True)
+    reader = await make_user(session)
+    async with db.session() as pausing:
+        await posts_limits.pause_source(pausing, db, "x", CREDITS, now=datetime.now(UTC))
+    csrf = await signed_in(client, session, reader)
+    refused = await client.post("/admin/sources/x/resume", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    csrf = await signed_in(client, session, admin)
+
+    page = await client.get("/admin")
+    assert "x is paused" in page.text and "X API credits are used up" in page.text
+
+    resumed = await client.post("/admin/sources/x/resume", data={"csrf_token": csrf})
+    assert resumed.status_code == 303
+    after = await client.get("/admin")
+    assert "x resumed: the next runs call it again." in after.text and "x is paused" not in after.text
+    limit = await session.get(SourceLimit, "x", populate_existing=True)
+    assert limit is not None and limit.paused_until is None

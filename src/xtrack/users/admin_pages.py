@@ -1,4 +1,5 @@
-"""Administration: the users list (search, status, jobs count) with suspend / activate."""
+"""Administration: the users list (search, status, jobs count) with suspend / activate, and the
+post sources paused because their quota is used up, with Resume."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from xtrack.db import utcnow
 from xtrack.errors import Conflict
 from xtrack.jobs import service as jobs_service
+from xtrack.posts import limits as posts_limits
 from xtrack.users import service
 from xtrack.users.deps import AdminUser
 from xtrack.users.models import UserStatus
@@ -40,6 +43,7 @@ async def admin_users(
         "status": status,
         "statuses": [s.value for s in UserStatus],
         "return_to": "/admin" + (f"?{query}" if query else ""),
+        "paused_sources": await posts_limits.source_pauses(session, now=utcnow()),
     }
     return render(request, "admin/users.html", context)
 
@@ -74,3 +78,13 @@ async def admin_activate(
     target = await service.get(session, user_id)
     await service.activate(session, user=target)
     return redirect_with_flash(request, safe_next(return_to, "/admin"), f"{target.email} is active.")
+
+
+@router.post("/admin/sources/{name}/resume")
+async def admin_resume_source(
+    request: Request, name: str, admin: AdminUser, session: SessionDep, _csrf: CsrfForm
+) -> Response:
+    """Let every process call a paused source again (after its credits were topped up)."""
+    if not await posts_limits.resume_source(session, name, now=utcnow()):
+        return redirect_with_flash(request, "/admin", f"{name} is not paused.", kind="error")
+    return redirect_with_flash(request, "/admin", f"{name} resumed: the next runs call it again.")
