@@ -18,7 +18,7 @@ from xtrack.sources.base import (
     RequestRejected,
     SourceError,
 )
-from xtrack.sources.http import Clock, RateLimit, SourceHttp
+from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
 from xtrack.sources.x_posts import page_posts
 
 TIMELINE_DEPTH = 3200  # GET /2/users/:id/tweets reaches at most the 3,200 most recent posts
@@ -69,6 +69,23 @@ def account_error(errors: Any, username: str) -> SourceError:
             return AccountNotFound(f"@{username} does not exist on X")
     first = errors[0] if isinstance(errors[0], Mapping) else {}
     return RequestRejected(f"X refused the request: {first.get('title', 'error')}: {first.get('detail', '')}")
+
+
+def timeline_page(reply: Reply, username: str) -> tuple[Mapping[str, Any], list[Any]]:
+    """A timeline answer's body and its ``data`` (empty when the account has no posts in range)."""
+    if reply.response.status_code == 404:
+        raise AccountNotFound(f"@{username} does not exist on X")
+    body = reply.json()
+    if not isinstance(body, Mapping):
+        raise MalformedResponse("X timeline: expected a JSON object")
+    data = body.get("data")
+    if data is None:
+        if errors := account_errors(body.get("errors")):
+            raise account_error(errors, username)
+        data = []
+    if not isinstance(data, list):
+        raise MalformedResponse("X timeline: 'data' is not a list")
+    return body, data
 
 
 class XSource:
@@ -172,18 +189,7 @@ class XSource:
             reply = await self.http.get(path, params=page_params)
             requests += reply.attempts
             limit = reply.rate_limit
-            if reply.response.status_code == 404:
-                raise AccountNotFound(f"@{account.username} does not exist on X")
-            body = reply.json()
-            if not isinstance(body, Mapping):
-                raise MalformedResponse("X timeline: expected a JSON object")
-            data = body.get("data")
-            if data is None:
-                if errors := account_errors(body.get("errors")):
-                    raise account_error(errors, account.username)
-                data = []
-            if not isinstance(data, list):
-                raise MalformedResponse("X timeline: 'data' is not a list")
+            body, data = timeline_page(reply, account.username)
             read += len(data)
             # Pay-per-use bills every post returned, the included (reposted, quoted) ones too.
             includes = body.get("includes")
