@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from tests.sources.fakes import FakeFeed
-from xtrack.sources.base import AccountInfo, AccountNotFound
+from xtrack.sources.base import AccountInfo, AccountNotFound, TransientSourceError
 from xtrack.sources.bridges import FeedUnavailable
 from xtrack.sources.ids import snowflake
 from xtrack.sources.rss import RssSource
@@ -212,3 +212,15 @@ async def test_rsshub_author_is_the_link_s_account_not_the_display_name(
     assert own.author_username == "alibaba_qwen" and not own.is_repost
     assert own.url == f"https://x.com/Alibaba_Qwen/status/{own_id}"
     assert repost.is_repost and repost.original_author == "bob" and repost.text == "a post by Bob"
+
+
+async def test_a_bare_503_in_front_of_the_bridge_stays_retryable(
+    fake_feed: tuple[FakeFeed, str], rss_source: RssSource
+) -> None:
+    fake, _ = fake_feed
+    fake.fail_next(503, body="<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+
+    with pytest.raises(TransientSourceError) as caught:
+        await rss_source.fetch(ALICE, since_id=None, start_time=START)
+
+    assert caught.value.retryable and "503 Service Temporarily Unavailable" in caught.value.message

@@ -13,7 +13,7 @@ import re
 
 import httpx
 
-from xtrack.sources.base import AccountNotFound, SourceError
+from xtrack.sources.base import AccountNotFound, SourceError, TransientSourceError
 
 _RSSHUB_MESSAGE = re.compile(r"Error Message:\s*(?:<br\s*/?>)?\s*<code[^>]*>(.*?)</code>", re.S | re.I)
 _NITTER_PANEL = re.compile(r'class="error-panel"[^>]*>\s*(?:<span>)?(.*?)</', re.S | re.I)
@@ -66,10 +66,15 @@ def is_page(response: httpx.Response) -> bool:
 
 def page_error(response: httpx.Response, *, username: str) -> SourceError:
     """The error a bridge's non-feed answer stands for: ``AccountNotFound`` only for a 404 that says
-    the account is unknown, else ``FeedUnavailable`` with the bridge's message."""
+    the account is unknown, a retryable error for a bare 5xx, else ``FeedUnavailable`` with the
+    bridge's message."""
     message = bridge_message(response.text)
     status = response.status_code
     if status == 404 and _ACCOUNT_MISSING.search(message):
         return AccountNotFound(f'no feed for @{username}: the RSS bridge says "{message}"')
     what = f"HTTP {status}" if status != 200 else "a page, not a feed"
-    return FeedUnavailable(f"the RSS bridge answered {what} for @{username}: {message}")
+    said = f"the RSS bridge answered {what} for @{username}: {message}"
+    if status >= 500 and not _RSSHUB_MESSAGE.search(response.text):
+        # A proxy or server in front of the bridge failing, not the bridge's verdict: worth a retry.
+        return TransientSourceError(said)
+    return FeedUnavailable(said)
