@@ -232,6 +232,17 @@ async def test_the_monthly_cap_pauses_x_until_the_first_of_next_month(
     limit = await session.get(SourceLimit, "x", populate_existing=True)
     assert limit is not None and limit.paused_until == datetime(2026, 12, 1, tzinfo=UTC)
 
+    # Until the reset no run calls X; from the reset on, runs call it again by themselves.
+    calls = len(fake_x.requests)
+    clock.now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    [held] = await run_due(db, clock, x_source, settings, ScriptedSummarizer())
+    assert (await execution(session, held)).error_kind == "quota_exhausted"
+    assert len(fake_x.requests) == calls
+    clock.now = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
+    [after_reset] = await run_due(db, clock, x_source, settings, ScriptedSummarizer())
+    assert (await execution(session, after_reset)).status == ExecutionStatus.COMPLETED.value
+    assert len(fake_x.requests) > calls
+
 
 async def test_a_twitterapi_cursor_that_never_advances_completes_with_a_visible_gap(
     db: Database, session: AsyncSession, clock: Clock, settings: Settings
