@@ -34,6 +34,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
@@ -46,6 +47,7 @@ from xtrack.db import Database, utcnow
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
 from xtrack.notify.models import NotificationTarget
+from xtrack.posts.models import SourceLimit
 from xtrack.summaries.models import Summary
 from xtrack.users import auth, email_links
 from xtrack.users import service as users_service
@@ -101,6 +103,15 @@ async def api_token(session: AsyncSession, owner: User) -> dict[str, Any]:
 async def another_user(session: AsyncSession, owner: User) -> dict[str, Any]:
     target = await make_user(session)
     return {"user_id": target.id}
+
+
+async def paused_source(session: AsyncSession, owner: User) -> dict[str, Any]:
+    now = utcnow()
+    session.add(
+        SourceLimit(source="x", paused_until=now + timedelta(days=1), pause_reason="matrix", updated_at=now)
+    )
+    await session.flush()
+    return {"name": "x"}
 
 
 async def job(session: AsyncSession, owner: User) -> dict[str, Any]:
@@ -249,6 +260,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/admin"): admin(),
     ("POST", "/admin/users/{user_id}/suspend"): admin(factory=another_user),
     ("POST", "/admin/users/{user_id}/activate"): admin(factory=another_user),
+    ("POST", "/admin/sources/{name}/resume"): admin(factory=paused_source),
     # Jobs
     ("GET", "/api/v1/jobs"): authenticated(),
     ("POST", "/api/v1/jobs"): active(json={"x_username": "matrix", "topics": ["ai"], "frequency": "1h"}),
