@@ -108,6 +108,12 @@ class JobExecution(Base):
     covered_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     covered_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
     gap: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Posts left after the job's filters (what the summarizer saw); None before it ran.
+    posts_summarized: Mapped[int | None] = mapped_column(Integer)
+    # A briefing's skipped accounts, one readable line each, and its per-account counts
+    # (``username``, ``posts_fetched``, ``posts_kept``, ``error``).
+    warnings: Mapped[list[str] | None] = mapped_column(JSONType)
+    accounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
     @property
     def duration_ms(self) -> int | None:
