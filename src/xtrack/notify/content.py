@@ -209,6 +209,30 @@ def _notice(
     )
 
 
+def account_failure_message(
+    *,
+    warnings: Sequence[str],
+    failures: int,
+    job_url: str,
+    unsubscribe_url: str | None,
+    manage_url: str | None,
+    target_name: str,
+) -> Message:
+    """Accounts of a briefing skipped in ``failures`` runs in a row (sent once per streak)."""
+    lead = f"Some accounts of your XTrack briefing were skipped in the last {failures} runs in a row:"
+    paragraphs = [lead, *(truncate(one_line(warning), 300) for warning in warnings[:20])]
+    paragraphs.append("The other accounts are still summarized. Remove or fix these on the job page.")
+    return _notice(
+        subject=truncate(f"{SUBJECT_PREFIX} briefing: {len(warnings)} account(s) keep failing", MAX_SUBJECT),
+        paragraphs=paragraphs,
+        link=job_url,
+        link_label="Open the job",
+        reason=f"You get this because your XTrack job notifies “{target_name}” about failures.",
+        unsubscribe_url=unsubscribe_url,
+        manage_url=manage_url,
+    )
+
+
 def failure_message(
     *,
     username: str,

@@ -146,6 +146,18 @@ def failure_notice(
     )
 
 
+def account_failure_notice(
+    settings: Settings, recipient: Recipient, *, job_id: int, warnings: Sequence[str]
+) -> Message:
+    """A briefing's accounts were skipped in three runs in a row (the others still summarized)."""
+    return content.account_failure_message(
+        warnings=warnings,
+        failures=3,
+        job_url=links.job_url(settings, job_id),
+        **_footer(settings, recipient, job_id=job_id),
+    )
+
+
 def recovery_notice(settings: Settings, recipient: Recipient, *, job_id: int, username: str) -> Message:
     """The job completed a run again after a failure notice."""
     return content.recovery_message(
