@@ -279,3 +279,40 @@ def test_the_owner_is_told_once_after_three_failing_runs_of_the_same_account() -
     assert told == [] and state["carol"] == {"streak": 4, "notified": True}
     state, told = failure_streaks(state, usernames=accounts, failed=[])  # it works again
     assert state == {} and told == []
+
+
+async def test_the_dispatcher_runs_a_daily_job_at_its_local_time_and_interval_jobs_as_before(
+    db: Database, session: AsyncSession
+) -> None:
+    monday = datetime(2027, 3, 8, 12, 0, tzinfo=UTC)  # 07:00 in New York (EST)
+    owner = await make_user(session)
+    daily = await jobs_service.create(
+        session,
+        owner=owner,
+        data=JobCreate.model_validate(
+            {"accounts": ["alice", "bob"], "daily_at": "08:00", "days": MWF, "timezone": "America/New_York"}
+        ),
+        max_jobs=100,
+        now=monday,
+    )
+    interval = await jobs_service.create(
+        session, owner=owner, data=JobCreate(x_username="carol", frequency=60), max_jobs=100, now=monday
+    )
+    await session.commit()
+    assert daily.next_run_at == datetime(2027, 3, 8, 13, 0, tzinfo=UTC)
+
+    first = (await dispatcher.tick(db, now=monday)).dispatched
+    assert len(first) == 1  # only the interval job is due at once
+    at_eight = (await dispatcher.tick(db, now=datetime(2027, 3, 8, 13, 0, 30, tzinfo=UTC))).dispatched
+    assert len(at_eight) == 1  # the interval job still has its first run active
+    run = await session.get(JobExecution, at_eight[0])
+    assert run is not None and run.job_id == daily.id
+    assert run.scheduled_for == datetime(2027, 3, 8, 13, 0, tzinfo=UTC)
+    assert run.params["accounts"] == ["alice", "bob"]
+    refreshed = await session.get(Job, daily.id, populate_existing=True)
+    assert refreshed is not None and refreshed.next_run_at == datetime(2027, 3, 10, 13, 0, tzinfo=UTC)
+    other = await session.get(Job, interval.id, populate_existing=True)
+    assert other is not None and other.next_run_at == monday + timedelta(hours=2)  # on its grid
+
+
+MWF = ["mon", "wed", "fri"]
