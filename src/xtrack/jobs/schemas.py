@@ -51,6 +51,24 @@ def clean_accounts(value: object) -> list[str]:
     return accounts
 
 
+_HANDLE_SPLIT = re.compile(r"[\s,;]+")
+_PROFILE_URL = re.compile(r"^(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/@?([^/?#]+)", re.IGNORECASE)
+
+
+def split_handles(text: str) -> list[str]:
+    """Handles pasted as one text: separated by spaces, commas or new lines, each with or without
+    ``@``, or as a profile URL (``https://x.com/alice``, ``twitter.com/alice/status/1``). Order
+    kept; validation (and folding repeats) is the schema's."""
+    handles: list[str] = []
+    for token in _HANDLE_SPLIT.split(text or ""):
+        token = token.strip()
+        if not token:
+            continue
+        url = _PROFILE_URL.match(token)
+        handles.append(url.group(1) if url else token.removeprefix("@"))
+    return handles
+
+
 def clean_daily_at(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a time of day as HH:MM, e.g. 08:00")

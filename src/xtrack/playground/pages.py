@@ -15,7 +15,8 @@ from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import XTrackError
 from xtrack.executions.router import ExecutorDep
-from xtrack.jobs.pages import DEFAULT_FREQUENCY, frequency_choices, language_choices
+from xtrack.jobs.form_pages import DEFAULT_FREQUENCY
+from xtrack.jobs.pages import frequency_choices, language_choices
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import MAX_HOURS_BACK, PlaygroundRunCreate
 from xtrack.users.deps import ActiveUser, CurrentUser
