@@ -184,7 +184,7 @@ TimeZone = Annotated[
 ]
 
 
-def _accounts_first(data: Any) -> Any:
+def accounts_first(data: Any) -> Any:
     """``accounts`` wins over ``x_username``, which names its first account (older clients send
     only ``x_username``)."""
     if not isinstance(data, dict) or data.get("accounts") is None:
@@ -213,7 +213,7 @@ class JobCreate(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _first_account(cls, data: Any) -> Any:
-        return _accounts_first(data)
+        return accounts_first(data)
 
     @property
     def account_list(self) -> list[str]:
@@ -239,7 +239,7 @@ class JobUpdate(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _first_account(cls, data: Any) -> Any:
-        return _accounts_first(data)
+        return accounts_first(data)
 
 
 class JobRead(BaseModel):
