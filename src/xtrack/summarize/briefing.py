@@ -56,31 +56,38 @@ class Folded:
 
 
 def fold_reposts(posts: Sequence[Post]) -> Folded:
-    """Each post once: a post appearing under several accounts, and reposts of one post, fold into
-    one (the original when it is among ``posts``)."""
-    by_id: dict[str, Post] = {}
-    by_text: dict[str, str] = {}
+    """Each post once: reposts of one post fold into it (the original when it is among ``posts``,
+    else the first repost). Posts of different authors never fold on their id alone: ids derived
+    from dates (RSS) may collide across accounts."""
+    kept: dict[tuple[str, str], Post] = {}
+    by_id: dict[str, tuple[str, str]] = {}
+    by_text: dict[str, tuple[str, str]] = {}
     for post in posts:  # originals first, so reposts can fold into them
-        if not post.is_repost and post.external_id not in by_id:
-            by_id[post.external_id] = post
-            by_text.setdefault(_text_key(post), post.external_id)
-    reposted_by: dict[str, list[str]] = defaultdict(list)
-    kept: dict[str, Post] = dict(by_id)
+        key = (post.external_id, post.author_username.lower())
+        if not post.is_repost and key not in kept:
+            kept[key] = post
+            by_id.setdefault(post.external_id, key)
+            by_text.setdefault(_text_key(post), key)
+    reposted_by: dict[tuple[str, str], list[str]] = defaultdict(list)
     for post in posts:
         if not post.is_repost:
             continue
         target = repost_of(post)
-        key = target if target in kept else by_text.get(_text_key(post))
-        if key is None:
-            key = target or post.external_id
-            if key not in kept:
-                kept[key] = post
-                by_text.setdefault(_text_key(post), key)
-        if post.author_username.lower() not in {name.lower() for name in reposted_by[key]}:
-            reposted_by[key].append(post.author_username)
-    order = {post.external_id: index for index, post in enumerate(posts)}
-    ordered = sorted(kept.values(), key=lambda post: order.get(post.external_id, 0))
-    return Folded(ordered, {key: names for key, names in reposted_by.items() if names})
+        found = (by_id.get(target) if target else None) or by_text.get(_text_key(post))
+        if found is None:  # the original is not followed: the first repost stands for it
+            found = (target or post.external_id, "")
+            kept.setdefault(found, post)
+            by_text.setdefault(_text_key(post), found)
+            if target:
+                by_id.setdefault(target, found)
+        if post.author_username.lower() not in {name.lower() for name in reposted_by[found]}:
+            reposted_by[found].append(post.author_username)
+    order = {id(post): index for index, post in enumerate(posts)}
+    ordered = sorted(kept.items(), key=lambda item: order[id(item[1])])
+    return Folded(
+        [post for _key, post in ordered],
+        {post.external_id: reposted_by[key] for key, post in ordered if reposted_by.get(key)},
+    )
 
 
 def briefing_point(post: Post, reposted_by: Sequence[str] = (), *, label: str = "post") -> str:
