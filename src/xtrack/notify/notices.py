@@ -129,6 +129,7 @@ def summary_notice(
         content=summary["content"],
         post_urls=list(post_urls),
         summary_url=links.summary_url(settings, int(summary["id"])),
+        accounts=list((summary.get("raw_data") or {}).get("accounts") or []),
         **_footer(settings, recipient, job_id=job_id),
     )
 
