@@ -25,6 +25,7 @@ from xtrack.executions import dispatcher
 from xtrack.executions import service as executions_service
 from xtrack.executions.briefing import failure_streaks
 from xtrack.executions.heartbeat import Heartbeats
+from xtrack.executions.hooks import CompletedRun, NoHooks, RunHooks
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.executions.runner import run_execution
 from xtrack.jobs import service as jobs_service
@@ -128,7 +129,12 @@ async def _run_now(
 
 
 async def _run(
-    db: Database, execution_id: int, source: XSource, settings: Settings, summarizer: Summarizer | None = None
+    db: Database,
+    execution_id: int,
+    source: XSource,
+    settings: Settings,
+    summarizer: Summarizer | None = None,
+    hooks: RunHooks | None = None,
 ) -> None:
     await run_execution(
         execution_id,
@@ -137,8 +143,17 @@ async def _run(
         source=source,
         heartbeats=Heartbeats(auto_start=False),
         summarizer=summarizer,
+        hooks=hooks,
         now=Clock(NOW),
     )
+
+
+class RecordingHooks(NoHooks):
+    def __init__(self) -> None:
+        self.completed: list[CompletedRun] = []
+
+    async def run_completed(self, session: AsyncSession, run: CompletedRun, *, now: datetime) -> None:
+        self.completed.append(run)
 
 
 async def test_three_accounts_one_summary_without_replies_and_the_repost_once(
@@ -265,6 +280,24 @@ async def test_briefings_and_a_single_job_read_each_new_post_from_the_upstream_o
     for name, user in users.items():
         assert fake.count(f"/2/users/{user.id}/tweets") == 1, name
         assert fake.count(f"/2/users/by/username/{name}") == 1, name
+
+
+async def test_an_account_failing_three_runs_in_a_row_is_reported_once(
+    db: Database, session: AsyncSession, settings: Settings, fake_x: tuple[FakeX, str], x_source: XSource
+) -> None:
+    fake, _ = fake_x
+    fake.add_user("alice")
+    fake.add_user("carol", suspended=True)
+    job = await _job(session, ["alice", "carol"])
+    hooks = RecordingHooks()
+    for _ in range(4):
+        execution = await executions_service.run_now(
+            session, owner_id=job.user_id, job_id=job.id, now=NOW, executor=None
+        )
+        await session.commit()
+        await _run(db, execution.id, x_source, settings, hooks=hooks)
+    told = [list(run.failing_accounts) for run in hooks.completed]
+    assert told == [[], [], ["@carol was skipped: it is suspended."], []]
 
 
 def test_the_owner_is_told_once_after_three_failing_runs_of_the_same_account() -> None:
