@@ -3,9 +3,10 @@ saved as a job over the same accounts."""
 
 from __future__ import annotations
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import auth_headers, make_user
+from tests.conftest import auth_headers, make_user, signed_in
 from tests.playground.conftest import ClientFactory
 from xtrack.executions.models import JobExecution
 from xtrack.jobs import service as jobs_service
@@ -44,3 +45,21 @@ async def test_playground_accounts_have_the_jobs_limits(api: ClientFactory, sess
         )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "accounts"
+
+
+async def test_the_playground_page_tries_a_briefing_from_pasted_handles(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    csrf = await signed_in(client, session, user)
+    form = {
+        "csrf_token": csrf,
+        "x_username": "alice",
+        "more_accounts": "@bob\nhttps://x.com/carol",
+        "hours_back": "6",
+    }
+    response = await client.post("/playground", data=form)
+    assert response.status_code == 303, response.text
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    row = await session.get(JobExecution, run_id, populate_existing=True)
+    assert row is not None and row.params["accounts"] == ["alice", "bob", "carol"]
