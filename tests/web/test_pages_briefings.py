@@ -69,3 +69,34 @@ async def test_a_bad_handle_among_many_is_named_on_the_form(
     )
     assert response.status_code == 422
     assert "X accounts: item 3" in text_of(response.text)
+
+
+async def test_filters_on_the_form_are_stored_shown_again_and_cleared(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    csrf = await signed_in(client, session, user)
+    form = {
+        "csrf_token": csrf,
+        "x_username": "alice",
+        "exclude_replies": "on",
+        "include_keywords": "GPU, chips",
+    }
+    created = await client.post("/jobs", data={**form, "min_likes": "5"})
+    assert created.status_code == 303, created.text
+    job = (await session.execute(select(Job).where(Job.user_id == user.id))).scalar_one()
+    assert job.filters is not None
+    assert (job.filters["exclude_replies"], job.filters["include_keywords"], job.filters["min_likes"]) == (
+        True,
+        ["GPU", "chips"],
+        5,
+    )
+    edit = await client.get(f"/jobs/{job.id}/edit")
+    (box,) = [a for a in tags(edit.text, "input") if a.get("name") == "exclude_replies"]
+    assert "checked" in box
+    bad = await client.post(f"/jobs/{job.id}/edit", data={**form, "min_likes": "lots"})
+    assert bad.status_code == 422 and "Filters:" in text_of(bad.text)
+    cleared = await client.post(f"/jobs/{job.id}/edit", data={"csrf_token": csrf, "x_username": "alice"})
+    assert cleared.status_code == 303
+    await session.refresh(job)
+    assert job.filters is None

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+from fastapi import Request
 from pydantic import ValidationError
 
+from xtrack.jobs.filters import filters_of
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import DAY_NAMES, WEEKDAYS
 from xtrack.jobs.schemas import JobCreate, JobUpdate, split_handles
@@ -22,6 +24,7 @@ FIELD_LABELS = {
     "daily_at": "Time of day",
     "days": "Days",
     "timezone": "Time zone",
+    "filters": "Filters",
 }
 REQUIRED_MESSAGES = {"x_username": "Enter the X account to follow, e.g. @alice."}
 DEFAULT_FREQUENCY = "360"
@@ -32,6 +35,10 @@ DAY_WORDS = {
     "weekdays": "weekdays",
     "weekends": "weekends",
 }
+FILTER_CHECKBOXES = ("exclude_replies", "exclude_reposts", "exclude_quotes")
+FILTER_TEXTS = ("include_keywords", "exclude_keywords", "min_likes")
+# Read from the posted form as a whole (``briefing_fields``); each is checked by the schema.
+BRIEFING_FIELDS = ("daily_at", "days", "timezone", *FILTER_CHECKBOXES, *FILTER_TEXTS)
 FORM_FIELDS = (
     "x_username",
     "more_accounts",
@@ -44,8 +51,23 @@ FORM_FIELDS = (
 )
 
 
+async def briefing_fields(request: Request) -> dict[str, str]:
+    """The schedule and filter fields of the posted job form (absent ones empty)."""
+    posted = await request.form()
+    values = {name: posted.get(name) for name in BRIEFING_FIELDS}
+    return {name: value if isinstance(value, str) else "" for name, value in values.items()}
+
+
+def _filters(form: dict[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {name: bool(form.get(name)) for name in FILTER_CHECKBOXES}
+    values["include_keywords"] = split_list(form.get("include_keywords", ""))
+    values["exclude_keywords"] = split_list(form.get("exclude_keywords", ""))
+    values["min_likes"] = form.get("min_likes", "").strip() or 0
+    return values
+
+
 def empty_form(timezone: str) -> dict[str, str]:
-    form = dict.fromkeys(FORM_FIELDS, "")
+    form = dict.fromkeys((*FORM_FIELDS, *BRIEFING_FIELDS), "")
     form.update({"frequency": DEFAULT_FREQUENCY, "language": "en", "days": "every day", "timezone": timezone})
     return form
 
@@ -72,7 +94,17 @@ def job_form_values(job: Job, accounts: list[str], *, timezone: str) -> dict[str
         "daily_at": job.daily_at or "",
         "days": days_value(job.days),
         "timezone": job.timezone or timezone,
+        **_filter_values(job),
     }
+
+
+def _filter_values(job: Job) -> dict[str, str]:
+    filters = filters_of(job.filters)
+    values = {name: "on" if getattr(filters, name) else "" for name in FILTER_CHECKBOXES}
+    values["include_keywords"] = ", ".join(filters.include_keywords)
+    values["exclude_keywords"] = ", ".join(filters.exclude_keywords)
+    values["min_likes"] = str(filters.min_likes) if filters.min_likes else ""
+    return values
 
 
 def _schema_values(form: dict[str, str], job: Job | None) -> dict[str, object]:
@@ -90,6 +122,9 @@ def _schema_values(form: dict[str, str], job: Job | None) -> dict[str, object]:
     }
     if more or (job is not None and handles):
         values["accounts"] = handles  # the edit form sends every account: a line removed is removed
+    filters = _filters(form)
+    if job is not None or any(filters[name] for name in (*FILTER_CHECKBOXES, *FILTER_TEXTS)):
+        values["filters"] = filters  # the edit form sends them all: an unticked box is cleared
     daily_at = form.get("daily_at", "").strip()
     if daily_at:
         days = " ".join(form.get("days", "").lower().split())

@@ -19,7 +19,7 @@ from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
-from xtrack.jobs.form_pages import empty_form, job_form_values, validate
+from xtrack.jobs.form_pages import briefing_fields, empty_form, job_form_values, validate
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
@@ -255,9 +255,6 @@ async def create_job(
     topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
-    daily_at: FormStr = "",
-    days: FormStr = "",
-    timezone: FormStr = "",
 ) -> Response:
     form = {
         "x_username": x_username,
@@ -265,7 +262,7 @@ async def create_job(
         "topics": topics,
         "frequency": frequency,
     }
-    form |= {"language": language, "daily_at": daily_at, "days": days, "timezone": timezone}
+    form |= {"language": language, **await briefing_fields(request)}
     data, errors = validate(JobCreate, form)
     if data is None or not isinstance(data, JobCreate):
         return _form_page(request, user, form=form, errors=errors, status_code=422)
@@ -306,9 +303,6 @@ async def update_job(
     topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
-    daily_at: FormStr = "",
-    days: FormStr = "",
-    timezone: FormStr = "",
 ) -> Response:
     job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
     form = {
@@ -317,7 +311,7 @@ async def update_job(
         "topics": topics,
         "frequency": frequency,
     }
-    form |= {"language": language, "daily_at": daily_at, "days": days, "timezone": timezone}
+    form |= {"language": language, **await briefing_fields(request)}
     data, errors = validate(JobUpdate, form, job=job)
     if data is None or not isinstance(data, JobUpdate):
         return _form_page(request, user, form=form, errors=errors, job=job, status_code=422)
