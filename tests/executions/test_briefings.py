@@ -331,11 +331,23 @@ async def test_the_dispatcher_runs_a_daily_job_at_its_local_time_and_interval_jo
     interval = await jobs_service.create(
         session, owner=owner, data=JobCreate(x_username="carol", frequency=60), max_jobs=100, now=monday
     )
+    filtered = await jobs_service.create(
+        session,
+        owner=owner,
+        data=JobCreate.model_validate({"accounts": ["dan", "erin"], "filters": {"exclude_replies": True}}),
+        max_jobs=100,
+        now=monday,
+    )
     await session.commit()
     assert daily.next_run_at == datetime(2027, 3, 8, 13, 0, tzinfo=UTC)
 
     first = (await dispatcher.tick(db, now=monday)).dispatched
-    assert len(first) == 1  # only the interval job is due at once
+    assert len(first) == 2  # only the interval jobs are due at once
+    # The snapshot a queued run shows is the one its claim will take (SQL on PostgreSQL).
+    queued = {run.job_id: run.params for run in await session.scalars(select(JobExecution))}
+    assert queued[interval.id] == {"x_username": "carol", "topics": [], "language": "en", "hours_back": 24}
+    assert queued[filtered.id]["accounts"] == ["dan", "erin"]
+    assert queued[filtered.id]["filters"]["exclude_replies"] is True
     at_eight = (await dispatcher.tick(db, now=datetime(2027, 3, 8, 13, 0, 30, tzinfo=UTC))).dispatched
     assert len(at_eight) == 1  # the interval job still has its first run active
     run = await session.get(JobExecution, at_eight[0])

@@ -56,7 +56,7 @@ class TickResult:
 _PG_DISPATCH = text(
     """
 WITH due AS (
-    SELECT j.id, j.user_id, j.frequency, j.next_run_at, j.x_username, j.topics, j.language,
+    SELECT j.id, j.user_id, j.frequency, j.next_run_at, j.x_username, j.topics, j.language, j.filters,
            (j.last_run IS NULL AND j.last_post_id IS NULL) AS first_run,
            floor(extract(epoch FROM (CAST(:now AS timestamptz) - j.next_run_at)) / (j.frequency * 60))
                AS missed
@@ -87,7 +87,11 @@ inserted AS (
            || CASE WHEN first_run
                    THEN jsonb_build_object(
                        'hours_back', CAST(ceil(greatest(1440, frequency) / 60.0) AS integer))
-                   ELSE '{}'::jsonb END,
+                   ELSE '{}'::jsonb END
+           || CASE WHEN jsonb_typeof(filters) = 'object' AND filters <> '{}'::jsonb
+                   THEN jsonb_build_object('filters', filters) ELSE '{}'::jsonb END
+           || COALESCE((SELECT jsonb_build_object('accounts', jsonb_agg(ja.account ORDER BY ja.position))
+                        FROM job_accounts AS ja WHERE ja.job_id = slots.id HAVING count(*) > 1), '{}'::jsonb),
            slot, CAST(:now AS timestamptz), CAST(:now AS timestamptz), 1, 0, false
     FROM slots
     ON CONFLICT DO NOTHING
