@@ -28,6 +28,7 @@ from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.hooks import CompletedRun, NoHooks, RunHooks
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.executions.runner import run_execution
+from xtrack.executions.schemas import ExecutionRead
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schemas import JobCreate
@@ -242,6 +243,15 @@ async def test_one_account_suspended_completes_with_a_warning_naming_it(
     assert execution.warnings == ["@carol was skipped: it is suspended."]
     carol = next(row for row in execution.accounts or [] if row["username"] == "carol")
     assert carol["posts_fetched"] == 0 and "suspended" in carol["error"]
+    # The execution API says the same.
+    view = await executions_service.get_for_owner(session, owner_id=job.user_id, execution_id=execution.id)
+    read = ExecutionRead.of(view).model_dump()
+    assert read["warnings"] == ["@carol was skipped: it is suspended."] and read["posts_summarized"] == 2
+    assert [(a["username"], a["posts_kept"]) for a in read["accounts"]] == [
+        ("alice", 1),
+        ("bob", 1),
+        ("carol", 0),
+    ]
     summary = (await session.scalars(select(Summary).where(Summary.execution_id == execution.id))).one()
     assert sorted(summary.raw_data["post_ids"]) == sorted(kept)
 
