@@ -47,6 +47,8 @@ async def test_a_briefing_from_pasted_handles_at_8_on_weekdays(
     page = text_of((await client.get(created.headers["location"])).text)
     assert "Weekdays at 08:00 (Europe/Paris)" in page
     assert "Briefing: @alice and 4 more accounts" in page
+    dashboard = text_of((await client.get("/")).text)
+    assert "@alice and 4 more" in dashboard and "Weekdays at 08:00 (Europe/Paris)" in dashboard
 
     edit = await client.get(f"/jobs/{job.id}/edit")
     assert [a for a in tags(edit.text, "textarea") if a.get("name") == "more_accounts"]
