@@ -1,7 +1,7 @@
 """Imports every table so metadata (Alembic, tests) sees the whole schema."""
 
 from xtrack.executions.models import JobExecution
-from xtrack.jobs.models import Job
+from xtrack.jobs.models import Job, JobAccount
 from xtrack.notify.models import JobNotificationTarget, NotificationDelivery, NotificationTarget
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 from xtrack.posts.models import SourceLimit, StoredPost, XAccount
@@ -13,6 +13,7 @@ __all__ = [
     "EmailToken",
     "FeedToken",
     "Job",
+    "JobAccount",
     "JobExecution",
     "JobNotificationTarget",
     "MaintenanceRun",

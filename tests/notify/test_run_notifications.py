@@ -280,3 +280,25 @@ async def test_a_notice_out_for_a_job_without_recipients_is_still_cleared(
         await hooks.run_completed(session, CompletedRun(completed.id, job.id, None, []), now=T0)
         assert await _notified_at(session, job) is None
         assert await _deliveries(session, job) == []
+
+
+async def test_a_briefing_account_failing_three_runs_in_a_row_is_one_notice_per_recipient(
+    db: Database, settings: Settings, hooks: RunNotifications
+) -> None:
+    async with db.session() as session:
+        user = await make_user(session)
+        job = await make_job(session, owner=user)
+        phone = await _target(session, user, "Phone")
+        await _choose(session, user, job, [phone])
+    async with db.session() as session:
+        execution = await _execution(session, job, ExecutionStatus.COMPLETED)
+        warning = "@carol was skipped: it is suspended."
+        run = CompletedRun(execution.id, job.id, None, [], failing_accounts=[warning])
+        await hooks.run_completed(session, run, now=T0)
+        await hooks.run_completed(session, run, now=T0)  # twice: harmless
+    async with db.session() as session:
+        rows = await _deliveries(session, job)
+    assert [(d.target_id, d.kind) for d in rows] == [(phone.id, "failure")]
+    message = rows[0].payload
+    assert "keep failing" in message["subject"] and warning in message["text"]
+    assert "The other accounts are still summarized." in message["text"]

@@ -11,7 +11,7 @@ from tests.conftest import make_user
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions.models import JobExecution
-from xtrack.jobs.models import Job
+from xtrack.jobs.models import Job, JobAccount
 from xtrack.ops.maintenance import (
     PRUNE_TASK,
     Housekeeping,
@@ -269,3 +269,22 @@ async def test_housekeeping_beats_and_prunes_once(
     assert run is not None and run.last_finished_at == NOW and run.holder is None
     assert run.last_result is not None and run.last_result["executions_deleted"] == 1
     assert run.last_result["heartbeats_deleted"] == 1
+
+
+async def test_posts_a_briefing_still_needs_are_kept_for_its_other_accounts(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
+    owner = await make_user(session)
+    erin = await _account(session, "erin")  # the second account of a briefing whose cursor is behind
+    e40, e35 = await _posts(session, erin, 40, 35)
+    briefing = await _job(session, owner, "frank", cursor=e35.external_id)
+    session.add_all([JobAccount(job_id=briefing.id, position=0, account="frank")])
+    session.add_all([JobAccount(job_id=briefing.id, position=1, account="Erin")])
+    erin_id, kept = erin.id, e35.id
+    assert e40.created_at < e35.created_at  # the older post is the one retention may take
+    await session.commit()
+
+    await prune(db, _settings(settings), now=NOW)
+
+    session.expire_all()
+    assert set(await session.scalars(select(StoredPost.id).where(StoredPost.account_id == erin_id))) == {kept}

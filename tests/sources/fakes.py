@@ -291,8 +291,12 @@ class FakeX(FakeUpstream):
                         "quote_count": 0,
                         "impression_count": 40,
                     },
+                    # A post may say what it references (a repost, a quote, a reply); otherwise
+                    # every seventh id is a reply, as before.
                     **(
-                        {"referenced_tweets": [{"type": "replied_to", "id": "1"}]}
+                        {"referenced_tweets": p["referenced_tweets"]}
+                        if "referenced_tweets" in p
+                        else {"referenced_tweets": [{"type": "replied_to", "id": "1"}]}
                         if int(p["id"]) % 7 == 0
                         else {}
                     ),

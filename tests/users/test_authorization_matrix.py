@@ -300,6 +300,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/jobs/{job_id}/runs/poll"): owner_object(job, active=False),
     ("POST", "/jobs/{job_id}/run"): owner_object(job, active=True),
     ("POST", "/jobs/{job_id}/pause"): owner_object(job, active=True),
+    ("POST", "/jobs/{job_id}/accounts/remove"): owner_object(job, active=True, form={"account": "matrix"}),
     ("POST", "/jobs/{job_id}/resume"): owner_object(job, active=True),
     ("GET", "/jobs/{job_id}/delete"): owner_object(job, active=False),
     ("POST", "/jobs/{job_id}/delete"): owner_object(job, active=True),

@@ -21,7 +21,7 @@ from xtrack.db import Database, JSONType, UTCDateTime, typed_param
 from xtrack.executions.batching import TurnBatches
 from xtrack.executions.inputs import RunInputs, job_inputs, playground_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
-from xtrack.jobs.models import Job
+from xtrack.jobs.models import Job, JobAccount
 from xtrack.observability import get_logger
 from xtrack.users.models import User, UserStatus
 
@@ -33,6 +33,7 @@ CLAIM_BATCH_MAX = 200
 EXECUTIONS = cast(Table, JobExecution.__table__)
 _JOBS = cast(Table, Job.__table__)
 _USERS = cast(Table, User.__table__)
+_JOB_ACCOUNTS = cast(Table, JobAccount.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ _CLAIM_READ = (
         _JOBS.c.frequency,
         _JOBS.c.last_run,
         _JOBS.c.last_post_id,
+        _JOBS.c.filters,
         _USERS.c.status.label("owner_status"),
     )
     .select_from(
@@ -94,6 +96,13 @@ _CLAIM_READ = (
         )
     )
     .where(EXECUTIONS.c.id.in_(bindparam("execution_ids", expanding=True)))
+)
+
+# The accounts of the batch's jobs, in order (one query on job_accounts' primary key).
+_BRIEFING_ACCOUNTS = (
+    select(_JOB_ACCOUNTS.c.job_id, _JOB_ACCOUNTS.c.account)
+    .where(_JOB_ACCOUNTS.c.job_id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(_JOB_ACCOUNTS.c.job_id, _JOB_ACCOUNTS.c.position)
 )
 
 _CANCEL = (
@@ -179,6 +188,11 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
     async with database.autocommit() as connection:
         found = await connection.execute(_CLAIM_READ, {"execution_ids": [i for i, _ in wanted]})
         rows = {row.id: row for row in found}
+        briefings: dict[int, list[str]] = {}
+        job_ids = sorted({row.job_id for row in rows.values() if row.job_found is not None})
+        if job_ids:
+            for job_id, account in await connection.execute(_BRIEFING_ACCOUNTS, {"job_ids": job_ids}):
+                briefings.setdefault(job_id, []).append(account)
         cancels: list[dict[str, Any]] = []
         starts: list[tuple[int, int, dict[str, Any], datetime]] = []
         prepared: dict[int, tuple[Any, RunInputs, datetime]] = {}
@@ -198,7 +212,11 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
                 metrics.execution_finished(status=ExecutionStatus.CANCELLED.value, trigger=row.trigger)
                 continue
             is_job_run = row.job_id is not None
-            inputs = job_inputs(row, now=now) if is_job_run else playground_inputs(row.params, now=now)
+            inputs = (
+                job_inputs(row, now=now, accounts=briefings.get(row.job_id))
+                if is_job_run
+                else playground_inputs(row.params, now=now)
+            )
             starts.append((row.id, row.attempt, inputs.params(), now))
             prepared[row.id] = (row, inputs, now)
         if cancels:

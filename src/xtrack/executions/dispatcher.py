@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, bindparam, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from xtrack.executions.executors.base import Executor
 from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
 from xtrack.jobs import schedule
+from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.observability import get_logger
 from xtrack.users.models import User, UserStatus
@@ -54,13 +56,14 @@ class TickResult:
 _PG_DISPATCH = text(
     """
 WITH due AS (
-    SELECT j.id, j.user_id, j.frequency, j.next_run_at, j.x_username, j.topics, j.language,
+    SELECT j.id, j.user_id, j.frequency, j.next_run_at, j.x_username, j.topics, j.language, j.filters,
            (j.last_run IS NULL AND j.last_post_id IS NULL) AS first_run,
            floor(extract(epoch FROM (CAST(:now AS timestamptz) - j.next_run_at)) / (j.frequency * 60))
                AS missed
     FROM jobs AS j
     JOIN users AS u ON u.id = j.user_id
     WHERE j.next_run_at <= CAST(:now AS timestamptz) AND j.is_active AND u.status = 'ACTIVE'
+      AND j.daily_at IS NULL
     ORDER BY j.next_run_at
     LIMIT :batch
     FOR UPDATE OF j SKIP LOCKED
@@ -84,7 +87,11 @@ inserted AS (
            || CASE WHEN first_run
                    THEN jsonb_build_object(
                        'hours_back', CAST(ceil(greatest(1440, frequency) / 60.0) AS integer))
-                   ELSE '{}'::jsonb END,
+                   ELSE '{}'::jsonb END
+           || CASE WHEN jsonb_typeof(filters) = 'object' AND filters <> '{}'::jsonb
+                   THEN jsonb_build_object('filters', filters) ELSE '{}'::jsonb END
+           || COALESCE((SELECT jsonb_build_object('accounts', jsonb_agg(ja.account ORDER BY ja.position))
+                        FROM job_accounts AS ja WHERE ja.job_id = slots.id HAVING count(*) > 1), '{}'::jsonb),
            slot, CAST(:now AS timestamptz), CAST(:now AS timestamptz), 1, 0, false
     FROM slots
     ON CONFLICT DO NOTHING
@@ -130,38 +137,67 @@ async def _redeliver(session: AsyncSession, *, now: datetime, lease_seconds: flo
 
 async def _dispatch_postgresql(session: AsyncSession, *, now: datetime, batch: int) -> list[int]:
     result = await session.execute(_PG_DISPATCH, {"now": now, "batch": batch})
-    return list(result.scalars())
+    interval_ids = list(result.scalars())
+    # Jobs at a local time (few: one run a day at most) take the Python path: zone rules in SQL
+    # would duplicate ``schedule.next_daily_run``.
+    daily = await _dispatch_rows(session, now=now, batch=batch, daily_only=True)
+    return sorted(interval_ids + daily)
 
 
 async def _dispatch_sqlite(session: AsyncSession, *, now: datetime, batch: int) -> list[int]:
     # Take SQLite's write lock before reading, so a concurrent writer cannot invalidate what we read.
     await session.execute(text("UPDATE jobs SET id = id WHERE 0"))
-    due = (
-        await session.execute(
-            select(
-                Job.id,
-                Job.user_id,
-                Job.frequency,
-                Job.next_run_at,
-                Job.x_username,
-                Job.topics,
-                Job.language,
-                Job.last_run,
-                Job.last_post_id,
-            )
-            .join(User, User.id == Job.user_id)
-            .where(Job.next_run_at <= now, Job.is_active.is_(True), User.status == UserStatus.ACTIVE.value)
-            .order_by(Job.next_run_at)
-            .limit(batch)
+    return await _dispatch_rows(session, now=now, batch=batch, daily_only=False)
+
+
+def _dispatch_of(row: Any, now: datetime) -> schedule.Dispatch | None:
+    """The slot a due job runs now and its next run: on its interval grid, or (a daily job) the
+    missed local time, once, and the next one after ``now``."""
+    assert row.next_run_at is not None
+    if row.daily_at is None:
+        return schedule.due_slot(row.next_run_at, frequency_minutes=row.frequency, now=now)
+    if row.next_run_at > now:
+        return None
+    upcoming = schedule.next_daily_run(
+        now=now, daily_at=row.daily_at, days=row.days, timezone=row.timezone or "UTC"
+    )
+    return schedule.Dispatch(slot=row.next_run_at, next_run_at=upcoming)
+
+
+async def _dispatch_rows(session: AsyncSession, *, now: datetime, batch: int, daily_only: bool) -> list[int]:
+    """Due jobs read, planned in Python and written back: every due job on SQLite, the daily ones
+    on PostgreSQL (locked with SKIP LOCKED there, so concurrent schedulers take disjoint jobs)."""
+    query = (
+        select(
+            Job.id,
+            Job.user_id,
+            Job.frequency,
+            Job.next_run_at,
+            Job.x_username,
+            Job.topics,
+            Job.language,
+            Job.last_run,
+            Job.last_post_id,
+            Job.filters,
+            Job.daily_at,
+            Job.days,
+            Job.timezone,
         )
-    ).all()
+        .join(User, User.id == Job.user_id)
+        .where(Job.next_run_at <= now, Job.is_active.is_(True), User.status == UserStatus.ACTIVE.value)
+        .order_by(Job.next_run_at)
+        .limit(batch)
+    )
+    if daily_only:
+        query = query.where(Job.daily_at.is_not(None)).with_for_update(of=Job, skip_locked=True)
+    due = (await session.execute(query)).all()
     if not due:
         return []
+    accounts = await jobs_service.accounts_of(session, [row.id for row in due])
     advances: list[dict[str, Any]] = []
     executions: list[dict[str, Any]] = []
     for row in due:
-        assert row.next_run_at is not None
-        dispatch = schedule.due_slot(row.next_run_at, frequency_minutes=row.frequency, now=now)
+        dispatch = _dispatch_of(row, now)
         if dispatch is None:
             continue
         advances.append({"id": row.id, "next_run_at": dispatch.next_run_at})
@@ -171,7 +207,7 @@ async def _dispatch_sqlite(session: AsyncSession, *, now: datetime, batch: int) 
                 "user_id": row.user_id,
                 "status": ExecutionStatus.QUEUED.value,
                 "trigger": Trigger.SCHEDULED.value,
-                "params": job_inputs(row, now=now).params(),
+                "params": job_inputs(row, now=now, accounts=accounts[row.id]).params(),
                 "scheduled_for": dispatch.slot,
                 "created_at": now,
                 "queued_at": now,
@@ -180,10 +216,13 @@ async def _dispatch_sqlite(session: AsyncSession, *, now: datetime, batch: int) 
                 "gap": False,
             }
         )
+    if not advances:
+        return []
     # ORM bulk UPDATE by primary key: one executemany.
     await session.execute(update(Job), advances)
+    insert = postgresql_insert if daily_only else sqlite_insert
+    statement = insert(JobExecution).on_conflict_do_nothing().returning(JobExecution.id)
     ids: list[int] = []
-    statement = sqlite_insert(JobExecution).on_conflict_do_nothing().returning(JobExecution.id)
     for start in range(0, len(executions), 500):
         result = await session.execute(statement, executions[start : start + 500])
         ids.extend(result.scalars())

@@ -20,6 +20,9 @@ class CompletedRun:
     job_id: int
     summary: dict[str, Any] | None
     post_urls: Sequence[str]
+    # A briefing's accounts that just failed in the third run in a row: one warning line each
+    # (``executions.briefing.account_warning``); the owner is told once.
+    failing_accounts: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ SQL (100,000 due jobs in one statement, see ``dispatcher.py``); a test checks th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -45,6 +46,13 @@ class RunInputs:
     cursor: str | None  # the job's last post id: the run reads what is newer
     since: datetime | None  # lower bound on post time when there is no cursor
     need_since: datetime  # how far back the account's stored posts must reach
+    # A briefing's accounts in order (the first is ``x_username``); empty: just ``x_username``.
+    accounts: tuple[str, ...] = ()
+    filters: dict[str, Any] = field(default_factory=dict)  # ``jobs.filters.PostFilters`` as stored
+
+    @property
+    def usernames(self) -> tuple[str, ...]:
+        return self.accounts or (self.x_username,)
 
     def params(self) -> dict[str, Any]:
         """The snapshot recorded on the execution (``params``), so the history shows what ran."""
@@ -55,11 +63,21 @@ class RunInputs:
         }
         if self.hours_back is not None:
             params["hours_back"] = self.hours_back
+        # Only briefings and filtered jobs add keys: a single account's snapshot stays as it was.
+        if len(self.usernames) > 1:
+            params["accounts"] = list(self.usernames)
+        if self.filters:
+            params["filters"] = self.filters
         return params
 
 
-def job_inputs(job: JobColumns, *, now: datetime) -> RunInputs:
-    """A job run's inputs: newer than the cursor, or (a first run) the last 24 hours or one interval."""
+def _accounts(first: str, accounts: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(accounts) if accounts and len(accounts) > 1 else (first,)
+
+
+def job_inputs(job: JobColumns, *, now: datetime, accounts: Sequence[str] | None = None) -> RunInputs:
+    """A job run's inputs: newer than the cursor, or (a first run) the last 24 hours or one interval.
+    ``accounts``: the job's accounts in order (``job_accounts``), when it follows more than one."""
     start = schedule.window_start(now=now, frequency_minutes=job.frequency, last_run=job.last_run)
     first_run = not (job.last_post_id or job.last_run)
     return RunInputs(
@@ -70,6 +88,8 @@ def job_inputs(job: JobColumns, *, now: datetime) -> RunInputs:
         cursor=job.last_post_id,
         since=None if job.last_post_id else start,
         need_since=start,
+        accounts=_accounts(job.x_username, accounts),
+        filters=dict(getattr(job, "filters", None) or {}),
     )
 
 
@@ -78,12 +98,15 @@ def playground_inputs(params: dict[str, Any] | None, *, now: datetime) -> RunInp
     params = params or {}
     hours_back = max(1, int(params.get("hours_back") or DEFAULT_PLAYGROUND_HOURS))
     start = schedule.playground_window_start(now=now, hours_back=hours_back)
+    first = str(params.get("x_username") or "")
     return RunInputs(
-        x_username=str(params.get("x_username") or ""),
+        x_username=first,
         topics=[str(t) for t in params.get("topics") or []],
         language=str(params.get("language") or "en"),
         hours_back=hours_back,
         cursor=None,
         since=start,
         need_since=start,
+        accounts=_accounts(first, [str(name) for name in params.get("accounts") or []]),
+        filters=dict(params.get("filters") or {}),
     )

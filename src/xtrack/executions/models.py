@@ -115,6 +115,12 @@ class JobExecution(Base):
     source_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     posts_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     source_cost_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Posts left after the job's filters (what the summarizer saw); None before it ran.
+    posts_summarized: Mapped[int | None] = mapped_column(Integer)
+    # A briefing's skipped accounts, one readable line each, and its per-account counts
+    # (``username``, ``posts_fetched``, ``posts_kept``, ``error``).
+    warnings: Mapped[list[str] | None] = mapped_column(JSONType)
+    accounts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
     @property
     def duration_ms(self) -> int | None:

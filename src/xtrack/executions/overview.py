@@ -34,6 +34,7 @@ class LastRun:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    warnings: list[str] | None = None  # a briefing's skipped accounts
 
     @property
     def is_active(self) -> bool:
@@ -94,27 +95,38 @@ def _overview() -> Select[Any]:
         .scalar_subquery()
     )
     finished = select(func.count()).select_from(recent).scalar_subquery()
-    return (
-        select(
-            Job,
-            last.id,
-            last.status,
-            last.trigger,
-            last.tweets_fetched,
-            last.error_kind,
-            last.created_at,
-            last.started_at,
-            last.completed_at,
-            completed.label("completed"),
-            finished.label("finished"),
-        )
-        .select_from(Job)
-        .outerjoin(last, last.id == newest_id)
-    )
+    columns: list[Any] = [
+        Job,
+        last.id,
+        last.status,
+        last.trigger,
+        last.tweets_fetched,
+        last.error_kind,
+        last.created_at,
+        last.started_at,
+        last.completed_at,
+        last.warnings,
+        completed.label("completed"),
+        finished.label("finished"),
+    ]
+    return select(*columns).select_from(Job).outerjoin(last, last.id == newest_id)
 
 
 def _overview_of(row: Any) -> JobOverview:
-    job, run_id, status, trigger, fetched, error_kind, created_at, started_at, completed_at, done, total = row
+    (
+        job,
+        run_id,
+        status,
+        trigger,
+        fetched,
+        error_kind,
+        created_at,
+        started_at,
+        completed_at,
+        warnings,
+        done,
+        total,
+    ) = row
     last_run = None
     if run_id is not None:
         last_run = LastRun(
@@ -126,6 +138,7 @@ def _overview_of(row: Any) -> JobOverview:
             created_at=created_at,
             started_at=started_at,
             completed_at=completed_at,
+            warnings=warnings,
         )
     return JobOverview(job=job, last_run=last_run, completed=int(done or 0), finished=int(total or 0))
 

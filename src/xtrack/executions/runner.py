@@ -27,21 +27,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, typed_param, utcnow
+from xtrack.executions.briefing import RunPosts, failure_streaks, read_accounts
 from xtrack.executions.claims import EXECUTIONS, Claim, claim, in_state, release
 from xtrack.executions.costs import source_cost_usd
 from xtrack.executions.failures import classify, retry_wait
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.hooks import CompletedRun, FailedRun, NoHooks, RunHooks
+from xtrack.executions.inputs import RunInputs
 from xtrack.executions.models import ErrorKind, ExecutionStatus
 from xtrack.jobs.models import Job
 from xtrack.observability import bind_execution, get_logger, unbind
-from xtrack.posts import refresh as posts_refresh
-from xtrack.posts import store as posts_store
 from xtrack.sources.base import Post, Source
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import Summarizer, SummaryRequest, SummaryResult
@@ -63,6 +64,9 @@ _COMPLETE = (
         completed_at=typed_param("at", EXECUTIONS.c.completed_at),
         heartbeat_at=typed_param("at", EXECUTIONS.c.heartbeat_at),
         tweets_fetched=bindparam("posts"),
+        posts_summarized=bindparam("kept"),
+        warnings=typed_param("warnings_", EXECUTIONS.c.warnings),
+        accounts=typed_param("accounts_", EXECUTIONS.c.accounts),
         covered_from=typed_param("from_", EXECUTIONS.c.covered_from),
         covered_to=typed_param("to", EXECUTIONS.c.covered_to),
         gap=bindparam("gap_"),
@@ -91,18 +95,26 @@ GAP_NOTE = "The source could not reach back to the start of this run's window: o
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a run found and wrote: the posts, their summary, and the window they cover."""
+    """What a run found and wrote: the posts summarized (after filters, reposts folded), every post
+    read (the cursor moves past them all), the summary, and the window they cover."""
 
     posts: Sequence[Post]
     result: SummaryResult | None
     covered_from: datetime | None
     covered_to: datetime
     gap: bool
+    fetched: Sequence[Post] = ()
+    read: RunPosts | None = None
     gap_note: str | None = None
-    # Upstream cost of this run's own fetch (none when it joined another run's fetch).
+    # Upstream cost of this run's own fetches (none for an account whose fetch another run made).
     source_requests: int = 0
     posts_read: int = 0
     source_cost_usd: float = 0.0
+
+    @property
+    def newest_post_id(self) -> str | None:
+        posts = self.fetched or self.posts
+        return max(posts, key=lambda post: post.sort_key).external_id if posts else None
 
 
 def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[str, Any] | None:
@@ -124,6 +136,7 @@ def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[st
             "post_ids": [post.external_id for post in posts],
             "headline": result.headline,
             "language": inputs.language,  # the summary page says when quotes stay untranslated
+            **_briefing_raw(inputs, outcome),
         },
         "created_at": now,
         "model": result.model,
@@ -133,6 +146,48 @@ def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[st
     }
 
 
+def _briefing_raw(inputs: RunInputs, outcome: Outcome) -> dict[str, Any]:
+    """What a briefing's summary adds to ``raw_data``: its accounts, and who reposted what."""
+    if len(inputs.usernames) == 1:
+        return {}
+    reposted = outcome.read.reposted_by if outcome.read else {}
+    return {"accounts": list(inputs.usernames), "reposted_by": reposted}
+
+
+def _completed_values(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    read = outcome.read
+    return {
+        **claim.fence,
+        "at": now,
+        "posts": len(outcome.fetched or outcome.posts),
+        "kept": len(outcome.posts),
+        "warnings_": (read.warnings or None) if read else None,
+        "accounts_": [r.counts() for r in read.reads] if read else None,
+        "from_": outcome.covered_from,
+        "to": outcome.covered_to,
+        "gap_": outcome.gap,
+        "gap_note": outcome.gap_note if outcome.gap else None,
+        "source_requests": outcome.source_requests,
+        "posts_read": outcome.posts_read,
+        "source_cost_usd": outcome.source_cost_usd,
+    }
+
+
+async def _account_streaks(session: AsyncSession, claim: Claim, outcome: Outcome) -> list[str]:
+    """A briefing's per-account failure streaks moved on; the accounts whose owner is told now."""
+    if claim.job_id is None or outcome.read is None or len(claim.inputs.usernames) == 1:
+        return []
+    current = await session.scalar(select(_JOBS.c.account_failures).where(_JOBS.c.id == claim.job_id))
+    streaks, notify = failure_streaks(
+        current, usernames=claim.inputs.usernames, failed=outcome.read.failed_usernames
+    )
+    if streaks != (current or {}):
+        await session.execute(
+            update(_JOBS).where(_JOBS.c.id == claim.job_id).values(account_failures=streaks or None)
+        )
+    return notify
+
+
 async def _complete(
     database: Database, claim: Claim, outcome: Outcome, *, hooks: RunHooks, now: datetime
 ) -> bool:
@@ -140,37 +195,29 @@ async def _complete(
     hooks write (notification outbox rows) together. False when the run is no longer ours."""
     posts = outcome.posts
     async with database.session() as session:
-        done = await session.execute(
-            _COMPLETE,
-            {
-                **claim.fence,
-                "at": now,
-                "posts": len(posts),
-                "from_": outcome.covered_from,
-                "to": outcome.covered_to,
-                "gap_": outcome.gap,
-                "gap_note": outcome.gap_note if outcome.gap else None,
-                "source_requests": outcome.source_requests,
-                "posts_read": outcome.posts_read,
-                "source_cost_usd": outcome.source_cost_usd,
-            },
-        )
+        done = await session.execute(_COMPLETE, _completed_values(claim, outcome, now))
         if getattr(done, "rowcount", 0) != 1:
             return False  # reaped and re-queued, or the job (and this row) was deleted: not ours any more
         summary = _summary_values(claim, outcome, now=now)
         if summary is not None:
             summary["id"] = (await session.execute(_INSERT_SUMMARY, summary)).scalar_one()
         if claim.job_id is not None:
-            newest = max(posts, key=lambda post: post.sort_key).external_id if posts else None
+            newest = outcome.newest_post_id
             await session.execute(
                 _ADVANCE_JOB,
                 {"job_id": claim.job_id, "username": claim.inputs.x_username, "at": now, "newest": newest},
             )
+            failing = await _account_streaks(session, claim, outcome)
             completed = CompletedRun(
                 execution_id=claim.execution_id,
                 job_id=claim.job_id,
                 summary=summary,
                 post_urls=[post.url for post in posts],
+                failing_accounts=[
+                    warning
+                    for warning in (outcome.read.warnings if outcome.read else [])
+                    if any(warning.startswith(f"@{name} ") for name in failing)
+                ],
             )
             await hooks.run_completed(session, completed, now=now)
     return True
@@ -233,45 +280,44 @@ async def _fetch_and_summarize(
     source: Source,
     summarizer: Summarizer | Summarizers,
 ) -> Outcome:
-    """Refresh the account, pick the run's posts and summarize them (no transaction held open)."""
+    """Refresh the accounts, pick the run's posts and summarize them (no transaction held open)."""
     inputs = claim.inputs
-    wanted = posts_store.PostsWanted(after_post_id=inputs.cursor, since=inputs.since)
-    snapshot = await posts_refresh.refresh_account(
-        database,
-        source,
-        username=inputs.x_username,
-        need_since=inputs.need_since,
-        requested_at=claim.started_at,
-        now=now,
-        wanted=wanted,
-        lease_seconds=settings.lease_seconds,
+    read = await read_accounts(
+        database, source, inputs, started_at=claim.started_at, now=now, lease_seconds=settings.lease_seconds
     )
-    found = snapshot.new_posts
-    if found is None:  # it joined another run's fetch of the account: read them here
-        async with database.session() as session:
-            found = await posts_store.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
-    posts = found.posts
+    posts = read.kept
     result: SummaryResult | None = None
     if posts:
         if isinstance(summarizer, Summarizers):
             summarizer = summarizer.for_posts(len(posts))
         request = SummaryRequest(
-            username=inputs.x_username, posts=posts, topics=inputs.topics, language=inputs.language
+            username=inputs.x_username,
+            posts=posts,
+            topics=inputs.topics,
+            language=inputs.language,
+            accounts=inputs.usernames if len(inputs.usernames) > 1 else (),
+            reposted_by=read.reposted_by,
         )
         result = await summarizer.summarize(request)
+    snapshots = [r.snapshot for r in read.reads if r.snapshot is not None]
+    fetched_at = [s.fetched_at for s in snapshots if s.fetched_at is not None]
+    gap = any(s.gap for s in snapshots)
+    # A fetch's own gap (a poll stopped short) counts even where older coverage hides it.
+    gap_note = next((s.gap_note for s in snapshots if s.gap_note), None) or (GAP_NOTE if gap else None)
+    posts_read = sum(s.posts_read for s in snapshots)
+    lookups = sum(s.lookups for s in snapshots)
     return Outcome(
         posts=posts,
         result=result,
-        covered_from=inputs.since or found.cursor_created_at,
-        covered_to=snapshot.fetched_at or claim.started_at,
-        # The fetch's own gap (a poll stopped short) counts even where older coverage hides it.
-        gap=snapshot.gap or snapshot.gap_note is not None,
-        gap_note=snapshot.gap_note or (GAP_NOTE if snapshot.gap else None),
-        source_requests=snapshot.requests_made,
-        posts_read=snapshot.posts_read,
-        source_cost_usd=source_cost_usd(
-            settings, source.name, posts_read=snapshot.posts_read, lookups=snapshot.lookups
-        ),
+        covered_from=inputs.since or read.reads[0].cursor_created_at,
+        covered_to=min(fetched_at) if fetched_at else claim.started_at,
+        gap=gap or gap_note is not None,
+        gap_note=gap_note,
+        fetched=read.fetched,
+        read=read,
+        source_requests=sum(s.requests_made for s in snapshots),
+        posts_read=posts_read,
+        source_cost_usd=source_cost_usd(settings, source.name, posts_read=posts_read, lookups=lookups),
     )
 
 
@@ -291,7 +337,7 @@ async def _work(
     if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
         return
-    posts = len(outcome.posts)
+    posts = len(outcome.fetched or outcome.posts)
     seconds = (now() - claim.started_at).total_seconds()
     logger.info(
         "execution.completed",

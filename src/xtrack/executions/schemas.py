@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from xtrack.executions.service import ExecutionView
+
+
+class AccountCount(BaseModel):
+    username: str
+    posts_fetched: int
+    posts_kept: int
+    error: str | None
 
 
 class ExecutionRead(BaseModel):
@@ -38,7 +45,23 @@ class ExecutionRead(BaseModel):
         default=0.0,
         description="Estimated upstream cost of the run in US dollars (XTRACK_*_PRICE_* settings)",
     )
-    params: dict[str, Any] = Field(description="What ran: x_username, topics, language, hours_back")
+    params: dict[str, Any] = Field(
+        description="What ran: x_username, topics, language, hours_back (and a briefing's accounts, filters)"
+    )
+    posts_summarized: int | None = Field(
+        default=None, description="Posts left after the job's filters (what the summarizer saw)"
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="One readable line per account the run skipped, naming it and why"
+    )
+    accounts: list[AccountCount] = Field(
+        default_factory=list, description="Per account: posts fetched, posts kept, the error if skipped"
+    )
+
+    @field_validator("warnings", "accounts", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return [] if value is None else value
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionRead:

@@ -70,7 +70,9 @@ async def run_now(
         user_id=job.user_id,
         status=ExecutionStatus.QUEUED.value,
         trigger=Trigger.MANUAL.value,
-        params=job_inputs(job, now=now).params(),
+        params=job_inputs(
+            job, now=now, accounts=(await jobs_service.accounts_of(session, [job.id]))[job.id]
+        ).params(),
         created_at=now,
         queued_at=now if executor is not None else None,
         attempt=1,
@@ -115,7 +117,9 @@ async def retry(
         user_id=job.user_id,
         status=ExecutionStatus.QUEUED.value,
         trigger=Trigger.MANUAL.value,
-        params=job_inputs(job, now=now).params(),
+        params=job_inputs(
+            job, now=now, accounts=(await jobs_service.accounts_of(session, [job.id]))[job.id]
+        ).params(),
         created_at=now,
         queued_at=now if executor is not None else None,
         attempt=1,
@@ -210,6 +214,9 @@ class ExecutionView:
     source_requests: int
     posts_read: int
     source_cost_usd: float
+    posts_summarized: int | None
+    warnings: list[str] | None
+    accounts: list[dict[str, Any]] | None
     summary_id: int | None
     llm_cost_usd: float | None = None  # its summary's LLM cost, beside the upstream cost
     # Derived from started_at/completed_at (not a column); a field, so that the API serialises a
@@ -218,6 +225,9 @@ class ExecutionView:
 
     def __post_init__(self) -> None:
         self.duration_ms = run_duration_ms(self.started_at, self.completed_at)
+        # One shape in the history page and a single execution: lists, never null.
+        self.warnings = self.warnings or []
+        self.accounts = self.accounts or []
 
     @classmethod
     def of(cls, execution: JobExecution, *, summary_id: int | None = None) -> ExecutionView:

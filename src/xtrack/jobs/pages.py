@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 
 from xtrack.db import utcnow
 from xtrack.errors import Conflict, RateLimited, XTrackError
@@ -21,6 +20,7 @@ from xtrack.executions import service as executions_service
 from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
+from xtrack.jobs.form_pages import briefing_fields, empty_form, job_form_values, validate
 from xtrack.jobs.models import Job
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
@@ -36,7 +36,7 @@ from xtrack.web.charts import runs_chart
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import FormLines, FormStr, error_of, field_errors, split_list
+from xtrack.web.forms import FormLines, FormStr, error_of
 from xtrack.web.presenters import format_frequency, pluralize
 from xtrack.web.templating import render
 
@@ -48,18 +48,9 @@ CHART_RUNS = 50
 # A job due this soon (or overdue) counts as live: the page polls until its run shows up and ends.
 DUE_SOON = timedelta(seconds=60)
 
-FIELD_LABELS = {
-    "x_username": "X account",
-    "topics": "Topics",
-    "frequency": "Frequency",
-    "language": "Summary language",
-}
-REQUIRED_MESSAGES = {"x_username": "Enter the X account to follow, e.g. @alice."}
-
 FREQUENCY_CHOICES: list[tuple[str, str]] = [
     (str(minutes), format_frequency(minutes).capitalize()) for minutes in PRESETS.values()
 ]
-DEFAULT_FREQUENCY = "360"
 LANGUAGE_CHOICES: list[tuple[str, str]] = [
     ("en", "English"),
     ("de", "Deutsch (German)"),
@@ -116,37 +107,6 @@ def language_choices(current: str | None = None) -> list[tuple[str, str]]:
     if current and current not in {v for v, _ in choices}:
         choices.append((current, current))
     return choices
-
-
-def job_form_values(job: Job) -> dict[str, str]:
-    return {
-        "x_username": job.x_username,
-        "topics": "\n".join(job.topics or []),
-        "frequency": str(job.frequency),
-        "language": job.language,
-    }
-
-
-def _validate(
-    schema: type[JobCreate] | type[JobUpdate], form: dict[str, str]
-) -> tuple[JobCreate | JobUpdate | None, dict[str, str]]:
-    """The form checked by the API's schema: (data, {}) or (None, {field: message})."""
-    errors: dict[str, str] = {}
-    if not form["x_username"].strip().removeprefix("@"):
-        errors["x_username"] = REQUIRED_MESSAGES["x_username"]
-    values = {
-        "x_username": form["x_username"],
-        "topics": split_list(form["topics"]),
-        "frequency": form["frequency"] or DEFAULT_FREQUENCY,
-        "language": form["language"] or "en",
-    }
-    try:
-        data = schema.model_validate(values)
-    except ValidationError as exc:
-        for name, message in field_errors(exc, labels=FIELD_LABELS, required=REQUIRED_MESSAGES).items():
-            errors.setdefault(name, message)
-        return None, errors
-    return (None, errors) if errors else (data, {})
 
 
 def _form_page(
@@ -281,8 +241,7 @@ async def _runs_context(
 
 @router.get("/jobs/new", response_class=HTMLResponse)
 async def new_job(request: Request, user: CurrentUser) -> Response:
-    form = {"x_username": "", "topics": "", "frequency": DEFAULT_FREQUENCY, "language": "en"}
-    return _form_page(request, user, form=form, errors={})
+    return _form_page(request, user, form=empty_form(user.timezone or "UTC"), errors={})
 
 
 @router.post("/jobs", response_class=HTMLResponse)
@@ -293,12 +252,19 @@ async def create_job(
     user: ActiveUser,
     _csrf: CsrfForm,
     x_username: FormStr = "",
+    more_accounts: FormLines = "",
     topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:
-    form = {"x_username": x_username, "topics": topics, "frequency": frequency, "language": language}
-    data, errors = _validate(JobCreate, form)
+    form = {
+        "x_username": x_username,
+        "more_accounts": more_accounts,
+        "topics": topics,
+        "frequency": frequency,
+    }
+    form |= {"language": language, **await briefing_fields(request)}
+    data, errors = validate(JobCreate, form)
     if data is None or not isinstance(data, JobCreate):
         return _form_page(request, user, form=form, errors=errors, status_code=422)
     try:
@@ -307,8 +273,11 @@ async def create_job(
         )
     except XTrackError as exc:
         return _form_page(request, user, form=form, errors=error_of(exc), status_code=exc.status_code)
+    count = len(data.account_list)
+    who = f"@{job.x_username}" if count == 1 else f"The briefing over {count} accounts"
+    when = "in a moment" if job.daily_at is None else f"on its schedule ({jobs_service.schedule_label(job)})"
     return redirect_with_flash(
-        request, f"/jobs/{job.id}", f"Job created: @{job.x_username} runs for the first time in a moment."
+        request, f"/jobs/{job.id}", f"Job created: {who} runs for the first time {when}."
     )
 
 
@@ -318,7 +287,9 @@ async def create_job(
 @router.get("/jobs/{job_id}/edit", response_class=HTMLResponse)
 async def edit_job(request: Request, session: SessionDep, user: CurrentUser, job_id: int) -> Response:
     job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
-    return _form_page(request, user, form=job_form_values(job), errors={}, job=job)
+    accounts = (await jobs_service.accounts_of(session, [job.id]))[job.id]
+    form = job_form_values(job, accounts, timezone=user.timezone or "UTC")
+    return _form_page(request, user, form=form, errors={}, job=job)
 
 
 @router.post("/jobs/{job_id}/edit", response_class=HTMLResponse)
@@ -329,13 +300,20 @@ async def update_job(
     _csrf: CsrfForm,
     job_id: int,
     x_username: FormStr = "",
+    more_accounts: FormLines = "",
     topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
 ) -> Response:
     job = await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)
-    form = {"x_username": x_username, "topics": topics, "frequency": frequency, "language": language}
-    data, errors = _validate(JobUpdate, form)
+    form = {
+        "x_username": x_username,
+        "more_accounts": more_accounts,
+        "topics": topics,
+        "frequency": frequency,
+    }
+    form |= {"language": language, **await briefing_fields(request)}
+    data, errors = validate(JobUpdate, form, job=job)
     if data is None or not isinstance(data, JobUpdate):
         return _form_page(request, user, form=form, errors=errors, job=job, status_code=422)
     await executions_service.update_job(session, owner_id=user.id, job_id=job_id, data=data, now=utcnow())
@@ -376,6 +354,9 @@ async def job_page(
             "latest_summary": latest,
             "latest_excerpt": summary_excerpt(latest.content) if latest else "",
             "language_label": dict(language_choices(overview.job.language)).get(overview.job.language, ""),
+            "accounts": (await jobs_service.accounts_of(session, [job_id]))[job_id]
+            or [overview.job.x_username],
+            "schedule_label": jobs_service.schedule_label(overview.job),
             "live": is_live(overview, now),
             "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
             "job_targets": job_targets,
@@ -435,6 +416,27 @@ async def run_job_now(
     return redirect_with_flash(
         request, f"/jobs/{job_id}", f"Run #{execution.id} queued: it starts in a moment."
     )
+
+
+@router.post("/jobs/{job_id}/accounts/remove")
+async def remove_account(
+    request: Request,
+    session: SessionDep,
+    user: ActiveUser,
+    _csrf: CsrfForm,
+    job_id: int,
+    account: FormStr = "",
+) -> Response:
+    """Stop following one account of a briefing (the last one stays: delete the job instead)."""
+    await jobs_service.get_for_owner(session, owner_id=user.id, job_id=job_id)  # 404 unless theirs
+    accounts = (await jobs_service.accounts_of(session, [job_id]))[job_id]
+    rest = [name for name in accounts if name.lower() != account.strip().removeprefix("@").lower()]
+    if not rest or len(rest) == len(accounts):
+        message = "A job follows at least one account." if not rest else f"@{account} is not followed."
+        return redirect_with_flash(request, f"/jobs/{job_id}", message, kind="error")
+    update = JobUpdate(accounts=rest)
+    await executions_service.update_job(session, owner_id=user.id, job_id=job_id, data=update, now=utcnow())
+    return redirect_with_flash(request, f"/jobs/{job_id}", f"Removed @{account.strip().removeprefix('@')}.")
 
 
 @router.post("/jobs/{job_id}/pause")

@@ -11,6 +11,7 @@ from xtrack.db import utcnow
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.jobs import service as jobs_service
+from xtrack.jobs.filters import filters_of
 from xtrack.jobs.schemas import JobCreate, JobList, JobRead, JobUpdate, frequency_label
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
@@ -24,11 +25,12 @@ R409: dict[int | str, dict[str, Any]] = {409: {"description": "Job limit reached
 R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input; the detail names the field"}}
 
 
-def job_read(overview: executions_overview.JobOverview) -> JobRead:
+def job_read(overview: executions_overview.JobOverview, accounts: list[str] | None = None) -> JobRead:
     job = overview.job
     return JobRead(
         id=job.id,
         x_username=job.x_username,
+        accounts=accounts or [job.x_username],
         topics=list(job.topics or []),
         frequency=job.frequency,
         frequency_label=frequency_label(job.frequency),
@@ -36,6 +38,11 @@ def job_read(overview: executions_overview.JobOverview) -> JobRead:
         is_active=job.is_active,
         last_run=job.last_run,
         next_run_at=job.next_run_at,
+        daily_at=job.daily_at,
+        days=job.days,
+        timezone=job.timezone,
+        schedule_label=jobs_service.schedule_label(job),
+        filters=filters_of(job.filters),
         created_at=job.created_at,
         updated_at=job.updated_at,
         last_execution_status=overview.last_execution_status,
@@ -44,13 +51,15 @@ def job_read(overview: executions_overview.JobOverview) -> JobRead:
 
 
 async def _read(session: SessionDep, owner_id: int, job_id: int) -> JobRead:
-    return job_read(await executions_overview.get_overview(session, owner_id=owner_id, job_id=job_id))
+    overview = await executions_overview.get_overview(session, owner_id=owner_id, job_id=job_id)
+    return job_read(overview, (await jobs_service.accounts_of(session, [job_id]))[job_id])
 
 
 @router.get("", response_model=JobList, summary="Your jobs", responses={**R401})
 async def list_jobs(session: SessionDep, user: CurrentUser) -> JobList:
     overviews = await executions_overview.overview_for_owner(session, owner_id=user.id)
-    return JobList(items=[job_read(overview) for overview in overviews])
+    accounts = await jobs_service.accounts_of(session, [overview.job.id for overview in overviews])
+    return JobList(items=[job_read(overview, accounts[overview.job.id]) for overview in overviews])
 
 
 @router.post(

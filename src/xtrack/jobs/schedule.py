@@ -9,8 +9,10 @@ does the same arithmetic in SQL on PostgreSQL (``dispatcher._PG_TICK``); a test 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 MIN_FREQUENCY_MINUTES = 15
 MAX_FREQUENCY_MINUTES = 30 * 24 * 60
@@ -113,3 +115,73 @@ def rescheduled(
     if last_run is None:
         return current if current is not None else now
     return last_run + interval(frequency_minutes)
+
+
+# A schedule at a local time: "HH:MM" on some days of the week, in an IANA time zone.
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
+WEEKDAYS = frozenset(DAY_NAMES[:5])
+_DAY_LABELS = {
+    "mon": "Mon",
+    "tue": "Tue",
+    "wed": "Wed",
+    "thu": "Thu",
+    "fri": "Fri",
+    "sat": "Sat",
+    "sun": "Sun",
+}
+
+
+def parse_daily_at(value: str) -> time:
+    """``"08:00"`` -> 08:00; ValueError for anything but a 24-hour HH:MM."""
+    text = value.strip()
+    hours, sep, minutes = text.partition(":")
+    if not (sep and len(minutes) == 2 and 1 <= len(hours) <= 2 and (hours + minutes).isascii()):
+        raise ValueError("must be a time of day as HH:MM, e.g. 08:00")
+    if not (hours + minutes).isdigit() or int(hours) > 23 or int(minutes) > 59:
+        raise ValueError("must be a time of day as HH:MM, e.g. 08:00")
+    return time(int(hours), int(minutes))
+
+
+def _wall_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the wall time ``at`` on ``day`` in ``zone``. A wall time skipped by a
+    daylight-saving change runs at the first wall time that exists after it (02:30 -> 03:00); a
+    repeated one runs at its first occurrence (fold 0), so it runs once."""
+    local = datetime.combine(day, at, tzinfo=zone)
+    for _ in range(24 * 60):
+        back = local.astimezone(UTC).astimezone(zone)
+        if back.replace(tzinfo=None) == local.replace(tzinfo=None):
+            return local.astimezone(UTC)
+        local = (local.replace(tzinfo=None) + timedelta(minutes=1)).replace(tzinfo=zone)
+    return local.astimezone(UTC)  # unreachable for real zones: gaps are at most hours
+
+
+def next_daily_run(*, now: datetime, daily_at: str, days: Sequence[str] | None, timezone: str) -> datetime:
+    """The first run strictly after ``now`` at ``daily_at`` local time on one of ``days`` (every day
+    when None or empty) in ``timezone``, in UTC."""
+    _aware("now", now)
+    zone = ZoneInfo(timezone)
+    at = parse_daily_at(daily_at)
+    allowed = set(days or DAY_NAMES)
+    today = now.astimezone(zone).date()
+    for offset in range(0, 9):  # the run is within 8 local days; a day either side of a DST change
+        day = today + timedelta(days=offset - 1)
+        if DAY_NAMES[day.weekday()] not in allowed:
+            continue
+        run = _wall_to_utc(day, at, zone)
+        if run > now:
+            return run
+    raise ValueError("days must name at least one day of the week")
+
+
+def describe_daily(daily_at: str, days: Sequence[str] | None, timezone: str) -> str:
+    """``"Weekdays at 08:00 (Europe/Paris)"``, ``"Every day at 07:30 (UTC)"``, ``"Mon, Wed, Fri at ..."``."""
+    chosen = [day for day in DAY_NAMES if day in set(days or DAY_NAMES)]
+    if len(chosen) == 7:
+        when = "Every day"
+    elif set(chosen) == WEEKDAYS:
+        when = "Weekdays"
+    elif set(chosen) == {"sat", "sun"}:
+        when = "Weekends"
+    else:
+        when = ", ".join(day.title() for day in chosen)
+    return f"{when} at {daily_at} ({timezone})"

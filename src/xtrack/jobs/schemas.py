@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
-from xtrack.jobs.schedule import PRESETS, format_frequency, parse_frequency
+from xtrack.jobs.filters import PostFilters
+from xtrack.jobs.schedule import DAY_NAMES, PRESETS, format_frequency, parse_daily_at, parse_frequency
 from xtrack.text import check_single_line
 
+MAX_ACCOUNTS = 50
 MAX_TOPICS = 20
 MAX_TOPIC_LENGTH = 50
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -24,6 +27,80 @@ def clean_username(value: object) -> str:
     name = value.strip().removeprefix("@")
     if not _USERNAME.fullmatch(name):
         raise ValueError("must be an X username: 1 to 15 letters, digits or underscores (e.g. @alice)")
+    return name
+
+
+def clean_accounts(value: object) -> list[str]:
+    """1 to 50 X handles, order kept, repeats (any case) folded into the first."""
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of X usernames")
+    accounts: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        try:
+            name = clean_username(item)
+        except ValueError as exc:
+            raise ValueError(f"item {index + 1} ({str(item)[:20]!r}) {exc}") from None
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            accounts.append(name)
+    if not accounts:
+        raise ValueError("must name at least one X username")
+    if len(accounts) > MAX_ACCOUNTS:
+        raise ValueError(f"at most {MAX_ACCOUNTS} accounts")
+    return accounts
+
+
+_HANDLE_SPLIT = re.compile(r"[\s,;]+")
+_PROFILE_URL = re.compile(r"^(?:https?://)?(?:www\.|mobile\.)?(?:x|twitter)\.com/@?([^/?#]+)", re.IGNORECASE)
+
+
+def split_handles(text: str) -> list[str]:
+    """Handles pasted as one text: separated by spaces, commas or new lines, each with or without
+    ``@``, or as a profile URL (``https://x.com/alice``, ``twitter.com/alice/status/1``). Order
+    kept; validation (and folding repeats) is the schema's."""
+    handles: list[str] = []
+    for token in _HANDLE_SPLIT.split(text or ""):
+        token = token.strip()
+        if not token:
+            continue
+        url = _PROFILE_URL.match(token)
+        handles.append(url.group(1) if url else token.removeprefix("@"))
+    return handles
+
+
+def clean_daily_at(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a time of day as HH:MM, e.g. 08:00")
+    return parse_daily_at(check_single_line(value)).strftime("%H:%M")
+
+
+def clean_days(value: object) -> list[str]:
+    """A subset of mon..sun, in week order; \"weekdays\" and \"weekends\" are accepted too."""
+    if isinstance(value, str) and value.strip().lower() in ("weekdays", "weekends", "daily"):
+        return {"weekdays": list(DAY_NAMES[:5]), "weekends": list(DAY_NAMES[5:]), "daily": list(DAY_NAMES)}[
+            value.strip().lower()
+        ]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"must be a non-empty list of days: {', '.join(DAY_NAMES)}")
+    chosen: set[str] = set()
+    for item in value:
+        day = item.strip().lower()[:3] if isinstance(item, str) else None
+        if day not in DAY_NAMES:
+            raise ValueError(f"{item!r} is not a day: use {', '.join(DAY_NAMES)}")
+        chosen.add(day)
+    return [day for day in DAY_NAMES if day in chosen]
+
+
+def clean_timezone(value: object) -> str:
+    """An IANA time zone name such as ``Europe/Paris``."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ValueError("must be an IANA time zone such as 'Europe/Paris'")
+    name = value.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name[:64]}' is not an IANA time zone (e.g. 'Europe/Paris')") from None
     return name
 
 
@@ -87,15 +164,60 @@ Frequency = Annotated[
     ),
 ]
 Language = Annotated[str, BeforeValidator(clean_language), Field(description="Summary language code")]
+Accounts = Annotated[
+    list[str],
+    BeforeValidator(clean_accounts),
+    Field(description=f"1 to {MAX_ACCOUNTS} X usernames, in order; repeats are folded", examples=[["alice"]]),
+]
+DailyAt = Annotated[
+    str,
+    BeforeValidator(clean_daily_at),
+    Field(description="Run at this local time, HH:MM", examples=["08:00"]),
+]
+Days = Annotated[
+    list[str],
+    BeforeValidator(clean_days),
+    Field(description="Days the daily run happens (default every day): " + ", ".join(DAY_NAMES)),
+]
+TimeZone = Annotated[
+    str, BeforeValidator(clean_timezone), Field(description="IANA time zone (default: yours)")
+]
+
+
+def accounts_first(data: Any) -> Any:
+    """``accounts`` wins over ``x_username``, which names its first account (older clients send
+    only ``x_username``)."""
+    if not isinstance(data, dict) or data.get("accounts") is None:
+        return data
+    accounts = data["accounts"]
+    try:
+        return {**data, "x_username": clean_accounts(accounts)[0]}
+    except ValueError:
+        # Invalid accounts: their error is the one reported (not a bad x_username as well).
+        return {**data, "x_username": "_"}
 
 
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     x_username: Username
+    accounts: Accounts | None = None
     topics: Topics = Field(default_factory=list)
     frequency: Frequency = 360
     language: Language = "en"
+    daily_at: DailyAt | None = None
+    days: Days | None = None
+    timezone: TimeZone | None = None
+    filters: PostFilters | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_account(cls, data: Any) -> Any:
+        return accounts_first(data)
+
+    @property
+    def account_list(self) -> list[str]:
+        return list(self.accounts) if self.accounts else [self.x_username]
 
 
 class JobUpdate(BaseModel):
@@ -104,17 +226,28 @@ class JobUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     x_username: Username | None = None
+    accounts: Accounts | None = None
     topics: Topics | None = None
     frequency: Frequency | None = None
     language: Language | None = None
     is_active: StrictBool | None = None  # true or false, not 0 or "yes"
+    daily_at: DailyAt | None = Field(default=None, description="HH:MM, or null to run on the interval")
+    days: Days | None = None
+    timezone: TimeZone | None = None
+    filters: PostFilters | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_account(cls, data: Any) -> Any:
+        return accounts_first(data)
 
 
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    x_username: str
+    x_username: str = Field(description="The first of the accounts")
+    accounts: list[str]
     topics: list[str]
     frequency: int = Field(description="Minutes between runs")
     frequency_label: str
@@ -122,6 +255,11 @@ class JobRead(BaseModel):
     is_active: bool
     last_run: datetime | None
     next_run_at: datetime | None
+    daily_at: str | None = Field(description="Local time of the daily run; null: every `frequency`")
+    days: list[str] | None
+    timezone: str | None
+    schedule_label: str = Field(description='e.g. "Weekdays at 08:00 (Europe/Paris)" or "Every 1h"')
+    filters: PostFilters
     created_at: datetime
     updated_at: datetime
     last_execution_status: str | None = Field(description="Status of the newest execution, if any")

@@ -5,15 +5,17 @@ in ``xtrack.executions.service`` and ``xtrack.executions.overview``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.errors import Conflict, NotFound
+from xtrack.errors import Conflict, Invalid, NotFound
 from xtrack.jobs import schedule
-from xtrack.jobs.models import Job
+from xtrack.jobs.models import Job, JobAccount
 from xtrack.jobs.schemas import JobCreate, JobUpdate
 from xtrack.users.models import User
 
@@ -44,9 +46,10 @@ async def create(session: AsyncSession, *, owner: User, data: JobCreate, max_job
             f"You already have {max_jobs} jobs, the most allowed per user: delete one first.",
             field="x_username",
         )
+    accounts = data.account_list
     job = Job(
         user_id=owner.id,
-        x_username=data.x_username,
+        x_username=accounts[0],
         topics=data.topics,
         frequency=data.frequency,
         language=data.language,
@@ -54,10 +57,50 @@ async def create(session: AsyncSession, *, owner: User, data: JobCreate, max_job
         next_run_at=now,
         created_at=now,
         updated_at=now,
+        filters=data.filters.model_dump() if data.filters and not data.filters.is_empty else None,
     )
+    if data.daily_at is not None:
+        job.daily_at, job.days = data.daily_at, data.days
+        job.timezone = data.timezone or owner.timezone or "UTC"
+        job.next_run_at = schedule.next_daily_run(
+            now=now, daily_at=job.daily_at, days=job.days, timezone=job.timezone
+        )
+    elif data.days is not None or data.timezone is not None:
+        raise Invalid("days and timezone need daily_at (the local time of the run).", field="daily_at")
     session.add(job)
     await session.flush()
+    await _set_accounts(session, job.id, accounts)
     return job
+
+
+async def _set_accounts(session: AsyncSession, job_id: int, accounts: Sequence[str]) -> None:
+    await session.execute(delete(JobAccount).where(JobAccount.job_id == job_id))
+    await session.execute(
+        insert(JobAccount),
+        [{"job_id": job_id, "position": index, "account": name} for index, name in enumerate(accounts)],
+    )
+
+
+async def accounts_of(session: AsyncSession, job_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The accounts of each job, in order (one query)."""
+    found: dict[int, list[str]] = {job_id: [] for job_id in job_ids}
+    if not job_ids:
+        return found
+    rows = await session.execute(
+        select(JobAccount.job_id, JobAccount.account)
+        .where(JobAccount.job_id.in_(list(job_ids)))
+        .order_by(JobAccount.job_id, JobAccount.position)
+    )
+    for job_id, account in rows:
+        found[job_id].append(account)
+    return found
+
+
+def schedule_label(job: Job) -> str:
+    """``"Weekdays at 08:00 (Europe/Paris)"`` for a daily job, ``"Every 6h"`` for an interval."""
+    if job.daily_at:
+        return schedule.describe_daily(job.daily_at, job.days, job.timezone or "UTC")
+    return f"Every {schedule.format_frequency(job.frequency)}"
 
 
 async def update(session: AsyncSession, *, owner_id: int, job_id: int, data: JobUpdate, now: datetime) -> Job:
@@ -66,27 +109,72 @@ async def update(session: AsyncSession, *, owner_id: int, job_id: int, data: Job
     (``executions.service.update_job`` also cancels the QUEUED runs of a job it pauses)."""
     job = await get_for_owner(session, owner_id=owner_id, job_id=job_id, lock=True)
     changes = data.model_dump(exclude_unset=True)
-    if changes.get("x_username") is not None and changes["x_username"].lower() != job.x_username.lower():
-        job.x_username = changes["x_username"]
-        job.last_post_id = None
-        job.last_run = None
-        job.next_run_at = now
-    elif changes.get("x_username") is not None:
-        job.x_username = changes["x_username"]
+    if data.accounts is not None or data.x_username is not None:
+        await _change_accounts(session, job, data, now=now)
     if changes.get("topics") is not None:
         job.topics = changes["topics"]
     if changes.get("language") is not None:
         job.language = changes["language"]
+    if "filters" in changes:
+        job.filters = data.filters.model_dump() if data.filters and not data.filters.is_empty else None
     if changes.get("frequency") is not None and changes["frequency"] != job.frequency:
         job.frequency = changes["frequency"]
-        job.next_run_at = schedule.rescheduled(
-            current=job.next_run_at, last_run=job.last_run, frequency_minutes=job.frequency, now=now
-        )
+        if not job.daily_at:
+            job.next_run_at = schedule.rescheduled(
+                current=job.next_run_at, last_run=job.last_run, frequency_minutes=job.frequency, now=now
+            )
+    if {"daily_at", "days", "timezone"} & changes.keys():
+        await _change_schedule(session, job, changes, now=now)
     if changes.get("is_active") is not None and changes["is_active"] != job.is_active:
         job.is_active = changes["is_active"]
     job.updated_at = now
     await session.flush()
     return job
+
+
+async def _change_accounts(session: AsyncSession, job: Job, data: JobUpdate, *, now: datetime) -> None:
+    """New accounts (``accounts``), or a new first account (``x_username`` alone). A new first
+    account starts over, as a new username always did (no cursor, first-run window, due now)."""
+    current = (await accounts_of(session, [job.id]))[job.id] or [job.x_username]
+    if data.accounts is not None:
+        accounts = list(data.accounts)
+    else:
+        assert data.x_username is not None
+        rest = [name for name in current[1:] if name.lower() != data.x_username.lower()]
+        accounts = [data.x_username, *rest]
+    if accounts[0].lower() != job.x_username.lower():
+        job.last_post_id = None
+        job.last_run = None
+        job.next_run_at = now
+    job.x_username = accounts[0]
+    if accounts != current:
+        await _set_accounts(session, job.id, accounts)
+
+
+async def _change_schedule(
+    session: AsyncSession, job: Job, changes: dict[str, Any], *, now: datetime
+) -> None:
+    """A daily schedule set, changed or dropped (``daily_at`` null: back to the interval)."""
+    if "daily_at" in changes and changes["daily_at"] is None:
+        job.daily_at, job.days, job.timezone = None, None, None
+        job.next_run_at = schedule.rescheduled(
+            current=None, last_run=job.last_run, frequency_minutes=job.frequency, now=now
+        )
+        return
+    daily_at = changes.get("daily_at") or job.daily_at
+    if daily_at is None:
+        raise Invalid("days and timezone need daily_at (the local time of the run).", field="daily_at")
+    if job.timezone is None and changes.get("timezone") is None:
+        owner = await session.get(User, job.user_id)
+        changes["timezone"] = (owner.timezone if owner else None) or "UTC"
+    job.daily_at = daily_at
+    if "days" in changes:
+        job.days = changes["days"]
+    if changes.get("timezone") is not None:
+        job.timezone = changes["timezone"]
+    job.next_run_at = schedule.next_daily_run(
+        now=now, daily_at=daily_at, days=job.days, timezone=job.timezone or "UTC"
+    )
 
 
 async def pause(session: AsyncSession, *, owner_id: int, job_id: int, now: datetime) -> Job:

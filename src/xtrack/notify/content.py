@@ -110,6 +110,35 @@ def fit_markdown(markdown: str, limit: int | None, *, link: str | None) -> str:
     return cut.rstrip() + suffix
 
 
+CHAT_POINTS = 5
+
+
+def chat_digest(content: str, *, points: int = CHAT_POINTS) -> str:
+    """A briefing for chat: its headline, then its first ``points`` points under their theme
+    headings, then how many more there are (the message then fits every chat service's limit)."""
+    lines: list[str] = []
+    pending_heading: str | None = None
+    shown = hidden = 0
+    for line in content.strip().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("## ") and not lines:
+            lines.append(stripped)
+        elif stripped.startswith("#"):
+            pending_heading = stripped
+        elif stripped.startswith("- "):
+            if shown == points:
+                hidden += 1
+                continue
+            if pending_heading is not None:
+                lines.extend(["", pending_heading])
+                pending_heading = None
+            lines.append(stripped)
+            shown += 1
+    if hidden:
+        lines.extend(["", f"…and {hidden} more point{'s' if hidden != 1 else ''}."])
+    return "\n".join(lines)
+
+
 def _links_markdown(post_urls: Sequence[str]) -> str:
     shown = list(post_urls[:MAX_POST_LINKS])
     lines = [f"- <{url}>" for url in shown]
@@ -121,7 +150,10 @@ def _links_markdown(post_urls: Sequence[str]) -> str:
 def _html_document(title: str, body: Markup) -> str:
     return str(
         Markup(
-            '<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>\n'
+            '<!doctype html>\n<html><head><meta charset="utf-8">'
+            # Phones: without it, mail apps render the page at desktop width and shrink it.
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>{title}</title></head>\n"
             "<body>\n{body}\n</body></html>\n"
         ).format(title=title, body=body)
     )
@@ -157,13 +189,22 @@ def summary_message(
     unsubscribe_url: str | None,
     manage_url: str | None,
     target_name: str,
+    accounts: Sequence[str] = (),
 ) -> Message:
-    """A new summary: the summary itself, links to its posts and its page, and an unsubscribe link."""
+    """A new summary: the summary itself, links to its posts and its page, and an unsubscribe link.
+    A briefing (``accounts``, more than one): chat gets its headline and top points, the email all
+    of it, section by theme, each point with its link."""
     subject = subject_line(username, headline)
     handle = f"@{username.lstrip('@')}"
     reason = f"You get this because your XTrack job for {handle} sends its summaries to “{target_name}”."
     posts_md = _links_markdown(post_urls)
     markdown = f"{content.strip()}\n\n[Read it on XTrack]({summary_url})"
+    if len(accounts) > 1:
+        subject = truncate(f"{SUBJECT_PREFIX} {one_line(headline) or 'Your briefing'}", MAX_SUBJECT)
+        briefing = f"your XTrack briefing over {len(accounts)} accounts"
+        reason = f"You get this because {briefing} sends its summaries to “{target_name}”."
+        posts_md = ""  # every point of a briefing carries its own link
+        markdown = f"{chat_digest(content)}\n\n[Read it on XTrack]({summary_url})"
     text_parts = [markdown_to_text(content)]
     if posts_md:
         text_parts.append("Posts:\n" + markdown_to_text(posts_md))
@@ -206,6 +247,30 @@ def _notice(
     )
     return Message(
         subject=subject, markdown=markdown, text=text + "\n", html=_html_document(subject, body), link=link
+    )
+
+
+def account_failure_message(
+    *,
+    warnings: Sequence[str],
+    failures: int,
+    job_url: str,
+    unsubscribe_url: str | None,
+    manage_url: str | None,
+    target_name: str,
+) -> Message:
+    """Accounts of a briefing skipped in ``failures`` runs in a row (sent once per streak)."""
+    lead = f"Some accounts of your XTrack briefing were skipped in the last {failures} runs in a row:"
+    paragraphs = [lead, *(truncate(one_line(warning), 300) for warning in warnings[:20])]
+    paragraphs.append("The other accounts are still summarized. Remove or fix these on the job page.")
+    return _notice(
+        subject=truncate(f"{SUBJECT_PREFIX} briefing: {len(warnings)} account(s) keep failing", MAX_SUBJECT),
+        paragraphs=paragraphs,
+        link=job_url,
+        link_label="Open the job",
+        reason=f"You get this because your XTrack job notifies “{target_name}” about failures.",
+        unsubscribe_url=unsubscribe_url,
+        manage_url=manage_url,
     )
 
 

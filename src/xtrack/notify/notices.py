@@ -129,6 +129,7 @@ def summary_notice(
         content=summary["content"],
         post_urls=list(post_urls),
         summary_url=links.summary_url(settings, int(summary["id"])),
+        accounts=list((summary.get("raw_data") or {}).get("accounts") or []),
         **_footer(settings, recipient, job_id=job_id),
     )
 
@@ -141,6 +142,18 @@ def failure_notice(
         username=username,
         failures=failures,
         error=error,
+        job_url=links.job_url(settings, job_id),
+        **_footer(settings, recipient, job_id=job_id),
+    )
+
+
+def account_failure_notice(
+    settings: Settings, recipient: Recipient, *, job_id: int, warnings: Sequence[str]
+) -> Message:
+    """A briefing's accounts were skipped in three runs in a row (the others still summarized)."""
+    return content.account_failure_message(
+        warnings=warnings,
+        failures=3,
         job_url=links.job_url(settings, job_id),
         **_footer(settings, recipient, job_id=job_id),
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +51,7 @@ from xtrack.notify.models import (
     NotificationDelivery,
     NotificationTarget,
 )
+from xtrack.notify.rows import delivery_rows
 from xtrack.observability import get_logger
 from xtrack.users.models import User, UserStatus
 
@@ -83,34 +84,6 @@ async def nudge() -> None:
 
 
 # Writing -------------------------------------------------------------------------------------------
-
-
-def delivery_rows(
-    recipients: Sequence[notices.Recipient],
-    *,
-    job_id: int,
-    execution_id: int,
-    kind: DeliveryKind,
-    message: Callable[[notices.Recipient], Message],
-    now: datetime,
-    summary_id: int | None = None,
-) -> list[dict[str, Any]]:
-    """One PENDING outbox row per recipient, due at ``now``, carrying ``message(recipient)``."""
-    return [
-        {
-            "target_id": recipient.target_id,
-            "job_id": job_id,
-            "execution_id": execution_id,
-            "summary_id": summary_id,
-            "kind": kind.value,
-            "status": DeliveryStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "payload": message(recipient).as_payload(),
-        }
-        for recipient in recipients
-    ]
 
 
 async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -193,6 +166,17 @@ class RunNotifications:
                 ),
                 now=now,
                 summary_id=int(summary["id"]),
+            )
+        if run.failing_accounts and job.notify_on_failure:  # a briefing's accounts that keep failing
+            rows += delivery_rows(
+                job.recipients,
+                job_id=run.job_id,
+                execution_id=run.execution_id,
+                kind=DeliveryKind.FAILURE,
+                message=lambda recipient: notices.account_failure_notice(
+                    self.settings, recipient, job_id=run.job_id, warnings=run.failing_accounts
+                ),
+                now=now,
             )
         if job.failure_notified and await _clear_failure_notice(session, job_id=run.job_id):
             rows += delivery_rows(

@@ -36,7 +36,7 @@ from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions.models import FINISHED_STATUSES, JobExecution
 from xtrack.jobs import schedule
-from xtrack.jobs.models import Job
+from xtrack.jobs.models import Job, JobAccount
 from xtrack.observability import get_logger
 from xtrack.ops.models import MaintenanceRun, SchedulerHeartbeat
 from xtrack.posts.models import StoredPost, XAccount
@@ -195,7 +195,11 @@ async def _prune_account(
         followers = [
             (row.last_post_id, row.frequency)
             for row in await session.execute(
-                select(Job.last_post_id, Job.frequency).where(func.lower(Job.x_username) == username)
+                select(Job.last_post_id, Job.frequency).where(
+                    # A briefing follows the account too, from any position (``job_accounts``).
+                    (func.lower(Job.x_username) == username)
+                    | Job.id.in_(select(JobAccount.job_id).where(func.lower(JobAccount.account) == username))
+                )
             )
         ]
     floor_id, first_window = _cursor_floor(followers, now=now)

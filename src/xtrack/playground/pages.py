@@ -15,7 +15,9 @@ from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import XTrackError
 from xtrack.executions.router import ExecutorDep
-from xtrack.jobs.pages import DEFAULT_FREQUENCY, frequency_choices, language_choices
+from xtrack.jobs.form_pages import DEFAULT_FREQUENCY
+from xtrack.jobs.pages import frequency_choices, language_choices
+from xtrack.jobs.schemas import split_handles
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import MAX_HOURS_BACK, PlaygroundRunCreate
 from xtrack.users.deps import ActiveUser, CurrentUser
@@ -33,34 +35,39 @@ router = APIRouter(include_in_schema=False)
 HISTORY_PER_PAGE = 20
 FIELD_LABELS = {
     "x_username": "X account",
+    "more_accounts": "More accounts",
     "topics": "Topics",
     "hours_back": "Hours back",
     "language": "Summary language",
 }
 REQUIRED_MESSAGES = {"x_username": "Enter the X account to read, e.g. @alice."}
-DEFAULT_FORM = {"x_username": "", "topics": "", "hours_back": "24", "language": "en"}
+DEFAULT_FORM = {"x_username": "", "more_accounts": "", "topics": "", "hours_back": "24", "language": "en"}
 
 
 def _validate(form: dict[str, str]) -> tuple[PlaygroundRunCreate | None, dict[str, str]]:
     errors: dict[str, str] = {}
-    if not form["x_username"].strip().removeprefix("@"):
+    if not form["x_username"].strip().removeprefix("@") and not split_handles(form.get("more_accounts", "")):
         errors["x_username"] = REQUIRED_MESSAGES["x_username"]
     hours = form["hours_back"].strip() or "24"
     if not hours.isdigit() or not 1 <= int(hours) <= MAX_HOURS_BACK:
         errors["hours_back"] = (
             f"Hours back: enter a whole number of hours from 1 to {MAX_HOURS_BACK} (a week)."
         )
-    values = {
+    more = split_handles(form.get("more_accounts", ""))
+    values: dict[str, object] = {
         "x_username": form["x_username"],
         "topics": split_list(form["topics"]),
         "hours_back": int(hours) if hours.isdigit() else 24,
         "language": form["language"] or "en",
     }
+    if more:  # a briefing to try: the first account, then the pasted ones
+        values["accounts"] = [form["x_username"].strip(), *more] if form["x_username"].strip() else more
     try:
         data = PlaygroundRunCreate.model_validate(values)
     except ValidationError as exc:
-        for name, message in field_errors(exc, labels=FIELD_LABELS, required=REQUIRED_MESSAGES).items():
-            errors.setdefault(name, message)
+        labels = {**FIELD_LABELS, "accounts": "X accounts"}
+        for name, message in field_errors(exc, labels=labels, required=REQUIRED_MESSAGES).items():
+            errors.setdefault("more_accounts" if name == "accounts" else name, message)
         return None, errors
     return (None, errors) if errors else (data, {})
 
@@ -139,6 +146,7 @@ async def playground(
     """The form (pre-filled from the query by "Run again") and the history."""
     form = {
         "x_username": x_username[:32],
+        "more_accounts": "",
         "topics": topics[:2000],
         "hours_back": hours_back[:4] or DEFAULT_FORM["hours_back"],
         "language": language[:35] or DEFAULT_FORM["language"],
@@ -167,11 +175,13 @@ async def start_run(
     _csrf: CsrfForm,
     executor: ExecutorDep,
     x_username: FormStr = "",
+    more_accounts: FormLines = "",
     topics: FormLines = "",
     hours_back: FormStr = "",
     language: FormStr = "",
 ) -> Response:
     form = {"x_username": x_username, "topics": topics, "hours_back": hours_back, "language": language}
+    form["more_accounts"] = more_accounts
     data, errors = _validate(form)
     if data is None:
         return await _playground_page(
@@ -191,7 +201,8 @@ async def start_run(
     return redirect_with_flash(
         request,
         f"/playground/runs/{execution.id}",
-        f"Playground run #{execution.id} started for @{data.x_username}.",
+        f"Playground run #{execution.id} started for @{data.x_username}"
+        + (f" and {len(data.accounts) - 1} more." if data.accounts and len(data.accounts) > 1 else "."),
     )
 
 

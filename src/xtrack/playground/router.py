@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from xtrack.db import MAX_ID, utcnow
 from xtrack.executions import overview as executions_overview
 from xtrack.executions.router import ExecutorDep
+from xtrack.jobs import service as jobs_service
 from xtrack.jobs.router import job_read
 from xtrack.jobs.schemas import JobRead
 from xtrack.playground import service as playground_service
@@ -84,4 +85,5 @@ async def save_as_job(
     job = await playground_service.save_as_job(
         session, user=user, run_id=run_id, frequency=data.frequency, now=utcnow(), settings=settings
     )
-    return job_read(await executions_overview.get_overview(session, owner_id=user.id, job_id=job.id))
+    overview = await executions_overview.get_overview(session, owner_id=user.id, job_id=job.id)
+    return job_read(overview, (await jobs_service.accounts_of(session, [job.id]))[job.id])

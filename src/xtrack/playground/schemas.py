@@ -4,11 +4,11 @@ language, frequency), so a run and the job saved from it accept exactly the same
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xtrack.jobs.schemas import Frequency, Language, Topics, Username
+from xtrack.jobs.schemas import Accounts, Frequency, Language, Topics, Username, accounts_first
 
 if TYPE_CHECKING:
     from xtrack.playground.service import HistoryPage, PlaygroundRun, PlaygroundSummary
@@ -25,9 +25,15 @@ class PlaygroundRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     x_username: Username
+    accounts: Accounts | None = Field(default=None, description="A briefing to try: 1 to 50 accounts")
     topics: Topics = Field(default_factory=list)
     hours_back: HoursBack = 24
     language: Language = "en"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_account(cls, data: Any) -> Any:
+        return accounts_first(data)
 
 
 class SaveAsJob(BaseModel):
@@ -64,6 +70,7 @@ class PlaygroundRunRead(BaseModel):
     id: int
     status: str = Field(description="QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED")
     x_username: str
+    accounts: list[str] = Field(description="The accounts read (the first is x_username)")
     topics: list[str]
     hours_back: int
     language: str

@@ -99,10 +99,12 @@ class PlaygroundRun:
     hours_back: int = 24
     language: str = "en"
     duration_ms: int | None = None
+    accounts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         params = self.params
         self.x_username = str(params.get("x_username") or "")
+        self.accounts = [str(name) for name in params.get("accounts") or [self.x_username]]
         self.topics = [str(topic) for topic in params.get("topics") or []]
         self.hours_back = int(params.get("hours_back") or 24)
         self.language = str(params.get("language") or "en")
@@ -309,6 +311,7 @@ async def create_execution(
     now: datetime,
     executor: Executor | None,
     retry_of_id: int | None = None,
+    accounts: Sequence[str] = (),
 ) -> JobExecution:
     """A QUEUED PLAYGROUND execution (no job) that the runner executes like any other; the caller
     validates the inputs and checks the quota (``check_quota``) first."""
@@ -324,6 +327,8 @@ async def create_execution(
             "topics": list(topics),
             "hours_back": hours_back,
             "language": language,
+            # A briefing tried out: its accounts (the first is x_username), as a job's run records them.
+            **({"accounts": list(accounts)} if len(accounts) > 1 else {}),
         },
         created_at=now,
         queued_at=now if executor is not None else None,
@@ -360,6 +365,7 @@ async def create_run(
         language=data.language,
         now=now,
         executor=executor,
+        accounts=data.accounts or (),
     )
 
 
@@ -389,6 +395,7 @@ async def retry(
         now=now,
         executor=executor,
         retry_of_id=failed.id,
+        accounts=[str(name) for name in params.get("accounts") or []],
     )
 
 
@@ -464,6 +471,7 @@ async def save_as_job(
         data = JobCreate.model_validate(
             {
                 "x_username": run.x_username,
+                "accounts": run.accounts,
                 "topics": run.topics,
                 "frequency": frequency,
                 "language": run.language,

@@ -82,7 +82,7 @@ def _when(value: datetime) -> str:
 
 def summary_markdown(summary: Summary) -> str:
     """One summary as a Markdown section."""
-    who = f"@{summary.x_username}" if summary.x_username else "Summary"
+    who = summary.who
     facts = [f"Posts: {summary.tweets_count}"]
     if summary.topics:
         facts.insert(0, "Topics: " + ", ".join(summary.topics))

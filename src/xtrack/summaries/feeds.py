@@ -161,7 +161,9 @@ def entry_title(summary: Summary) -> str:
     raw = summary.raw_data or {}
     headline = raw.get("headline") if isinstance(raw.get("headline"), str) else None
     headline = (headline or headline_of(summary.content) or "Summary").strip()
-    who = f"@{summary.x_username}" if summary.x_username else "Summary"
+    who = summary.who
+    if len(summary.accounts) > 1 and headline.startswith("Briefing"):
+        who = headline  # the headline already says it is a briefing; the accounts follow below
     # The offline summarizer's headline already starts with the handle; an LLM's need not.
     title = headline if headline.casefold().startswith(who.casefold()) else f"{who}: {headline}"
     # A plain-text title; tags dropped too, for feed readers that render titles as HTML anyway.

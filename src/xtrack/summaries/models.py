@@ -34,3 +34,21 @@ class Summary(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)  # US dollars
+
+    @property
+    def accounts(self) -> list[str]:
+        """The accounts the summary covers: a briefing's (``raw_data``), else its one account."""
+        found = (self.raw_data or {}).get("accounts")
+        if isinstance(found, list) and found:
+            return [str(name) for name in found]
+        return [self.x_username] if self.x_username else []
+
+    @property
+    def who(self) -> str:
+        """``@alice``, or ``@alice, @bob and 3 more`` for a briefing."""
+        names = [f"@{name}" for name in self.accounts]
+        if len(names) <= 1:
+            return names[0] if names else "Summary"
+        shown = names[:2] if len(names) > 3 else names[:-1]
+        rest = len(names) - len(shown)
+        return f"{', '.join(shown)} and " + (names[-1] if rest == 1 else f"{rest} more")

@@ -15,7 +15,8 @@ class SummaryRead(BaseModel):
     job_id: int | None
     execution_id: int | None
     is_playground: bool
-    x_username: str | None
+    x_username: str | None = Field(description="The first of the accounts")
+    accounts: list[str] = Field(description="The accounts the summary covers")
     topics: list[str]
     hours_back: int | None
     content: str = Field(description="Markdown: a headline line, then key points linking the posts")
@@ -36,6 +37,7 @@ class SummaryRead(BaseModel):
             execution_id=summary.execution_id,
             is_playground=summary.is_playground,
             x_username=summary.x_username,
+            accounts=summary.accounts,
             topics=list(summary.topics or []),
             hours_back=summary.hours_back,
             content=summary.content,

@@ -39,9 +39,9 @@ async def cited_posts(session: AsyncSession, *, summary: Summary) -> list[Stored
     if not ids:
         return []
     query = select(StoredPost).where(StoredPost.external_id.in_(ids))
-    if summary.x_username:
+    if summary.accounts:
         query = query.join(XAccount, XAccount.id == StoredPost.account_id).where(
-            func.lower(XAccount.username) == summary.x_username.lower()
+            func.lower(XAccount.username).in_([name.lower() for name in summary.accounts])
         )
     posts: dict[str, StoredPost] = {}
     for post in (

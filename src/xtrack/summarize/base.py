@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,14 @@ class SummaryRequest:
     posts: Sequence[Post]
     topics: Sequence[str]
     language: str = "en"
+    # A briefing: the accounts it covers, and the followed accounts that reposted each kept post
+    # (post id -> usernames), the reposts themselves folded into it (``summarize.briefing``).
+    accounts: Sequence[str] = ()
+    reposted_by: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @property
+    def is_briefing(self) -> bool:
+        return len(self.accounts) > 1
 
 
 @dataclass(frozen=True, slots=True)

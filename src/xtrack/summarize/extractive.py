@@ -188,6 +188,10 @@ def more_line(others: int, other_on_topic: int, wording: Wording | None) -> str:
 
 def summarize_extractive(request: SummaryRequest) -> SummaryResult:
     """The whole extractive summary as a pure function of the request."""
+    if request.is_briefing:
+        from xtrack.summarize.briefing import summarize_briefing  # it builds on this module
+
+        return summarize_briefing(request)
     posts = list(request.posts)
     username = request.username.lstrip("@")
     wording = wording_for(request.language)

@@ -327,7 +327,7 @@ class LLMSummarizer(ABC):
         """Summarize chunks that fit the budget (every post in exactly one), then merge the partial
         summaries, in rounds if even they do not fit one call."""
         overhead = build_prompt(request, posts=[], part=(1, 1)).estimated_tokens
-        chunks = chunk_posts(request.posts, budget_tokens=max(1, budget - overhead))
+        chunks = chunk_posts(request.posts, budget_tokens=max(1, budget - overhead), request=request)
         logger.info(
             "summarize.map_reduce", summarizer=self.name, posts=len(request.posts), chunks=len(chunks)
         )

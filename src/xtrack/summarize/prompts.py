@@ -78,12 +78,19 @@ def _escape_tags(markdown: str) -> str:
     return markdown.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def post_record(post: Post) -> dict[str, Any]:
+def post_record(post: Post, request: SummaryRequest | None = None) -> dict[str, Any]:
+    """One post as the model reads it; a briefing's posts also name their author and the followed
+    accounts that reposted them."""
     text = render_post(post)  # who said what: a repost names its original author, a quote its source
     record: dict[str, Any] = {
         "id": post.external_id,
         "time": _utc(post.created_at).strftime("%Y-%m-%dT%H:%MZ"),
     }
+    if request is not None and request.is_briefing:
+        record["author"] = f"@{post.author_username}"
+        reposted = request.reposted_by.get(post.external_id)
+        if reposted:
+            record["reposted_by"] = [f"@{name}" for name in reposted]
     kind = "repost" if post.is_repost else "reply" if post.is_reply else "quote" if post.is_quote else None
     if kind:
         record["kind"] = kind
@@ -102,13 +109,14 @@ def post_record(post: Post) -> dict[str, Any]:
     return record
 
 
-def post_line(post: Post) -> str:
+def post_line(post: Post, request: SummaryRequest | None = None) -> str:
     """One post as one line of the data block."""
-    return _escape_data(json.dumps(post_record(post), ensure_ascii=False, separators=(",", ":")))
+    record = post_record(post, request)
+    return _escape_data(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
 
 
-def posts_block(posts: Sequence[Post]) -> str:
-    lines = "\n".join(post_line(post) for post in posts)
+def posts_block(posts: Sequence[Post], request: SummaryRequest | None = None) -> str:
+    lines = "\n".join(post_line(post, request) for post in posts)
     return f"<posts>\n{lines}\n</posts>" if lines else "<posts>\n</posts>"
 
 
@@ -157,6 +165,20 @@ _UNTRUSTED = (
 )
 
 
+_BRIEFING_RULE = (
+    '7. This is a briefing over several accounts. Group the key points by theme under "### " '
+    "subheadings, the reader's topics first in the order given, then other themes. Each post names "
+    "its author: name the author (@handle) in every point. A post with reposted_by was shared by "
+    'those followed accounts: it appears once; say "reposted by @a, @b". Within a theme, order '
+    "points by relevance to the topics, then by engagement relative to what the author usually gets."
+)
+
+
+def _accounts_named(accounts: Sequence[str]) -> str:
+    names = ", ".join(f"@{name.lstrip('@')}" for name in accounts[:10])
+    return names + (f" and {len(accounts) - 10} more" if len(accounts) > 10 else "")
+
+
 def build_system_prompt(
     *,
     username: str,
@@ -164,8 +186,13 @@ def build_system_prompt(
     language: str,
     stage: Stage = "summary",
     part: tuple[int, int] | None = None,
+    accounts: Sequence[str] = (),
 ) -> str:
     """The instructions: what to summarize, the format, citations, language, and the data rule."""
+    if len(accounts) > 1:
+        return _briefing_system_prompt(
+            accounts=accounts, topics=topics, language=language, stage=stage, part=part
+        )
     username = username.lstrip("@")
     lang = language_name(language)
     if stage in ("combine", "combine_partial"):
@@ -203,6 +230,22 @@ def build_system_prompt(
     return intro + "\n\nRules:\n" + "\n".join(rules)
 
 
+def _briefing_system_prompt(
+    *,
+    accounts: Sequence[str],
+    topics: Sequence[str],
+    language: str,
+    stage: Stage,
+    part: tuple[int, int] | None,
+) -> str:
+    """A briefing's instructions: the single-account rules, over several accounts, grouped by theme."""
+    single = build_system_prompt(username="x", topics=topics, language=language, stage=stage, part=part)
+    who = f"{len(accounts)} X accounts ({_accounts_named(accounts)})"
+    intro, _, rules = single.partition("\n\nRules:\n")
+    intro = intro.replace("the X account @x", who)
+    return f"{intro}\n\nRules:\n{rules}\n{_BRIEFING_RULE}"
+
+
 def _time_span(posts: Sequence[Post]) -> str:
     if not posts:
         return ""
@@ -215,6 +258,12 @@ def chronological(posts: Sequence[Post]) -> list[Post]:
     return sorted(posts, key=lambda post: (post.created_at, post.external_id))
 
 
+def _account_line(request: SummaryRequest) -> str:
+    if request.is_briefing:
+        return f"Accounts: {_accounts_named(request.accounts)}"
+    return f"Account: @{request.username.lstrip('@')}"
+
+
 def build_prompt(
     request: SummaryRequest, *, posts: Sequence[Post] | None = None, part: tuple[int, int] | None = None
 ) -> Prompt:
@@ -223,12 +272,17 @@ def build_prompt(
     chosen = chronological(request.posts if posts is None else posts)
     stage: Stage = "partial" if part is not None else "summary"
     system = build_system_prompt(
-        username=request.username, topics=request.topics, language=request.language, stage=stage, part=part
+        username=request.username,
+        topics=request.topics,
+        language=request.language,
+        stage=stage,
+        part=part,
+        accounts=request.accounts,
     )
     user = (
-        f"Account: @{request.username.lstrip('@')}\n"
+        f"{_account_line(request)}\n"
         f"Posts: {len(chosen)}{_time_span(chosen)}\n\n"
-        f"{posts_block(chosen)}"
+        f"{posts_block(chosen, request)}"
     )
     return Prompt(system, user)
 
@@ -240,13 +294,14 @@ def build_combine_prompt(request: SummaryRequest, partials: Sequence[str], *, fi
         topics=request.topics,
         language=request.language,
         stage="combine" if final else "combine_partial",
+        accounts=request.accounts,
     )
     body = "\n".join(
         f'<summary part="{index}">\n{_escape_tags(text.strip())}\n</summary>'
         for index, text in enumerate(partials, start=1)
     )
     user = (
-        f"Account: @{request.username.lstrip('@')}\n"
+        f"{_account_line(request)}\n"
         f"Posts summarized: {len(request.posts)}, in {len(partials)} parts\n\n"
         f"<partial_summaries>\n{body}\n</partial_summaries>"
     )
@@ -279,10 +334,14 @@ def chunk_by_tokens(items: Sequence[T], cost: Callable[[T], int], *, budget_toke
     return chunks
 
 
-def chunk_posts(posts: Sequence[Post], *, budget_tokens: int) -> list[list[Post]]:
+def chunk_posts(
+    posts: Sequence[Post], *, budget_tokens: int, request: SummaryRequest | None = None
+) -> list[list[Post]]:
     """The posts, oldest first, cut into chunks whose data block fits ``budget_tokens``."""
     return chunk_by_tokens(
-        chronological(posts), lambda post: estimate_tokens(post_line(post)) + 1, budget_tokens=budget_tokens
+        chronological(posts),
+        lambda post: estimate_tokens(post_line(post, request)) + 1,
+        budget_tokens=budget_tokens,
     )
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from xtrack.db import utcnow
 from xtrack.executions import overview as executions_overview
+from xtrack.jobs import service as jobs_service
 from xtrack.jobs.pages import is_live
 from xtrack.users.deps import CurrentUser, OptionalUser
 from xtrack.users.models import User
@@ -22,8 +23,11 @@ router = APIRouter(include_in_schema=False)
 
 async def _dashboard(session: SessionDep, user: User, now: datetime) -> dict[str, Any]:
     jobs = await executions_overview.overview_for_owner(session, owner_id=user.id)
+    accounts = await jobs_service.accounts_of(session, [item.job.id for item in jobs])  # one query
     return {
         "jobs": jobs,
+        "account_counts": {job_id: len(names) for job_id, names in accounts.items()},
+        "schedule_label": jobs_service.schedule_label,
         "failing": sum(1 for item in jobs if item.is_failing),
         "live": any(is_live(item, now) for item in jobs),
         "now": now,
