@@ -44,7 +44,9 @@ from xtrack.summarize.registry import Summarizers
 logger = get_logger("xtrack.runtime")
 
 DEFAULT_POOL_SIZE = 10
-MAX_SCHEDULER_POOL_SIZE = 50
+# Runs hold a connection only for short statements (never across an upstream call): 20 (+20 overflow)
+# serve 1,000 runs in flight, and PostgreSQL's max_connections (100) is shared by every process.
+MAX_SCHEDULER_POOL_SIZE = 20
 
 
 class SchedulerLoop:
@@ -163,7 +165,10 @@ class Runtime:
             self.executor = CeleryExecutor(settings)
         elif scheduler:
             self.executor = LocalExecutor(
-                concurrency=settings.executor_concurrency, run=self.run, database=self.database
+                concurrency=settings.executor_concurrency,
+                run=self.run,
+                database=self.database,
+                max_waiting=settings.executor_concurrency,
             )
         if self.executor is not None:
             await self.executor.start()

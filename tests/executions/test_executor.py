@@ -185,3 +185,30 @@ async def test_scheduler_loop_keeps_ticking_through_errors(settings: Settings) -
         await asyncio.sleep(0.01)
     await loop.stop()
     assert calls >= 3
+
+
+async def test_a_full_executor_leaves_the_overflow_to_the_scheduler(
+    db: Database, session: AsyncSession
+) -> None:
+    jobs = [await make_job(session, x_username=f"u{i}", now=T0) for i in range(5)]
+    await session.commit()
+    ids = (await dispatcher.tick(db, now=T0)).dispatched
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    async def run(execution_id: int) -> None:
+        started.append(execution_id)
+        await gate.wait()
+
+    executor = LocalExecutor(concurrency=1, run=run, database=db, max_waiting=1)
+    await executor.submit(ids)
+
+    assert executor.in_flight == 2  # one running, one waiting: the rest is not held here
+    for execution_id in ids[2:]:
+        row = await session.get(JobExecution, execution_id, populate_existing=True)
+        assert row is not None and row.status == ExecutionStatus.QUEUED.value and row.queued_at is None
+    assert len(jobs) == len(ids)
+    gate.set()
+    await asyncio.wait_for(executor.wait_idle(), 5)
+    assert started == ids[:2]
+    await executor.stop(grace_seconds=1)

@@ -94,6 +94,21 @@ def _int_header(headers: Mapping[str, str], *names: str) -> int | None:
     return None
 
 
+def pooled_clients(max_connections: int, **options: Any) -> list[httpx.AsyncClient]:
+    """``max_connections`` (sized to the runs a process holds in flight) split over clients of at
+    most SHARD_CONNECTIONS each, to be used in turn: httpcore's pool does O(connections) work on
+    every request event, so one pool of 500 connections spent ~half of a busy worker's CPU on
+    bookkeeping. The LLM summarizers pool the same way."""
+    shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
+    per_shard = math.ceil(max_connections / shards)
+    # One TLS context for every shard (loading the CA bundle costs ~30 ms each time).
+    tls = httpx.create_ssl_context()
+    limits = httpx.Limits(
+        max_connections=per_shard, max_keepalive_connections=min(per_shard, max(20, per_shard // 2))
+    )
+    return [httpx.AsyncClient(limits=limits, verify=tls, **options) for _ in range(shards)]
+
+
 class SourceHttp:
     """One pool of HTTP connections per source (``httpx.AsyncClient`` shards, used in turn).
 
@@ -129,31 +144,13 @@ class SourceHttp:
         self._rand = rand
         # Set when the upstream said the budget is spent: no request leaves before this time.
         self.blocked_until: datetime | None = None
-        # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS), in shards of at
-        # most SHARD_CONNECTIONS: httpcore's pool does O(connections) work on every request event, so
-        # one pool of 500 connections spent ~half of a busy worker's CPU on bookkeeping.
-        shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
-        per_shard = math.ceil(max_connections / shards)
-        # One TLS context for every shard (loading the CA bundle costs ~30 ms each time).
-        tls = httpx.create_ssl_context()
-        self.clients = [
-            httpx.AsyncClient(
-                base_url=base_url,
-                timeout=httpx.Timeout(timeout),
-                headers={
-                    "User-Agent": user_agent(public_url),
-                    "Accept": "application/json",
-                    **(headers or {}),
-                },
-                limits=httpx.Limits(
-                    max_connections=per_shard,
-                    max_keepalive_connections=min(per_shard, max(20, per_shard // 2)),
-                ),
-                transport=transport,
-                verify=tls,
-            )
-            for _ in range(shards)
-        ]
+        self.clients = pooled_clients(
+            max_connections,
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent(public_url), "Accept": "application/json", **(headers or {})},
+            transport=transport,
+        )
         self._next_client = itertools.cycle(self.clients)
 
     async def aclose(self) -> None:
