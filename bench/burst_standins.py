@@ -132,12 +132,12 @@ def serve_standin(port: int, delay: float) -> None:
 
 
 def _shards(base_url: str, connections: int) -> list[Any]:
-    """Clients of at most 32 connections each, used in turn: what XTrack's outbound pools do
+    """Clients of at most 4 connections each, used in turn: what XTrack's outbound pools do
     (``sources.http.SHARD_CONNECTIONS``), since one httpx pool of 500 connections spends seconds of
     CPU on its own bookkeeping."""
     import httpx
 
-    count = max(1, -(-connections // 32))
+    count = max(1, -(-connections // 4))
     per = -(-connections // count)
     limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
     return [httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) for _ in range(count)]
@@ -218,6 +218,7 @@ class Sampler:
         self.interval = interval
         self.inclusive: collections.Counter[str] = collections.Counter()
         self.own: collections.Counter[str] = collections.Counter()
+        self.importers: collections.Counter[str] = collections.Counter()
         self.samples = 0
         self.idle = 0
         self._main = threading.main_thread().ident
@@ -236,11 +237,16 @@ class Sampler:
                 code = frame.f_code
                 names.append(f"{code.co_filename.rsplit('site-packages/', 1)[-1]}:{code.co_name}")
                 frame = frame.f_back
-            if names[0].endswith("selectors.py:select"):  # the loop waits for I/O
+            # The loop waits for I/O (asyncio's selector, or inside uvloop's C loop under asyncio.run).
+            if names[0].endswith(("selectors.py:select", "asyncio/runners.py:run")):
                 self.idle += 1
                 continue
             self.samples += 1
             self.own[names[0]] += 1
+            for below, above in zip(names[1:], names, strict=False):
+                if "importlib" in above and "importlib" not in below:
+                    self.importers[below] += 1  # who imports while serving (an import per call)
+                    break
             for name in set(names):
                 self.inclusive[name] += 1
 
@@ -249,9 +255,11 @@ class Sampler:
         total = max(1, self.samples)
         lines = [f"busy samples {self.samples}, idle {self.idle} (every {self.interval * 1000:g} ms)"]
         lines.append("inclusive:")
-        lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self.inclusive.most_common(60)]
+        lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self.inclusive.most_common(120)]
         lines.append("self:")
         lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self.own.most_common(40)]
+        lines.append("importing from:")
+        lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in self.importers.most_common(10)]
         with open(self.out, "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
