@@ -76,10 +76,10 @@ def process(
     args: list[str], port: int, what: str, env: dict[str, str] | None = None, keep: str | None = None
 ) -> Iterator[int]:
     log = (
-        open(keep, "wb")
+        open(keep, "wb")  # noqa: SIM115
         if keep
-        else tempfile.NamedTemporaryFile(prefix="bench-burst-", suffix=".log", delete=False)
-    )  # noqa: SIM115
+        else tempfile.NamedTemporaryFile(prefix="bench-burst-", suffix=".log", delete=False)  # noqa: SIM115
+    )
     child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_port(port, child, what)
@@ -373,7 +373,8 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
         env = server_env(url, source_port, llm_port, extra)
         with process(command, server_port, "xtrack serve", env, keep=args.log) as pid:
             print(
-                f"{kind}: xtrack serve ({env['PYTHONPATH']}) pid {pid}, delay {args.delay:g} s, {args.clients} client processes",
+                f"{kind}: xtrack serve ({env['PYTHONPATH']}) pid {pid}, delay {args.delay:g} s, "
+                f"{args.clients} client processes",
                 flush=True,
             )
             for n in args.n:
