@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -286,6 +287,8 @@ async def burst(
     server_port, source_port, llm_port = ports
     tokens = await make_users(url, n, tag)
     before = {**{f"s{k}": v for k, v in counts(source_port).items()}, **counts(llm_port)}
+    if args.profile:
+        os.kill(pid, signal.SIGUSR1)  # the sampler starts over: the burst, not the start-up
     cpu_before = cpu_seconds(pid)
     start_at, results = await asyncio.to_thread(
         fire_burst, f"http://127.0.0.1:{server_port}", tokens, tag, args.clients
@@ -360,7 +363,8 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
         command = [sys.executable, "-m", "xtrack", "serve", "--port", str(server_port)]
         profile = None
         if args.profile:
-            profile = tempfile.mktemp(prefix="bench-burst-profile-", suffix=".txt")
+            suffix = ".prof" if args.profile == "cprofile" else ".txt"
+            profile = tempfile.mktemp(prefix="bench-burst-profile-", suffix=suffix)
             command = [
                 sys.executable,
                 str(STANDINS),
@@ -407,7 +411,13 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="bursts of each size")
     parser.add_argument("--delay", type=float, default=1.0, help="seconds each stand-in takes to answer")
     parser.add_argument("--clients", type=int, default=4, help="load-generator processes")
-    parser.add_argument("--profile", action="store_true", help="sample the server's main thread")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="sample",
+        choices=["sample", "cprofile"],
+        help="sample the server's main thread (biased toward calls that release the GIL), or cProfile it",
+    )
     parser.add_argument("--log", help="keep the server's output in this file")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args()
