@@ -363,7 +363,7 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
         command = [sys.executable, "-m", "xtrack", "serve", "--port", str(server_port)]
         profile = None
         if args.profile:
-            suffix = ".prof" if args.profile == "cprofile" else ".txt"
+            suffix = {"cprofile": ".prof", "statements": ".sql"}.get(args.profile, ".txt")
             profile = tempfile.mktemp(prefix="bench-burst-profile-", suffix=suffix)
             command = [
                 sys.executable,
@@ -415,8 +415,9 @@ async def main() -> None:
         "--profile",
         nargs="?",
         const="sample",
-        choices=["sample", "cprofile"],
-        help="sample the server's main thread (biased toward calls that release the GIL), or cProfile it",
+        choices=["sample", "cprofile", "statements"],
+        help="sample the server's main thread (biased toward calls that release the GIL), cProfile it, "
+        "or count its SQL statements",
     )
     parser.add_argument("--log", help="keep the server's output in this file")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")

@@ -276,7 +276,27 @@ def profiled_xtrack(out: str, argv: list[str]) -> None:
     import atexit
     import signal
 
-    if out.endswith(".prof"):
+    if out.endswith(".sql"):
+        # Statements by kind (SQLAlchemy's events, every engine): what a burst asks of the database.
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        statements: collections.Counter[str] = collections.Counter()
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements[" ".join(statement.split())[:150]] += 1
+
+        event.listen(Engine, "before_cursor_execute", count)
+        event.listen(Engine, "begin", lambda _conn: statements.update(["BEGIN"]))
+        event.listen(Engine, "commit", lambda _conn: statements.update(["COMMIT"]))
+        signal.signal(signal.SIGUSR1, lambda *_: statements.clear())
+
+        def dump_statements() -> None:
+            with open(out, "w") as handle:
+                handle.writelines(f"{n:7d}  {text}\n" for text, n in statements.most_common())
+
+        atexit.register(dump_statements)
+    elif out.endswith(".prof"):
         # cProfile instead (exact CPU per function, ~2x slower): on from SIGUSR1 until exit.
         import cProfile
         import io
@@ -299,7 +319,7 @@ def profiled_xtrack(out: str, argv: list[str]) -> None:
         sampler = Sampler(out)
         atexit.register(sampler.dump)
         signal.signal(signal.SIGUSR1, sampler.reset)
-    if not out.endswith(".prof"):
+    if out.endswith(".txt"):
         sampler.start()
     from xtrack.cli import main
 

@@ -216,6 +216,14 @@ def _run(row: Any) -> PlaygroundRun:
     return PlaygroundRun(**run, summary=summary)
 
 
+def view_of(execution: JobExecution) -> PlaygroundRun:
+    """The view of a run just created (``create_run``), from its row as inserted: no read back,
+    and no summary yet."""
+    run: dict[str, Any] = {column.key: getattr(execution, column.key) for column in _RUN_COLUMNS}
+    run["params"] = dict(run["params"] or {})
+    return PlaygroundRun(**run, summary=None)
+
+
 def _require_active(user: User) -> None:
     """Runs spend money: verified (ACTIVE) users only."""
     if user.status == UserStatus.SUSPENDED.value:
