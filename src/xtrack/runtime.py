@@ -44,10 +44,9 @@ from xtrack.summarize.registry import Summarizers
 logger = get_logger("xtrack.runtime")
 
 DEFAULT_POOL_SIZE = 10
-# Runs hold a connection only for short statements (never across an upstream call), so 20 serve
-# 1,000 runs in flight; PostgreSQL's max_connections (100) is shared by every process. No overflow:
-# an overflow connection is closed when returned, so every burst paid asyncpg's connection setup
-# again (and 50+50 connections hit "too many clients" beside other processes).
+# Runs hold a connection only for short statements (never across an upstream call), so 20 (+20
+# overflow) serve 1,000 runs in flight; PostgreSQL's max_connections (100) is shared by every
+# process, and 50+50 from one `xtrack serve` hit "too many clients" in a burst beside other processes.
 MAX_SCHEDULER_POOL_SIZE = 20
 
 
@@ -143,8 +142,7 @@ class Runtime:
         """Open what a process that does these things needs (see the module docstring)."""
         if database is None:
             size = pool_size or (_scheduler_pool_size(settings) if scheduler else DEFAULT_POOL_SIZE)
-            overflow = 0 if scheduler and not pool_size else None
-            database = Database(create_engine(settings.database_url, pool_size=size, max_overflow=overflow))
+            database = Database(create_engine(settings.database_url, pool_size=size))
             runtime = cls(settings, database, owns_database=True)
         else:
             runtime = cls(settings, database, owns_database=False)
