@@ -138,20 +138,14 @@ def _drop_server_detail(context: ExceptionContext) -> None:
 
 
 def create_engine(
-    url: str,
-    *,
-    pool_size: int = 10,
-    max_overflow: int | None = None,
-    echo: bool = False,
-    ping_idle_seconds: float = PING_IDLE_SECONDS,
+    url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = PING_IDLE_SECONDS
 ) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
     JSON columns are read with pydantic-core's parser (~4x faster than ``json.loads`` on the small
     values every execution and history row carries).
 
     ``hide_parameters``: an error's text (and so a logged traceback) shows the statement but never its
-    bound values, which include target URLs, emails and token hashes (invariant 9).
-    ``max_overflow``: connections opened beyond ``pool_size`` under load (default ``pool_size``)."""
+    bound values, which include target URLs, emails and token hashes (invariant 9)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -166,7 +160,7 @@ def create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size if max_overflow is None else max_overflow,
+        max_overflow=pool_size,
         json_deserializer=from_json,
         hide_parameters=True,
     )
