@@ -199,6 +199,31 @@ async def poll_final(url: str, ids: list[int], pid: int, timeout: float) -> tupl
     return rows, peak
 
 
+async def watch_in_flight(url: str, pid: int, seen: dict[str, int], stop: asyncio.Event) -> None:
+    """While the burst runs: the most runs QUEUED or RUNNING at once (this database holds no other
+    active ones), the server's RSS at that moment, and its peak RSS."""
+    from xtrack.db import Database, create_engine
+
+    database = Database(create_engine(url, pool_size=1))
+    try:
+        while not stop.is_set():
+            async with database.session() as session:
+                active = int(
+                    await session.scalar(
+                        text("SELECT count(*) FROM job_executions WHERE status IN ('QUEUED', 'RUNNING')")
+                    )
+                    or 0
+                )
+            rss = rss_kb(pid)
+            if active > seen["in_flight"]:
+                seen["in_flight"], seen["rss_at_peak"] = active, rss
+            seen["peak_rss"] = max(seen["peak_rss"], rss)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+    finally:
+        await database.dispose()
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
@@ -290,12 +315,17 @@ async def burst(
     if args.profile:
         os.kill(pid, signal.SIGUSR1)  # the sampler starts over: the burst, not the start-up
     cpu_before = cpu_seconds(pid)
+    seen = {"in_flight": 0, "rss_at_peak": 0, "peak_rss": 0}
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_in_flight(url, pid, seen, stop))
     start_at, results = await asyncio.to_thread(
         fire_burst, f"http://127.0.0.1:{server_port}", tokens, tag, args.clients
     )
     refused = sorted({status for _took, status, _id in results if status != 202})
     accepted = [run_id for _t, status, run_id in results if status == 202]
     rows, peak = await poll_final(url, accepted, pid, timeout=600) if accepted else ([], rss_kb(pid))
+    stop.set()
+    await watcher
     cpu = cpu_seconds(pid) - cpu_before
     after_source, after_llm = counts(source_port), counts(llm_port)
     floor = await asyncio.to_thread(measure_floor, source_port, llm_port, n, f"f{tag}")
@@ -326,7 +356,9 @@ async def burst(
         "search_per_run": search / n,
         "info_per_run": info / n,
         "llm_per_run": llm / n,
-        "peak_rss_mb": peak / 1024,
+        "peak_rss_mb": max(peak, seen["peak_rss"]) / 1024,
+        "in_flight": seen["in_flight"],
+        "rss_at_in_flight_mb": seen["rss_at_peak"] / 1024,
         "cpu_ms_per_run": 1000 * cpu / n,
     }
 
@@ -346,7 +378,8 @@ def show(result: dict) -> None:
     print(
         f"    upstream calls per run: search {result['search_per_run']:.2f}, user/info "
         f"{result['info_per_run']:.2f}, LLM {result['llm_per_run']:.2f}; server peak RSS "
-        f"{result['peak_rss_mb']:.0f} MB; server CPU {result['cpu_ms_per_run']:.1f} ms per run",
+        f"{result['peak_rss_mb']:.0f} MB ({result['rss_at_in_flight_mb']:.0f} MB with {result['in_flight']} "
+        f"runs in flight, the most at once); server CPU {result['cpu_ms_per_run']:.1f} ms per run",
         flush=True,
     )
 
