@@ -24,8 +24,8 @@ where its main thread spent the busy samples.
         [--delay 1.0] [--clients 4] [--url postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench_burst]
         [--profile] [--env XTRACK_EXECUTOR_CONCURRENCY=100 ...]
 
-It takes a few minutes (three bursts of 500 on two databases), so ``python -m bench`` runs it with
-``--n 40 --repeat 1 --db sqlite`` only (``QUICK_ARGS``).
+It takes several minutes (three bursts of 40 and of 500 on two databases), so ``python -m bench``
+runs it with ``--n 40 --repeat 1 --db sqlite`` only (``bench/__main__.py``, about 20 s).
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ STANDINS = Path(__file__).resolve().parent / "burst_standins.py"
 DEFAULT_URL = os.environ.get(
     "XTRACK_BENCH_BURST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench_burst"
 )
-QUICK_ARGS = ["--n", "40", "--repeat", "1", "--db", "sqlite"]
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 90) -> None:
