@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     rss_url_template: str | None = None
     source_timeout_seconds: float = Field(default=20.0, gt=0)
     source_max_retries: int = Field(default=3, ge=0, le=10)
-    source_max_connections: int = Field(default=100, ge=1)
+    source_max_connections: int = Field(default=1000, ge=1)
     # One poll of twitterapi.io stops after this many pages (each billed) and says the run has a gap.
     twitterapi_max_pages: int = Field(default=20, ge=1, le=500)
     # The estimated upstream cost of a run (US dollars): X pay-per-use bills each post read and each
@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(default=1024, ge=64)
     llm_retry_base_seconds: float = Field(default=1.0, gt=0)
     llm_max_retry_wait_seconds: float = Field(default=60.0, ge=0)
+    llm_max_connections: int = Field(default=1000, ge=1)
 
     smtp_url: str | None = None
     email_from: str = "XTrack <xtrack@localhost>"
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
 
     lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0)
     scheduler_tick_seconds: float = Field(default=5.0, gt=0)
-    executor_concurrency: int = Field(default=100, ge=1)
+    executor_concurrency: int = Field(default=1000, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     notify_max_attempts: int = Field(default=5, ge=1)
     # One socket operation of a send (connect, or waiting for the answer); a whole send may take up to

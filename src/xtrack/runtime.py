@@ -44,7 +44,10 @@ from xtrack.summarize.registry import Summarizers
 logger = get_logger("xtrack.runtime")
 
 DEFAULT_POOL_SIZE = 10
-MAX_SCHEDULER_POOL_SIZE = 50
+# Runs hold a connection only for short statements (never across an upstream call), so 20 (+20
+# overflow) serve 1,000 runs in flight; PostgreSQL's max_connections (100) is shared by every
+# process, and 50+50 from one `xtrack serve` hit "too many clients" in a burst beside other processes.
+MAX_SCHEDULER_POOL_SIZE = 20
 
 
 class SchedulerLoop:
@@ -163,7 +166,10 @@ class Runtime:
             self.executor = CeleryExecutor(settings)
         elif scheduler:
             self.executor = LocalExecutor(
-                concurrency=settings.executor_concurrency, run=self.run, database=self.database
+                concurrency=settings.executor_concurrency,
+                run=self.run,
+                database=self.database,
+                max_waiting=settings.executor_concurrency,
             )
         if self.executor is not None:
             await self.executor.start()

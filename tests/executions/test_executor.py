@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -185,3 +186,57 @@ async def test_scheduler_loop_keeps_ticking_through_errors(settings: Settings) -
         await asyncio.sleep(0.01)
     await loop.stop()
     assert calls >= 3
+
+
+async def test_a_full_executor_leaves_the_overflow_to_the_scheduler(
+    db: Database, session: AsyncSession
+) -> None:
+    jobs = [await make_job(session, x_username=f"u{i}", now=T0) for i in range(5)]
+    await session.commit()
+    ids = (await dispatcher.tick(db, now=T0)).dispatched
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    async def run(execution_id: int) -> None:
+        started.append(execution_id)
+        await gate.wait()
+
+    executor = LocalExecutor(concurrency=1, run=run, database=db, max_waiting=1)
+    await executor.submit(ids)
+
+    assert executor.in_flight == 2  # one running, one waiting: the rest is not held here
+    for execution_id in ids[2:]:
+        row = await session.get(JobExecution, execution_id, populate_existing=True)
+        assert row is not None and row.status == ExecutionStatus.QUEUED.value and row.queued_at is None
+    assert len(jobs) == len(ids)
+    gate.set()
+    await asyncio.wait_for(executor.wait_idle(), 5)
+    assert started == ids[:2]
+    await executor.stop(grace_seconds=1)
+
+
+async def test_a_burst_of_single_submits_starts_one_worker_per_id() -> None:
+    gate = asyncio.Event()
+    created = 0
+    loop = asyncio.get_running_loop()
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def run(_execution_id: int) -> None:
+        await gate.wait()
+
+    loop.set_task_factory(counting)
+    try:
+        executor = LocalExecutor(concurrency=1000, run=run)
+        for execution_id in range(50):
+            await executor.submit([execution_id])
+        assert created == 50 and executor.in_flight == 50
+        gate.set()
+        await asyncio.wait_for(executor.wait_idle(), 5)
+        await executor.stop(grace_seconds=1)
+    finally:
+        loop.set_task_factory(factory)

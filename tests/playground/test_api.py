@@ -34,8 +34,10 @@ async def test_a_run_is_a_queued_playground_execution_handed_to_the_executor(
     headers = await auth_headers(session, user)
     async with api() as (client, executor):
         response = await client.post("/api/v1/playground/runs", json=RUN, headers=headers)
+        read_back = await client.get(f"/api/v1/playground/runs/{response.json()['id']}", headers=headers)
     assert response.status_code == 202, response.text
     body = response.json()
+    assert body == read_back.json()  # the 202 is built from the inserted row, not read back
     assert body["status"] == "QUEUED" and body["summary"] is None and body["attempt"] == 1
     assert (body["x_username"], body["topics"], body["hours_back"], body["language"]) == (
         "Alice",

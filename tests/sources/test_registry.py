@@ -29,9 +29,9 @@ async def test_each_networked_source_gets_one_pooled_client_closed_at_shutdown()
     )
     x = build_source(x_settings)
     assert isinstance(x, XSource)
-    # XTRACK_SOURCE_MAX_CONNECTIONS (100) in shards of at most 32 connections, all configured alike.
+    # XTRACK_SOURCE_MAX_CONNECTIONS (1,000) in shards of at most 4 connections, all configured alike.
     clients = x.http.clients
-    assert len(clients) == 4
+    assert len(clients) == 250
     for client in clients:
         assert str(client.base_url) == "http://127.0.0.1:9"
         assert client.headers["user-agent"].endswith("(+https://xtrack.example)")

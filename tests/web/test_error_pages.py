@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 from fastapi import APIRouter
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user
@@ -38,3 +39,21 @@ async def test_an_error_raised_after_sign_in_renders_the_page_for_that_user(
     assert response.status_code == 404
     assert "No such job." in response.text
     assert 'data-theme="dark"' in response.text  # rendered for the signed-in viewer
+
+
+async def test_no_free_database_connection_is_a_503_to_retry_not_a_crash(
+    db: Database, settings: Settings
+) -> None:
+    router = APIRouter()
+
+    @router.get("/api/v1/_test/busy")
+    async def busy() -> None:
+        raise PoolTimeout("QueuePool limit of size 20 overflow 20 reached, connection timed out")
+
+    app = create_app(settings, database=db)
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/api/v1/_test/busy")
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json() == {"detail": "The server is busy: try again in a few seconds."}

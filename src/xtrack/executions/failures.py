@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from xtrack import backoff
 from xtrack.executions.models import ErrorKind
@@ -15,6 +16,7 @@ from xtrack.summarize.base import SummarizeError
 # Automatic retries of a failed attempt wait backoff_delay(attempt, base, cap) seconds.
 RETRY_BASE_SECONDS = 30.0
 RETRY_CAP_SECONDS = 15 * 60.0
+_TOO_MANY_CLIENTS = "too many clients"  # PostgreSQL's max_connections reached (SQLSTATE 53300)
 
 
 class RunFailure(Exception):
@@ -45,6 +47,13 @@ def classify(exc: BaseException) -> RunFailure:
         return RunFailure(ErrorKind.LLM.value, f"Summarizing failed: {exc.message}", retryable=exc.retryable)
     if isinstance(exc, OperationalError | DBAPIError) and getattr(exc, "connection_invalidated", False):
         return RunFailure(ErrorKind.INTERNAL.value, "Lost the database connection.", retryable=True)
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and _TOO_MANY_CLIENTS in str(exc)):
+        # The database is busy, not broken (an overloaded host under a burst): try again later.
+        return RunFailure(
+            ErrorKind.INTERNAL.value,
+            "The database was too busy to take the run; it will be retried.",
+            retryable=True,
+        )
     if isinstance(exc, OSError | TimeoutError):
         return RunFailure(ErrorKind.INTERNAL.value, f"{type(exc).__name__}: {exc}"[:500], retryable=True)
     return RunFailure(ErrorKind.INTERNAL.value, f"Internal error ({type(exc).__name__}).", retryable=False)

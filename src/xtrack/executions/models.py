@@ -47,6 +47,8 @@ class ErrorKind(StrEnum):
 
 _ACTIVE_SQL = "status IN ('QUEUED', 'RUNNING')"
 _SCHEDULED_SQL = "trigger = 'SCHEDULED'"
+PLAYGROUND_SQL = "trigger = 'PLAYGROUND'"
+ACTIVE_PLAYGROUND_SQL = f"{PLAYGROUND_SQL} AND {_ACTIVE_SQL}"
 
 
 class JobExecution(Base):
@@ -78,6 +80,21 @@ class JobExecution(Base):
             "status",
             sqlite_where=text(_ACTIVE_SQL),
             postgresql_where=text(_ACTIVE_SQL),
+        ),
+        # A playground run's quota check (``playground.service.check_quota``): the user's runs in the
+        # last 24 hours, and those QUEUED or RUNNING, without walking the user's other rows.
+        Index(
+            "ix_job_executions_playground_created",
+            "user_id",
+            "created_at",
+            sqlite_where=text(PLAYGROUND_SQL),
+            postgresql_where=text(PLAYGROUND_SQL),
+        ),
+        Index(
+            "ix_job_executions_playground_active",
+            "user_id",
+            sqlite_where=text(ACTIVE_PLAYGROUND_SQL),
+            postgresql_where=text(ACTIVE_PLAYGROUND_SQL),
         ),
         # Retention deletes old rows: the ON DELETE SET NULL of retry_of_id must not scan the table.
         Index(

@@ -38,7 +38,7 @@ async def create_run(
     execution = await playground_service.create_run(
         session, user=user, data=data, now=utcnow(), settings=settings, executor=executor
     )
-    return PlaygroundRunRead.of(await playground_service.get_run(session, user=user, run_id=execution.id))
+    return PlaygroundRunRead.of(playground_service.view_of(execution))
 
 
 @router.get(

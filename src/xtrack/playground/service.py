@@ -30,7 +30,14 @@ from xtrack.config import Settings
 from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
-from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
+from xtrack.executions.models import (
+    ACTIVE_PLAYGROUND_SQL,
+    ACTIVE_STATUSES,
+    PLAYGROUND_SQL,
+    ExecutionStatus,
+    JobExecution,
+    Trigger,
+)
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.models import Job
 from xtrack.jobs.schemas import JobCreate
@@ -211,6 +218,14 @@ def _run(row: Any) -> PlaygroundRun:
     return PlaygroundRun(**run, summary=summary)
 
 
+def view_of(execution: JobExecution) -> PlaygroundRun:
+    """The view of a run just created (``create_run``), from its row as inserted: no read back,
+    and no summary yet."""
+    run: dict[str, Any] = {column.key: getattr(execution, column.key) for column in _RUN_COLUMNS}
+    run["params"] = dict(run["params"] or {})
+    return PlaygroundRun(**run, summary=None)
+
+
 def _require_active(user: User) -> None:
     """Runs spend money: verified (ACTIVE) users only."""
     if user.status == UserStatus.SUSPENDED.value:
@@ -259,6 +274,28 @@ async def runs_today(session: AsyncSession, *, user_id: int, now: datetime) -> i
     )
 
 
+# The partial indexes' predicates as literal SQL: with a bound value PostgreSQL's generic plan of the
+# prepared statement could not use them.
+_MINE = (_EXECUTIONS.c.user_id == bindparam("user_id")) & text(PLAYGROUND_SQL)
+# The quota in one read, each half served by its own partial index of the user's playground runs
+# (ix_job_executions_playground_created, ix_job_executions_playground_active): the created_at of the
+# quota-th newest run in the window (NULL: a slot is free) and the runs QUEUED or RUNNING.
+_QUOTA_READ = select(
+    select(_EXECUTIONS.c.created_at)
+    .where(_MINE, _EXECUTIONS.c.created_at > bindparam("since"))
+    .order_by(_EXECUTIONS.c.created_at.desc())
+    .offset(bindparam("nth"))
+    .limit(1)
+    .scalar_subquery()
+    .label("quota_th"),
+    select(func.count())
+    .select_from(_EXECUTIONS)
+    .where(_EXECUTIONS.c.user_id == bindparam("user_id"), text(ACTIVE_PLAYGROUND_SQL))
+    .scalar_subquery()
+    .label("active"),
+)
+
+
 async def check_quota(session: AsyncSession, *, user_id: int, settings: Settings, now: datetime) -> None:
     """RateLimited (429) when the user has had ``playground_daily_quota`` runs in the last 24 hours
     (``retry_after``: seconds until the oldest of them leaves the window) or has
@@ -266,31 +303,25 @@ async def check_quota(session: AsyncSession, *, user_id: int, settings: Settings
     row lock first, so the check and the insert that follows it are atomic per user."""
     await _serialize_user(session, user_id)
     quota = settings.playground_daily_quota
-    mine = (JobExecution.user_id == user_id) & (JobExecution.trigger == Trigger.PLAYGROUND.value)
     if quota <= 0:
         raise RateLimited(
             "The playground is turned off on this server (XTRACK_PLAYGROUND_DAILY_QUOTA is 0).",
             retry_after=int(QUOTA_WINDOW.total_seconds()),
         )
-    recent = list(
-        await session.scalars(
-            select(JobExecution.created_at)
-            .where(mine, JobExecution.created_at > now - QUOTA_WINDOW)
-            .order_by(JobExecution.created_at.desc())
-            .limit(quota)
+    used = (
+        await session.execute(
+            _QUOTA_READ, {"user_id": user_id, "since": now - QUOTA_WINDOW, "nth": quota - 1}
         )
-    )
-    if len(recent) >= quota:
+    ).one()
+    if used.quota_th is not None:
         # When the quota-th newest run leaves the window, quota - 1 remain: a slot is free.
-        wait = max(1, math.ceil((recent[quota - 1] + QUOTA_WINDOW - now).total_seconds()))
+        wait = max(1, math.ceil((used.quota_th + QUOTA_WINDOW - now).total_seconds()))
         raise RateLimited(
             f"You have used your {quota} playground runs for the last 24 hours; "
             f"the next one is available in {_wait_words(wait)}.",
             retry_after=wait,
         )
-    active = await session.scalar(
-        select(func.count()).select_from(JobExecution).where(mine, JobExecution.status.in_(ACTIVE_STATUSES))
-    )
+    active = used.active
     if int(active or 0) >= settings.playground_max_concurrent:
         limit = settings.playground_max_concurrent
         runs = "run" if limit == 1 else "runs"

@@ -88,19 +88,8 @@ async def fetch_and_store(
     requests = lookups = 0
     info: AccountInfo | None = None
     try:
-        if row.external_id is None or row.state != AccountState.OK:
-            info = await source.resolve(row.username)
-            requests += 1
-            lookups += 1
-        else:
-            info = AccountInfo(row.username, row.external_id, row.display_name)
-        result = await source.fetch(
-            info,
-            since_id=plan.since_id,
-            start_time=plan.start_time,
-            etag=row.etag if plan.conditional else None,
-            last_modified=row.last_modified if plan.conditional else None,
-        )
+        info, result, lookups = await _resolve_and_fetch(source, row, plan)
+        requests += lookups
     except SourceError as exc:
         _failures[(database, source.name, row.id, lease_at)] = exc
         while len(_failures) > _FAILURES_KEPT:
@@ -150,6 +139,37 @@ async def fetch_and_store(
         lookups=lookups,
         gap_note=result.gap_note,
     )
+
+
+async def _resolve_and_fetch(
+    source: Source, row: AccountRow, plan: FetchPlan
+) -> tuple[AccountInfo, FetchResult, int]:
+    """The account's identity, its posts, and how many lookups that took. The identity is looked up
+    once and kept on the row (again only when its state says something changed). A source whose
+    fetch needs only the username (``fetches_by_username``: twitterapi.io's search) looks the
+    account up beside the fetch rather than in front of it: a new account costs one more request,
+    not one more round trip of the run's time (a burst of new accounts took 3 s a run instead of 2)."""
+    options: dict[str, Any] = {
+        "since_id": plan.since_id,
+        "start_time": plan.start_time,
+        "etag": row.etag if plan.conditional else None,
+        "last_modified": row.last_modified if plan.conditional else None,
+    }
+    if row.external_id is not None and row.state == AccountState.OK:
+        info = AccountInfo(row.username, row.external_id, row.display_name)
+        return info, await source.fetch(info, **options), 0
+    if not getattr(source, "fetches_by_username", False):
+        info = await source.resolve(row.username)
+        return info, await source.fetch(info, **options), 1
+    lookup = asyncio.ensure_future(source.resolve(row.username))
+    try:
+        result = await source.fetch(AccountInfo(row.username, "", row.display_name), **options)
+        return await lookup, result, 1
+    finally:
+        if not lookup.done():
+            lookup.cancel()  # the fetch failed first: its error is the run's
+        elif not lookup.cancelled():
+            lookup.exception()  # retrieved: an error of a lookup nobody awaited is not logged as lost
 
 
 _POSTS = cast(Table, StoredPost.__table__)

@@ -140,7 +140,9 @@ class RequestRejected(SourceError):
 class Source(Protocol):
     """A post source. Implementations may also set ``timeline_depth: int | None``: how many of an
     account's most recent posts the source can reach at all (X: 3,200); the posts store uses it to
-    avoid re-reading a window the source cannot reach further back in."""
+    avoid re-reading a window the source cannot reach further back in. And
+    ``fetches_by_username: bool``: ``fetch`` needs only ``account.username`` (not the id), so the
+    posts store looks a new account up beside its first fetch instead of before it."""
 
     name: str
 

@@ -35,8 +35,11 @@ Sleep = Callable[[float], Awaitable[None]]
 
 # Statuses worth another try: the upstream (or something in front of it) failed, not the request.
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504, 520, 521, 522, 523, 524})
-# Connections per pooled client (see SourceHttp: bigger pools are split into shards).
-SHARD_CONNECTIONS = 32
+# Connections per pooled client (``pooled_clients``: bigger pools are split into shards). httpcore
+# checks every connection of a pool (a poll() of each idle socket, and a count of the idle ones per
+# connection) on every request it assigns: 1,000 requests over keep-alive connections took 3.0-3.3 s
+# of CPU in shards of 32, 1.2-1.5 s in shards of 4-8 and 0.9-1.2 s in shards of 1-4 (this VM).
+SHARD_CONNECTIONS = 4
 # Without a reset header a 429 blocks the source this long.
 DEFAULT_RATE_LIMIT_SECONDS = 60.0
 # A 402 (credits used up) says nothing about when credits come back: the source pauses this long,
@@ -133,6 +136,21 @@ def _int_header(headers: Mapping[str, str], *names: str) -> int | None:
     return None
 
 
+def pooled_clients(max_connections: int, **options: Any) -> list[httpx.AsyncClient]:
+    """``max_connections`` (sized to the runs a process holds in flight) split over clients of at
+    most SHARD_CONNECTIONS each, to be used in turn: httpcore's pool does O(connections) work on
+    every request event, so one pool of 500 connections spent ~half of a busy worker's CPU on
+    bookkeeping. The LLM summarizers pool the same way."""
+    shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
+    per_shard = math.ceil(max_connections / shards)
+    # One TLS context for every shard (loading the CA bundle costs ~30 ms each time).
+    tls = httpx.create_ssl_context()
+    limits = httpx.Limits(
+        max_connections=per_shard, max_keepalive_connections=min(per_shard, max(20, per_shard // 2))
+    )
+    return [httpx.AsyncClient(limits=limits, verify=tls, **options) for _ in range(shards)]
+
+
 class SourceHttp:
     """One pool of HTTP connections per source (``httpx.AsyncClient`` shards, used in turn).
 
@@ -176,31 +194,13 @@ class SourceHttp:
         # before this time. A used-up quota is not kept here but in the shared ``source_limits``
         # row (posts.limits), where an operator can lift it for every process at once.
         self.blocked_until: dict[str, datetime] = {}
-        # Sized to the runs a process holds in flight (XTRACK_SOURCE_MAX_CONNECTIONS), in shards of at
-        # most SHARD_CONNECTIONS: httpcore's pool does O(connections) work on every request event, so
-        # one pool of 500 connections spent ~half of a busy worker's CPU on bookkeeping.
-        shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
-        per_shard = math.ceil(max_connections / shards)
-        # One TLS context for every shard (loading the CA bundle costs ~30 ms each time).
-        tls = httpx.create_ssl_context()
-        self.clients = [
-            httpx.AsyncClient(
-                base_url=base_url,
-                timeout=httpx.Timeout(timeout),
-                headers={
-                    "User-Agent": user_agent(public_url),
-                    "Accept": "application/json",
-                    **(headers or {}),
-                },
-                limits=httpx.Limits(
-                    max_connections=per_shard,
-                    max_keepalive_connections=min(per_shard, max(20, per_shard // 2)),
-                ),
-                transport=transport,
-                verify=tls,
-            )
-            for _ in range(shards)
-        ]
+        self.clients = pooled_clients(
+            max_connections,
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent(public_url), "Accept": "application/json", **(headers or {})},
+            transport=transport,
+        )
         self._next_client = itertools.cycle(self.clients)
 
     async def aclose(self) -> None:

@@ -113,6 +113,7 @@ def parse_tweet(tweet: Any, *, username: str) -> Post:
 class TwitterApiSource:
     name = "twitterapi"
     timeline_depth: int | None = None  # search reaches back as far as the window asks
+    fetches_by_username = True  # the search reads ``from:NAME``: user/info need not come first
 
     def __init__(
         self,

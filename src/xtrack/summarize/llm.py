@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from xtrack.backoff import backoff_delay, retry_after_seconds
 from xtrack.config import Settings
 from xtrack.observability import get_logger
 from xtrack.sources.base import Post
+from xtrack.sources.http import pooled_clients
 from xtrack.summarize.base import SummarizeError, SummaryRequest, SummaryResult
 from xtrack.summarize.citations import ground_citations
 from xtrack.summarize.extractive import summarize_extractive
@@ -123,6 +125,9 @@ class LLMSummarizer(ABC):
         self._own_http = http is None
         self._http = http
         self._http_loop: asyncio.AbstractEventLoop | None = None
+        self.max_connections = settings.llm_max_connections
+        self._pool: list[httpx.AsyncClient] = []
+        self._next_client: Iterator[httpx.AsyncClient] = iter(())
         if self.price is None:
             logger.warning("summarize.no_price", model=self.model, summarizer=self.name)
 
@@ -144,21 +149,27 @@ class LLMSummarizer(ABC):
     # -- the shared part ---------------------------------------------------------------------
 
     def _client(self) -> httpx.AsyncClient:
-        """One pooled client per event loop (a Celery worker may run tasks on fresh loops)."""
+        """One pool per event loop (a Celery worker may run tasks on fresh loops), sized to the runs
+        in flight (XTRACK_LLM_MAX_CONNECTIONS) and sharded as the sources' pools are; at 20
+        connections a burst of 500 runs queued here for 25 s behind a 1-second LLM."""
+        if not self._own_http:
+            assert self._http is not None
+            return self._http
         loop = asyncio.get_running_loop()
-        if self._http is None or (self._own_http and self._http_loop is not loop):
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        if not self._pool or self._http_loop is not loop:
+            self._pool = pooled_clients(
+                self.max_connections, timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
             )
+            self._next_client = itertools.cycle(self._pool)
             self._http_loop = loop
-        return self._http
+        return next(self._next_client)
 
     async def aclose(self) -> None:
-        if self._own_http and self._http is not None:
-            http, self._http = self._http, None
-            with contextlib.suppress(RuntimeError):  # its event loop is gone: nothing to close cleanly
-                await http.aclose()
+        if self._own_http:
+            pool, self._pool = self._pool, []
+            for http in pool:
+                with contextlib.suppress(RuntimeError):  # its event loop is gone: nothing to close cleanly
+                    await http.aclose()
 
     def _redact(self, text: str) -> str:
         if self._api_key and len(self._api_key) >= 4:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xtrack.errors import XTrackError
@@ -30,7 +31,11 @@ ERROR_TITLES = {
     429: "Too many requests",
     500: "Something went wrong",
     502: "An upstream service failed",
+    503: "Busy",
 }
+# No database connection came free in time (an overloaded host under a burst): ask again soon.
+BUSY_RETRY_AFTER = 5
+BUSY_DETAIL = "The server is busy: try again in a few seconds."
 
 
 def wants_json(request: Request) -> bool:
@@ -142,7 +147,16 @@ def is_id_out_of_range(exc: BaseException) -> bool:
     return False
 
 
+async def _database_busy(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After, not a 500 logged as a crash: the client's request was fine. No viewer
+    lookup either (it would wait for a connection too)."""
+    logger.warning("request.database_busy", extra={"path": request.url.path})
+    return error_response(request, 503, BUSY_DETAIL, retry_after=BUSY_RETRY_AFTER)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
+    if "too many clients" in str(exc):  # PostgreSQL's max_connections reached (SQLSTATE 53300)
+        return await _database_busy(request, exc)
     if is_id_out_of_range(exc):
         await _readable_viewer(request)
         return error_response(request, 404, "Not found.")
@@ -163,4 +177,5 @@ def install_error_handlers(app: FastAPI) -> None:
     # so the server does not also log it as a crash.
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_busy)
     app.add_exception_handler(Exception, _unexpected_error)
