@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,6 +98,13 @@ async def fetch_and_store(
             etag=row.etag if plan.conditional else None,
             last_modified=row.last_modified if plan.conditional else None,
         )
+        if plan.backfill_until is not None:
+            older = await source.fetch(
+                info, since_id=None, start_time=plan.start_time, end_time=plan.backfill_until
+            )
+            result = combine_results(
+                result, older, beyond_depth=await _beyond_depth(database, source, row, result, older)
+            )
     except SourceError as exc:
         _failures[(database, source.name, row.id, lease_at)] = exc
         while len(_failures) > _FAILURES_KEPT:
@@ -138,6 +145,45 @@ async def fetch_and_store(
         duration_ms=round((time.monotonic() - started) * 1000),
     )
     return snapshot(account, need_since=need_since, requests=requests, stored=stored, new_posts=found)
+
+
+async def _beyond_depth(
+    database: Database, source: Source, row: AccountRow, newer: FetchResult, older: FetchResult
+) -> bool:
+    """Whether a bounded backfill may have reached past the source's timeline depth: the source
+    answers a bounded call from its ``depth`` most recent posts without saying it cut the window, so
+    count what sits above the window (stored since it, plus the new posts) and what came back."""
+    depth = getattr(source, "timeline_depth", None)
+    since = row.coverage.covered_since
+    if depth is None or since is None:
+        return False
+    async with database.session() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(_POSTS)
+            .where(_POSTS.c.account_id == row.id, _POSTS.c.created_at >= since)
+        )
+    return int(stored or 0) + len(newer.posts) + len(older.posts) >= int(depth)
+
+
+def combine_results(newer: FetchResult, older: FetchResult, *, beyond_depth: bool = False) -> FetchResult:
+    """The ``since_id`` call and the bounded backfill of one plan as one result (the newer call's
+    validators and limits, the older call's limits when it reported them, being the later answer).
+    ``beyond_depth``: the backfill may have been cut by the source's depth, so it is a gap."""
+    return FetchResult(
+        posts=newer.posts + older.posts,
+        gap=newer.gap or older.gap or beyond_depth,
+        requests=newer.requests + older.requests,
+        etag=newer.etag,
+        last_modified=newer.last_modified,
+        not_modified=False,
+        rate_limit_remaining=(
+            older.rate_limit_remaining
+            if older.rate_limit_remaining is not None
+            else newer.rate_limit_remaining
+        ),
+        rate_limit_reset_at=older.rate_limit_reset_at or newer.rate_limit_reset_at,
+    )
 
 
 _POSTS = cast(Table, StoredPost.__table__)
