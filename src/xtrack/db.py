@@ -12,7 +12,7 @@ from pydantic_core import from_json
 from sqlalchemy import JSON, DateTime, MetaData, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, ExceptionContext
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -124,6 +124,37 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     event.listen(pool_events, "connect", remember)
     event.listen(pool_events, "checkin", remember)
     event.listen(pool_events, "checkout", ping_if_idle)
+
+
+# asyncpg's errors for a connection that is gone or a server not taking connections (terminated
+# backend, shutdown, restart, still starting up, out of connection slots).
+_CONNECTION_LOST = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "TooManyConnectionsError",
+    }
+)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The error means the database connection was lost or could not be opened for a moment (not
+    that the statement was wrong): the same work a moment later, on a new connection, can succeed."""
+    error: BaseException | None = exc
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, DisconnectionError | ConnectionError):
+            return True
+        if type(error).__name__ in _CONNECTION_LOST or "connection is closed" in str(error):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
 
 
 def _drop_server_detail(context: ExceptionContext) -> None:

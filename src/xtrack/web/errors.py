@@ -12,6 +12,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xtrack.db import connection_lost
 from xtrack.errors import XTrackError
 from xtrack.web.deps import database_of
 from xtrack.web.templating import render
@@ -30,6 +31,7 @@ ERROR_TITLES = {
     429: "Too many requests",
     500: "Something went wrong",
     502: "An upstream service failed",
+    503: "Unavailable for a moment",
 }
 
 
@@ -149,7 +151,26 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _unexpected_error(request, exc)
 
 
+# Seconds a client waits before trying again after the database connection was lost: the pool
+# has dropped the dead connections by then and the next request opens fresh ones.
+RETRY_AFTER_CONNECTION_LOST = 1
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    if connection_lost(exc):
+        # A database restart or a terminated connection: not a bug, and not a 500. The client
+        # repeats the request after Retry-After (a repeated run now is refused with 409 if the
+        # first one did commit).
+        logger.warning(
+            "request.database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
+        )
+        await _readable_viewer(request)
+        return error_response(
+            request,
+            503,
+            "The database is unavailable for a moment: please try again.",
+            retry_after=RETRY_AFTER_CONNECTION_LOST,
+        )
     logger.exception("request.failed", extra={"path": request.url.path})
     await _readable_viewer(request)
     return error_response(request, 500, "Internal error: the problem has been logged.")
