@@ -262,11 +262,10 @@ class Round:
     failed: list[int] = field(default_factory=list)
 
 
-def retry_at(attempts: int, *, now: datetime) -> datetime:
-    """When attempt ``attempts + 1`` may start: exponential back-off with jitter, one minute to an hour."""
-    return backoff.not_before(
-        now, backoff.backoff_delay(attempts, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
-    )
+def retry_at(attempts: int, *, now: datetime, base: float = RETRY_BASE_SECONDS) -> datetime:
+    """When attempt ``attempts + 1`` may start: exponential back-off with jitter, from ``base``
+    (XTRACK_NOTIFY_RETRY_BASE_SECONDS, a minute by default) to an hour."""
+    return backoff.not_before(now, backoff.backoff_delay(attempts, base=base, cap=RETRY_CAP_SECONDS))
 
 
 def _available(now: datetime) -> Any:
@@ -387,6 +386,7 @@ async def record(
     error: senders.SendError | None,
     now: datetime,
     max_attempts: int,
+    retry_base: float = RETRY_BASE_SECONDS,
 ) -> str:
     """Store one attempt's outcome; returns "sent", "retrying", "failed" or "superseded" (the row was
     cancelled or re-claimed meanwhile: nothing written)."""
@@ -401,7 +401,10 @@ async def record(
         values |= {"status": DeliveryStatus.FAILED.value, "last_error": error.message}
     else:
         outcome = "retrying"
-        values |= {"next_attempt_at": retry_at(claimed.attempts, now=now), "last_error": error.message}
+        values |= {
+            "next_attempt_at": retry_at(claimed.attempts, now=now, base=retry_base),
+            "last_error": error.message,
+        }
     async with database.session() as session:
         done = await session.execute(
             update(NotificationDelivery)
@@ -463,7 +466,12 @@ async def deliver_due(
             error = await _attempt(settings, item, send)
         try:
             outcome = await record(
-                database, item, error=error, now=now, max_attempts=settings.notify_max_attempts
+                database,
+                item,
+                error=error,
+                now=now,
+                max_attempts=settings.notify_max_attempts,
+                retry_base=settings.notify_retry_base_seconds,
             )
         except Exception:  # the lease runs out and the row is claimed again
             logger.exception("notify.record_failed", delivery_id=item.id)
