@@ -52,6 +52,7 @@ class Soak:
     api: dict[str, int] = field(default_factory=dict)
     first_slots: dict[int, datetime] = field(default_factory=dict)
     job_ids: list[int] = field(default_factory=list)
+    own_jobs: list[int] = field(default_factory=list)  # the prober's user's jobs
     token: str = ""
 
     def count(self, fault: str) -> None:
@@ -169,6 +170,8 @@ async def seed(soak: Soak, env: dict[str, str], accounts: list[str], hook_url: s
             for i, job in enumerate(jobs):
                 soak.first_slots[job.id] = job.next_run_at  # type: ignore[assignment]
                 soak.job_ids.append(job.id)
+                if i % users_count == 0:
+                    soak.own_jobs.append(job.id)
                 if i % 2 == 0:  # half the jobs send to their owner's webhook
                     session.add(JobNotificationTarget(job_id=job.id, target_id=targets[i % users_count].id))
     finally:
@@ -180,7 +183,7 @@ async def probe_api(soak: Soak, web_url: str, stop: asyncio.Event) -> None:
     headers = {"Authorization": f"Bearer {soak.token}"}
     async with httpx.AsyncClient(base_url=web_url, headers=headers, timeout=15) as client:
         while not stop.is_set():
-            job_id = soak.rng.choice(soak.job_ids[: max(1, len(soak.job_ids) // 50)])
+            job_id = soak.rng.choice(soak.own_jobs)
             for method, path in (("POST", f"/api/v1/jobs/{job_id}/run"), ("GET", f"/api/v1/jobs/{job_id}")):
                 try:
                     status = str((await client.request(method, path)).status_code)
@@ -403,6 +406,8 @@ async def run_phases(
         await chaos(soak, processes, pg, redis, receiver, until)
     await asyncio.sleep(max(0.0, until - time.monotonic()))
     publisher.stopped.set()
+    llm.failure_rate = 0.0  # the faults stop for the drain
+    receiver.mode = "ok"
     publish_stop = datetime.now(UTC)
     print(f"load phase over after {(publish_stop - started).total_seconds():.0f} s; draining", flush=True)
     drained = await drain(soak, pg.url, publish_stop, args.drain_timeout)
@@ -414,7 +419,8 @@ async def run_phases(
     )
     report |= {
         "started_at": started.isoformat(),
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}",
         "broker": "redis (own)" if redis else f"{args.broker} (shared; no broker restarts)",
         "jobs": args.jobs,
         "accounts": args.accounts,

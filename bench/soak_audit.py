@@ -96,7 +96,8 @@ async def _executions(
     errors = {
         r["error_kind"]: r["n"]
         for r in await conn.fetch(
-            "SELECT error_kind, count(*) AS n FROM job_executions WHERE error_kind IS NOT NULL GROUP BY error_kind"
+            "SELECT error_kind, count(*) AS n FROM job_executions "
+            "WHERE error_kind IS NOT NULL GROUP BY error_kind"
         )
     }
     return {
@@ -238,7 +239,8 @@ def render(report: dict[str, Any]) -> str:
         *(f"{'  slots ' + kind:<52} {n:>12}" for kind, n in sorted(executions["slots"].items())),
         f"{'dispatch delay p50 / p99 (s)':<52} {_num(delay['p50']):>5} / {_num(delay['p99']):<5}",
         f"{'posts published / stored':<52} {posts['published']:>6} / {posts['stored']:<6}",
-        f"{'upstream reads / distinct posts read':<52} {posts['upstream_reads']:>6} / {posts['distinct_posts_read']:<6}",
+        f"{'upstream reads / distinct posts read':<52} {posts['upstream_reads']:>6} / "
+        f"{posts['distinct_posts_read']:<6}",
         f"{'deliveries expected / received':<52} {deliveries['expected']:>6} / {deliveries['received']:<6}",
         f"{'  duplicates (same idempotency key)':<52} {deliveries['duplicates']:>12}",
         f"{'  refused while the receiver was down':<52} {deliveries['refused_while_down']:>12}",

@@ -105,3 +105,20 @@ async def test_connection_lost_tells_a_lost_connection_from_a_bad_statement(
         assert connection_lost(down.value)
     finally:
         await refused.dispose()
+
+
+async def test_a_database_refusing_connections_is_a_503_answered_not_raised(
+    own_database: tuple[Database, str], settings: Settings
+) -> None:
+    """While PostgreSQL restarts, opening a connection fails with the socket's ConnectionRefusedError
+    (not a DBAPIError): the answer is still a 503, and the error does not escape to the server."""
+    _database, url = own_database
+    refused = Database(create_engine(url.replace(str(make_url(url).port), "1")))
+    app = create_app(settings, database=refused)
+    transport = httpx.ASGITransport(app=app)  # raises whatever escapes the app
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/api/v1/jobs", headers={"Authorization": "Bearer xt_not_checked"})
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    finally:
+        await refused.dispose()

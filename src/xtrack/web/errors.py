@@ -184,4 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # so the server does not also log it as a crash.
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _database_error)
+    # A database that refuses connections (restarting) raises the socket's own error, not a DBAPIError:
+    # handled here too, since the catch-all below also re-raises to the server after answering.
+    app.add_exception_handler(OSError, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)
