@@ -8,6 +8,7 @@ and run in threads of the soak's own process through ``tests.fakes.server.serve_
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -44,17 +46,30 @@ class RecordingX(FakeX):
         return {"x-rate-limit-limit": "1000000", "x-rate-limit-remaining": "999999"}
 
     async def timeline(self, request: Request) -> Response:
+        token = request.query_params.get("pagination_token", "")
+        if token.startswith("p"):
+            # X's pagination tokens are stable while new posts arrive; FakeX's are offsets, which
+            # shift when a burst lands between two pages. Here a token is the last id served, asked
+            # for again as until_id (exclusive), so a page never repeats what the last one served.
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "pagination_token"]
+            scope = dict(request.scope)
+            scope["query_string"] = urlencode([*query, ("until_id", token[1:])]).encode()
+            request = Request(scope, request.receive)
         # FakeX's handler does not suspend without scripted faults or delays, so the lock is held
         # for a synchronous stretch only (never across a switch to another request).
         with self.lock:
             response = await super().timeline(request)
             self.timeline_requests += 1
-        if response.status_code == 200 and isinstance(response, JSONResponse):
-            import json
-
-            for tweet in json.loads(bytes(response.body)).get("data", []):
-                self.served[tweet["id"]] += 1
-        return response
+        if response.status_code != 200 or not isinstance(response, JSONResponse):
+            return response
+        body = json.loads(bytes(response.body))
+        for tweet in body.get("data", []):
+            self.served[tweet["id"]] += 1
+        meta = body.get("meta", {})
+        if meta.get("next_token"):
+            meta["next_token"] = "p" + body["data"][-1]["id"]
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return JSONResponse(body, headers=headers)
 
     def add_account(self, username: str) -> FakeUser:
         self.published[username.lower()] = []
