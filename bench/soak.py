@@ -262,11 +262,11 @@ async def watch(processes: Processes, pg: OwnPostgres, redis: OwnRedis | None, s
         extra = pg.pids() | (redis.pids() if redis else {})
         await asyncio.to_thread(processes.sample_rss, extra)
         for name in processes.dead():
+            code = processes.running[name].returncode
             print(
-                f"  !! {name} exited by itself with {processes.running[name].returncode}; restarting",
-                flush=True,
+                f"  !! {name} exited by itself with {code}; restarting it, as a supervisor would", flush=True
             )
-            processes.unexpected_exits += 1
+            processes.unexpected_exits.append(code)
             processes.start(name, *processes.argv[name])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -429,6 +429,7 @@ async def run_phases(
         "faults": soak.faults,
         "process_starts": processes.started,
         "unexpected_exits": processes.unexpected_exits,
+        "unexpected_exits_with_0": processes.unexpected_exits.count(0),
         "llm": dict(llm.outcomes),
         "api": {"500": 0, **soak.api},
         "peak_rss_mib": {name: round(kib / 1024, 1) for name, kib in sorted(processes.peak_rss_kib.items())},

@@ -222,6 +222,7 @@ def checks(report: dict[str, Any]) -> list[Check]:
             0,
         ),
         Check("API answers 500", report["api"]["500"], 0),
+        Check("processes that stopped by themselves with exit code 0", report["unexpected_exits_with_0"], 0),
         Check("upstream reads per new post", reads, 1.01),
     ]
 
@@ -248,6 +249,8 @@ def render(report: dict[str, Any]) -> str:
         f"{'API answers by status':<52} {json.dumps(report['api'], sort_keys=True)}",
         f"{'faults':<52} {json.dumps(report['faults'], sort_keys=True)}",
         f"{'peak RSS (MiB)':<52} {json.dumps(report['peak_rss_mib'], sort_keys=True)}",
+        f"{'process starts / exits nobody asked for (codes)':<52} "
+        f"{json.dumps(report['process_starts'], sort_keys=True)} / {report['unexpected_exits']}",
         "",
         f"{'guarantee':<60} {'value':>8} {'limit':>6}",
         "-" * 80,

@@ -175,7 +175,7 @@ class Processes:
     argv: dict[str, list[str]] = field(default_factory=dict)
     peak_rss_kib: dict[str, int] = field(default_factory=dict)
     started: dict[str, int] = field(default_factory=dict)
-    unexpected_exits: int = 0
+    unexpected_exits: list[int] = field(default_factory=list)  # exit codes of processes nobody stopped
 
     def start(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
         self.argv[name] = list(argv)
