@@ -49,6 +49,7 @@ class Soak:
     root: Path
     rng: random.Random
     faults: dict[str, int] = field(default_factory=dict)
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (unix time, fault) for the audit
     api: dict[str, int] = field(default_factory=dict)
     first_slots: dict[int, datetime] = field(default_factory=dict)
     job_ids: list[int] = field(default_factory=list)
@@ -57,6 +58,7 @@ class Soak:
 
     def count(self, fault: str) -> None:
         self.faults[fault] = self.faults.get(fault, 0) + 1
+        self.timeline.append((time.time(), fault))
         print(f"  [{time.strftime('%H:%M:%S')}] {fault}", flush=True)
 
 
@@ -256,7 +258,9 @@ async def webhook_fault(receiver: WebhookReceiver, mode: str) -> None:
         receiver.mode = "ok"
 
 
-async def watch(processes: Processes, pg: OwnPostgres, redis: OwnRedis | None, stop: asyncio.Event) -> None:
+async def watch(
+    soak: Soak, processes: Processes, pg: OwnPostgres, redis: OwnRedis | None, stop: asyncio.Event
+) -> None:
     """Sample RSS every second; a process that died on its own (not killed by the chaos) is a finding."""
     while not stop.is_set():
         extra = pg.pids() | (redis.pids() if redis else {})
@@ -267,6 +271,7 @@ async def watch(processes: Processes, pg: OwnPostgres, redis: OwnRedis | None, s
                 f"  !! {name} exited by itself with {code}; restarting it, as a supervisor would", flush=True
             )
             processes.unexpected_exits.append(code)
+            soak.timeline.append((time.time(), "unexpected_exit"))
             processes.start(name, *processes.argv[name])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -398,7 +403,7 @@ async def run_phases(
     stop = asyncio.Event()
     until = time.monotonic() + args.minutes * 60
     background = [
-        asyncio.create_task(watch(processes, pg, redis, stop)),
+        asyncio.create_task(watch(soak, processes, pg, redis, stop)),
         asyncio.create_task(probe_api(soak, web_url, stop)),
     ]
     started = datetime.now(UTC)
@@ -415,7 +420,12 @@ async def run_phases(
     await asyncio.gather(*background)
     soak.faults["bursts"] = publisher.bursts
     report = await run_audit(
-        pg.url, x=x, receiver=receiver, publish_stop=publish_stop, first_slots=soak.first_slots
+        pg.url,
+        x=x,
+        receiver=receiver,
+        publish_stop=publish_stop,
+        first_slots=soak.first_slots,
+        timeline=soak.timeline,
     )
     report |= {
         "started_at": started.isoformat(),

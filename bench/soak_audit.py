@@ -160,16 +160,48 @@ async def _posts(conn: asyncpg.Connection, x: RecordingX, publish_stop: datetime
     }
 
 
-async def _deliveries(conn: asyncpg.Connection, receiver: WebhookReceiver) -> dict[str, Any]:
+# Faults that can stop a sender between the receiver's answer and the row marked SENT: the row's
+# lease then runs out and another sender sends it again (at-least-once).
+SENDER_FAULTS = {"kill_worker", "pause_worker", "unexpected_exit", "restart_postgres"}
+# A copy is put down to a sender fault that happened from a little before the first receipt (the
+# database already down when the send was recorded) to a notify lease after it.
+FAULT_WINDOW = (-8.0, 12.0)
+
+
+def duplicate_causes(receiver: WebhookReceiver, timeline: list[tuple[float, str]]) -> Counter[str]:
+    """Each extra copy of a delivery by cause: the receiver was slow (the sender timed out and sent
+    again), a sender was killed, paused or lost its database right after sending, or unexplained."""
+    first: dict[str, float] = {}
+    for receipt in sorted(receiver.receipts, key=lambda r: r.at):
+        first.setdefault(receipt.key or "", receipt.at)
+    faults = [at for at, fault in timeline if fault in SENDER_FAULTS]
+    slow = receiver.slow_keys()
+    causes: Counter[str] = Counter()
+    for key, copies in receiver.keys().items():
+        if copies < 2:
+            continue
+        at = first[key]
+        if key in slow:
+            cause = "receiver_timeout"
+        elif any(at + FAULT_WINDOW[0] <= fault <= at + FAULT_WINDOW[1] for fault in faults):
+            cause = "sender_fault"
+        else:
+            cause = "unexplained"
+        causes[cause] += copies - 1
+    return causes
+
+
+async def _deliveries(
+    conn: asyncpg.Connection, receiver: WebhookReceiver, timeline: list[tuple[float, str]]
+) -> dict[str, Any]:
     expected = await conn.fetchval(
         "SELECT count(*) FROM summaries s JOIN job_notification_targets jt ON jt.job_id = s.job_id"
     )
     rows = await conn.fetch("SELECT id, status FROM notification_deliveries WHERE kind = 'summary'")
     keys = receiver.keys()
-    slow = receiver.slow_keys()
     lost = [r["id"] for r in rows if str(r["id"]) not in keys]
     duplicates = sum(n - 1 for n in keys.values() if n > 1)
-    unexplained = sum(n - 1 for key, n in keys.items() if n > 1 and key not in slow)
+    causes = duplicate_causes(receiver, timeline)
     return {
         "expected": expected,
         "outbox_rows": len(rows),
@@ -178,7 +210,8 @@ async def _deliveries(conn: asyncpg.Connection, receiver: WebhookReceiver) -> di
         "received": sum(keys.values()),
         "lost": len(lost),
         "duplicates": duplicates,
-        "duplicates_not_after_a_timeout": unexplained,
+        "duplicates_by_cause": dict(causes),
+        "duplicates_unexplained": causes.get("unexplained", 0),
         "without_idempotency_key": keys.get("", 0),
         "refused_while_down": receiver.refused,
     }
@@ -191,13 +224,14 @@ async def run_audit(
     receiver: WebhookReceiver,
     publish_stop: datetime,
     first_slots: dict[int, datetime],
+    timeline: list[tuple[float, str]],
 ) -> dict[str, Any]:
     conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
         return {
             "executions": await _executions(conn, publish_stop, first_slots),
             "posts": await _posts(conn, x, publish_stop),
-            "deliveries": await _deliveries(conn, receiver),
+            "deliveries": await _deliveries(conn, receiver, timeline),
         }
     finally:
         await conn.close()
@@ -217,8 +251,8 @@ def checks(report: dict[str, Any]) -> list[Check]:
         Check("summaries without their outbox rows", deliveries["missing_outbox_rows"], 0),
         Check("deliveries lost", deliveries["lost"], 0),
         Check(
-            "duplicate deliveries not after a receiver timeout",
-            deliveries["duplicates_not_after_a_timeout"],
+            "duplicate deliveries not after a receiver timeout or sender fault",
+            deliveries["duplicates_unexplained"],
             0,
         ),
         Check("API answers 500", report["api"]["500"], 0),
@@ -244,6 +278,7 @@ def render(report: dict[str, Any]) -> str:
         f"{posts['distinct_posts_read']:<6}",
         f"{'deliveries expected / received':<52} {deliveries['expected']:>6} / {deliveries['received']:<6}",
         f"{'  duplicates (same idempotency key)':<52} {deliveries['duplicates']:>12}",
+        f"{'  duplicates by cause':<52} {json.dumps(deliveries['duplicates_by_cause'], sort_keys=True)}",
         f"{'  refused while the receiver was down':<52} {deliveries['refused_while_down']:>12}",
         f"{'LLM calls by outcome':<52} {json.dumps(report['llm'], sort_keys=True)}",
         f"{'API answers by status':<52} {json.dumps(report['api'], sort_keys=True)}",
