@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -244,6 +245,19 @@ class Database:
             return
         async with self._autocommit_engine.connect() as connection:
             yield connection
+
+    async def execute_retrying(self, statement: Any, *, waits: tuple[float, ...]) -> Any:
+        """One statement in a unit of work of its own, run again on a new connection (after each of
+        ``waits`` seconds) while the connection is lost; only for statements safe to repeat."""
+        for wait in (*waits, None):
+            try:
+                async with self.session() as session:
+                    return await session.execute(statement)
+            except Exception as exc:
+                if wait is None or not connection_lost(exc):
+                    raise
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
