@@ -16,7 +16,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.db import Database, typed_param
+from xtrack.db import Database, connection_lost, typed_param
 from xtrack.observability import get_logger
 from xtrack.posts.accounts import ACCOUNT_COLUMNS, ACCOUNTS, AccountRow, AccountSnapshot, snapshot
 from xtrack.posts.coverage import Coverage, FetchPlan, merge_coverage, plan_fetch
@@ -124,8 +124,8 @@ async def fetch_and_store(
         raise
     requests += result.requests
     try:
-        stored, account, found = await _store(
-            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now(), wanted=wanted
+        stored, account, found = await _store_surely(
+            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now, wanted=wanted
         )
     except BaseException:
         await _quietly(release_lease(database, row.id, lease_at))
@@ -273,6 +273,49 @@ def _account_changes(
     if account.fetch_started_at == lease_at:
         changes["fetch_started_at"] = None
     return changes
+
+
+# Waits before storing a fetch again when the database connection was lost meanwhile (a restart).
+STORE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
+
+
+async def _store_surely(
+    database: Database,
+    source_name: str,
+    row: AccountRow,
+    plan: FetchPlan,
+    result: FetchResult,
+    *,
+    info: AccountInfo,
+    lease_at: datetime,
+    now: Clock,
+    wanted: PostsWanted | None = None,
+) -> tuple[int, AccountRow, NewPosts | None]:
+    """``_store``, again on a new connection while the connection is lost: the posts were read
+    (and paid for); dropping them would make the next fetch read them again (the soak's database
+    restarts did). Storing twice is harmless: posts are inserted ON CONFLICT DO NOTHING and the
+    coverage merge is fenced on what the account row holds."""
+    for wait in (*STORE_RETRY_SECONDS, None):
+        try:
+            return await _store(
+                database,
+                source_name,
+                row,
+                plan,
+                result,
+                info=info,
+                lease_at=lease_at,
+                now=now(),
+                wanted=wanted,
+            )
+        except Exception as exc:
+            if wait is None or not connection_lost(exc):
+                raise
+            logger.warning(
+                "source.store_retry", source=source_name, account_id=row.id, error=type(exc).__name__
+            )
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 async def _store(
