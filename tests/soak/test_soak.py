@@ -48,7 +48,7 @@ def test_two_minutes_of_chaos_lose_duplicate_and_leave_nothing(tmp_path: Path) -
     assert {fault: report["faults"].get(fault, 0) >= 1 for fault in FAULTS} == dict.fromkeys(FAULTS, True)
     assert report["faults"]["bursts"] >= 1
     assert report["executions"]["by_status"].get("COMPLETED", 0) >= 200
-    assert report["posts"]["published"] >= 500 and report["deliveries"]["expected"] >= 50
+    assert report["posts"]["published"] >= 300 and report["deliveries"]["expected"] >= 50
     assert sum(n for outcome, n in report["llm"].items() if outcome != "ok") >= 1
     assert report["executions"]["not_final"] == 0 and report["posts"]["lost_by_job"] == 0
     assert report["deliveries"]["lost"] == 0 and report["executions"]["duplicate_slots"] == 0
