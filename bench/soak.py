@@ -265,14 +265,11 @@ async def watch(
     while not stop.is_set():
         extra = pg.pids() | (redis.pids() if redis else {})
         await asyncio.to_thread(processes.sample_rss, extra)
-        for name in processes.dead():
-            code = processes.running[name].returncode
+        for name, code in await asyncio.to_thread(processes.restart_dead):
             print(
-                f"  !! {name} exited by itself with {code}; restarting it, as a supervisor would", flush=True
+                f"  !! {name} exited by itself with {code}; restarted it, as a supervisor would", flush=True
             )
-            processes.unexpected_exits.append(code)
             soak.timeline.append((time.time(), "unexpected_exit"))
-            processes.start(name, *processes.argv[name])
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
 

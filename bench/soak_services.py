@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,7 @@ class Processes:
     argv: dict[str, list[str]] = field(default_factory=dict)
     peak_rss_kib: dict[str, int] = field(default_factory=dict)
     started: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     unexpected_exits: list[int] = field(default_factory=list)  # exit codes of processes nobody stopped
 
     def start(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
@@ -192,12 +194,24 @@ class Processes:
         return process
 
     def kill(self, name: str) -> None:
-        """SIGKILL (no shutdown code runs), then a new process under the same name."""
-        process = self.running[name]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        self.start(name, *self.argv[name])
+        """SIGKILL (no shutdown code runs), then a new process under the same name. Under the lock,
+        so the watcher never takes the killed process for one that died by itself and starts a
+        second one (which nobody would then stop)."""
+        with self.lock:
+            process = self.running[name]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+            self.start(name, *self.argv[name])
+
+    def restart_dead(self) -> list[tuple[str, int | None]]:
+        """Start again each process that exited by itself; returns their names and exit codes."""
+        with self.lock:
+            dead = [(name, self.running[name].returncode) for name in self.dead()]
+            for name, code in dead:
+                self.unexpected_exits.append(code if code is not None else -1)
+                self.start(name, *self.argv[name])
+            return dead
 
     def signal(self, name: str, signum: int) -> None:
         self.running[name].send_signal(signum)
