@@ -224,6 +224,7 @@ async def chaos(
         if time.monotonic() >= until:
             break
         action = order.pop(0) if order else soak.rng.choice(actions)
+        soak.count(action)  # before it happens: the audit compares receipts with when faults began
         if action == "kill_worker":
             await asyncio.to_thread(processes.kill, soak.rng.choice(["worker-1", "worker-2"]))
         elif action == "kill_scheduler":
@@ -236,7 +237,6 @@ async def chaos(
             paused.append(asyncio.create_task(pause(processes, soak.rng.choice(["worker-1", "worker-2"]))))
         elif action in ("webhook_slow", "webhook_down"):
             paused.append(asyncio.create_task(webhook_fault(receiver, action.removeprefix("webhook_"))))
-        soak.count(action)
     await asyncio.gather(*paused)
 
 
