@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -380,6 +381,7 @@ async def main_async(args: argparse.Namespace) -> int:
             if redis is not None:
                 redis.stop()
             pg.stop("fast")
+            shutil.rmtree(pg.data, ignore_errors=True)  # the logs and the report stay
 
 
 async def run_phases(
