@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest services chromium bench screenshots clean
+.PHONY: run test lint typecheck pytest services chromium bench soak screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ screenshots: $(VENV)/.dev chromium
 
 bench: $(VENV)/.dev services
 	$(BIN)/python -m bench
+
+## soak: the chaos soak (docs/guarantees.md): 2,000 jobs for 10 minutes on its own PostgreSQL and
+## Redis while processes, the broker and the database are killed; SOAK_ARGS="--minutes 2 --jobs 200"
+## or SOAK_ARGS="--broker amqp://guest:guest@127.0.0.1:5672//" to change it
+soak: $(VENV)/.dev
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -145,6 +145,7 @@ class MemorySource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
         return FetchResult(posts=self.posts[account.username])
 

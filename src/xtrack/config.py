@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     executor_concurrency: int = Field(default=1000, ge=1)
     max_attempts: int = Field(default=5, ge=1)
     notify_max_attempts: int = Field(default=5, ge=1)
+    # First wait before a failed delivery is tried again (doubling up to an hour, with jitter).
+    notify_retry_base_seconds: float = Field(default=60.0, gt=0, le=3600)
     # One socket operation of a send (connect, or waiting for the answer); a whole send may take up to
     # NOTIFY_SEND_TIMEOUTS of these, and the outbox lease must outlast that (no second send meanwhile).
     notify_timeout_seconds: float = Field(default=30.0, gt=0, le=600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from pydantic_core import from_json
 from sqlalchemy import JSON, DateTime, MetaData, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, ExceptionContext
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -126,6 +127,37 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     event.listen(pool_events, "checkout", ping_if_idle)
 
 
+# asyncpg's errors for a connection that is gone or a server not taking connections (terminated
+# backend, shutdown, restart, still starting up, out of connection slots).
+_CONNECTION_LOST = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "TooManyConnectionsError",
+    }
+)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The error means the database connection was lost or could not be opened for a moment (not
+    that the statement was wrong): the same work a moment later, on a new connection, can succeed."""
+    error: BaseException | None = exc
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, DisconnectionError | ConnectionError):
+            return True
+        if type(error).__name__ in _CONNECTION_LOST or "connection is closed" in str(error):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
+
+
 def _drop_server_detail(context: ExceptionContext) -> None:
     """PostgreSQL's DETAIL line quotes row values ("Key (url)=(tgram://…) already exists", "Failing
     row contains (…)") and asyncpg prints it with the error: drop it, as ``hide_parameters`` drops
@@ -213,6 +245,19 @@ class Database:
             return
         async with self._autocommit_engine.connect() as connection:
             yield connection
+
+    async def execute_retrying(self, statement: Any, *, waits: tuple[float, ...]) -> Any:
+        """One statement in a unit of work of its own, run again on a new connection (after each of
+        ``waits`` seconds) while the connection is lost; only for statements safe to repeat."""
+        for wait in (*waits, None):
+            try:
+                async with self.session() as session:
+                    return await session.execute(statement)
+            except Exception as exc:
+                if wait is None or not connection_lost(exc):
+                    raise
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from typing import Any, TypeVar
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
 from xtrack.config import Settings, get_settings
 from xtrack.executions.executors.celery import DELIVER_NOTIFICATIONS, RUN_EXECUTION, TASK_OPTIONS, make_celery
@@ -293,9 +293,27 @@ def run_worker(settings: Settings, *, concurrency: int | None = None, loglevel: 
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     app = worker_app(settings)
+    # ``app.start`` drops the worker's exit code (click returns it instead of raising with
+    # standalone_mode off), so a worker stopped by an "Unrecoverable error" (kombu failing to
+    # reconnect to a restarted Redis, found by the soak) exited 0 and a supervisor restarting on
+    # failure left it dead. The shutdown signal carries the code.
+    codes: list[int] = []
+
+    def remember_exit_code(sender: Any = None, **_: Any) -> None:
+        codes.append(int(getattr(sender, "exitcode", None) or 0))
+
+    signals.worker_shutdown.connect(remember_exit_code, weak=False)
     start_process_loop(settings, concurrency=slots)
     try:
         code = app.start(worker_argv(settings, concurrency=slots, loglevel=loglevel))
     finally:
+        signals.worker_shutdown.disconnect(remember_exit_code)
         stop_process_loop(grace_seconds=settings.lease_seconds / 2)
-    return int(code or 0)
+    return worker_exit_code(code, codes)
+
+
+def worker_exit_code(returned: int | None, shutdown_codes: list[int]) -> int:
+    """The process's exit code: Celery's own when it returns one, else the worker's at shutdown."""
+    if returned:
+        return int(returned)
+    return max(shutdown_codes, default=0)

@@ -59,6 +59,7 @@ class FakeSource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
         self.fetches += 1
         if self.errors:
@@ -69,6 +70,7 @@ class FakeSource:
             if post.created_at <= self.clock()
             and (since_id is None or post.sort_key > int(since_id))
             and (start_time is None or post.created_at >= start_time)
+            and (end_time is None or post.created_at <= end_time)
         ]
         return FetchResult(posts=visible)
 

@@ -398,3 +398,14 @@ async def test_a_sender_that_died_mid_send_leaves_the_row_to_another_after_the_l
     # The dead sender's late record is fenced out: it cannot overwrite the outcome.
     assert await outbox.record(pipeline.db, claimed, error=None, now=T0, max_attempts=5) == "superseded"
     assert len(sink.got("lease")) == 1
+
+
+def test_the_first_retry_of_a_delivery_waits_the_configured_base() -> None:
+    """XTRACK_NOTIFY_RETRY_BASE_SECONDS sets the first wait (a soak or a small deployment retries
+    after seconds); the default keeps a minute; either way it grows, capped at an hour."""
+    for _ in range(50):
+        quick = (outbox.retry_at(1, now=T0, base=4.0) - T0).total_seconds()
+        assert 2.0 <= quick <= 4.0
+        default = (outbox.retry_at(1, now=T0) - T0).total_seconds()
+        assert 30.0 <= default <= 60.0
+        assert (outbox.retry_at(20, now=T0, base=4.0) - T0).total_seconds() <= 3600.0

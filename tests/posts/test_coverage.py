@@ -37,9 +37,23 @@ def test_covered_window_gets_a_since_id_call() -> None:
     assert plan_fetch(coverage, need_since=t(-60)) == FetchPlan("500", t(-60), conditional=True)
 
 
-def test_older_window_backfills_from_need_since() -> None:
+def test_older_window_backfills_only_what_is_not_stored() -> None:
     coverage = Coverage("500", covered_since=t(-60), covered_until=t(-5))
-    assert plan_fetch(coverage, need_since=t(-600)) == FetchPlan(None, t(-600), conditional=False)
+    plan = plan_fetch(coverage, need_since=t(-600))
+    assert plan == FetchPlan("500", t(-600), conditional=False, backfill_until=t(-60))
+    assert not plan.backfill  # a since_id call for what is new, and a bounded one for the older part
+
+
+def test_a_window_starting_seconds_earlier_backfills_those_seconds_only() -> None:
+    """Several first runs on one account: the one whose 24 h window starts a few seconds before
+    what the others stored asks for those seconds, not the whole day again."""
+    coverage = Coverage("500", covered_since=t(-24 * 60), covered_until=t(-1))
+    plan = plan_fetch(coverage, need_since=t(-24 * 60 - 0.1))
+    assert plan.backfill_until == t(-24 * 60) and plan.since_id == "500"
+    after = merge_coverage(
+        coverage, coverage, plan, fetched_at=t(0), newest_fetched="600", oldest_fetched_at=None, gap=False
+    )
+    assert after == Coverage("600", t(-24 * 60 - 0.1), t(0))
 
 
 def test_unreachable_backfill_stays_a_since_id_call() -> None:
@@ -135,6 +149,14 @@ def test_stored_posts_are_complete_over_the_coverage(
         gap = depth is not None and len(returned) >= depth
         if plan.since_id is not None:
             assert not (set(returned) & stored), "a since_id call read a stored post again"
+        if plan.backfill_until is not None:
+            bound = plan.backfill_until
+            older = [i for i in reachable_posts if plan.start_time <= ids[i] <= bound]
+            assert all(ids[i] <= bound for i in older), "a bounded backfill read past its bound"
+            # As fetch._beyond_depth: what sits above the window plus what came back.
+            above = sum(1 for i in stored if since is not None and ids[i] >= since)
+            gap = gap or (depth is not None and above + len(returned) + len(older) >= depth)
+            returned += older
         stored |= set(returned)
         coverage = merge_coverage(
             coverage,

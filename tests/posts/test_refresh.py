@@ -155,6 +155,40 @@ async def test_an_older_window_is_backfilled_then_followed_by_since_id(
     assert fake.requests[-1][1]["since_id"] == recent[-1] and again.posts_stored == 0
 
 
+async def test_a_window_starting_seconds_before_the_stored_posts_reads_only_those_seconds(
+    db: Database, session: AsyncSession, fake_x: tuple[FakeX, str], x_source: XSource
+) -> None:
+    """Two first runs on one account: the second one's 24 h window starts 5 s earlier than what the
+    first stored. It reads the one post of those 5 s and the new one, not the 120 of the day."""
+    fake, _ = fake_x
+    user = fake.add_user("alice")
+    sliver = fake.add_posts(user, 1, start=DAY_AGO - timedelta(seconds=3))
+    day = fake.add_posts(user, 120, start=DAY_AGO + timedelta(minutes=1), step=timedelta(minutes=10))
+    first = await refresh.refresh_account(
+        db, x_source, username="alice", need_since=DAY_AGO, requested_at=NOW, lease_seconds=LEASE_SECONDS
+    )
+    assert first.posts_stored == 120
+    served = fake.posts_served
+    new = fake.add_posts(user, 1, start=datetime.now(UTC) - timedelta(seconds=1))
+
+    second = await refresh.refresh_account(
+        db,
+        x_source,
+        username="alice",
+        need_since=DAY_AGO - timedelta(seconds=5),
+        requested_at=datetime.now(UTC),
+        lease_seconds=LEASE_SECONDS,
+    )
+
+    assert fake.posts_served - served == 2  # the sliver's post and the new one: no re-read
+    timeline = [params for path, params, _ in fake.requests if path.endswith("/tweets")]
+    assert timeline[-2]["since_id"] == day[-1]
+    assert "since_id" not in timeline[-1] and "end_time" in timeline[-1]
+    assert second.posts_stored == 2 and second.covered_since == DAY_AGO - timedelta(seconds=5)
+    stored = await store.posts_after(session, account_id=first.account_id, after_post_id=None, since=None)
+    assert [p.external_id for p in stored] == sliver + day + new
+
+
 async def test_posts_beyond_the_timeline_depth_are_a_gap_and_not_reread(
     db: Database, fake_x: tuple[FakeX, str]
 ) -> None:

@@ -266,6 +266,9 @@ class FakeX(FakeUpstream):
         if "start_time" in params:
             start = datetime.fromisoformat(params["start_time"].replace("Z", "+00:00"))
             newest_first = [p for p in newest_first if p["created_at"] >= start]
+        if "end_time" in params:
+            end = datetime.fromisoformat(params["end_time"].replace("Z", "+00:00"))
+            newest_first = [p for p in newest_first if p["created_at"] <= end]
         offset = int(params.get("pagination_token", "0"))
         page = newest_first[offset : offset + page_size]
         self.posts_served += len(page)
@@ -359,6 +362,9 @@ class FakeTwitterApi(FakeUpstream):
         if "since" in terms:
             since = datetime.strptime(terms["since"], "%Y-%m-%d_%H:%M:%S_UTC").replace(tzinfo=UTC)
             posts = [p for p in posts if p["created_at"] >= since]
+        if "until" in terms:
+            until = datetime.strptime(terms["until"], "%Y-%m-%d_%H:%M:%S_UTC").replace(tzinfo=UTC)
+            posts = [p for p in posts if p["created_at"] < until]
         offset = int(request.query_params.get("cursor") or "0")
         page = posts[offset : offset + self.PAGE]
         self.posts_served += len(page)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from xtrack import backoff
+from xtrack.db import connection_lost
 from xtrack.executions.models import ErrorKind
 from xtrack.sources.base import SourceError, SourceRateLimited
 from xtrack.summarize.base import SummarizeError
@@ -45,7 +46,9 @@ def classify(exc: BaseException) -> RunFailure:
         return RunFailure(exc.kind, exc.message, retryable=exc.retryable)
     if isinstance(exc, SummarizeError):
         return RunFailure(ErrorKind.LLM.value, f"Summarizing failed: {exc.message}", retryable=exc.retryable)
-    if isinstance(exc, OperationalError | DBAPIError) and getattr(exc, "connection_invalidated", False):
+    if isinstance(exc, OperationalError | DBAPIError) and connection_lost(exc):
+        # Also a database still recovering after a restart ("not yet accepting connections"), which
+        # the driver does not flag as a lost connection: the soak saw it fail runs for good.
         return RunFailure(ErrorKind.INTERNAL.value, "Lost the database connection.", retryable=True)
     if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and _TOO_MANY_CLIENTS in str(exc)):
         # The database is busy, not broken (an overloaded host under a burst): try again later.

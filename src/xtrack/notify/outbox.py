@@ -246,11 +246,9 @@ class Round:
     failed: list[int] = field(default_factory=list)
 
 
-def retry_at(attempts: int, *, now: datetime) -> datetime:
-    """When attempt ``attempts + 1`` may start: exponential back-off with jitter, one minute to an hour."""
-    return backoff.not_before(
-        now, backoff.backoff_delay(attempts, base=RETRY_BASE_SECONDS, cap=RETRY_CAP_SECONDS)
-    )
+def retry_at(attempts: int, *, now: datetime, base: float = RETRY_BASE_SECONDS) -> datetime:
+    """When attempt ``attempts + 1`` may start: back-off with jitter from ``base`` to an hour."""
+    return backoff.not_before(now, backoff.backoff_delay(attempts, base=base, cap=RETRY_CAP_SECONDS))
 
 
 def _available(now: datetime) -> Any:
@@ -371,6 +369,7 @@ async def record(
     error: senders.SendError | None,
     now: datetime,
     max_attempts: int,
+    retry_base: float = RETRY_BASE_SECONDS,
 ) -> str:
     """Store one attempt's outcome; returns "sent", "retrying", "failed" or "superseded" (the row was
     cancelled or re-claimed meanwhile: nothing written)."""
@@ -385,18 +384,22 @@ async def record(
         values |= {"status": DeliveryStatus.FAILED.value, "last_error": error.message}
     else:
         outcome = "retrying"
-        values |= {"next_attempt_at": retry_at(claimed.attempts, now=now), "last_error": error.message}
-    async with database.session() as session:
-        done = await session.execute(
-            update(NotificationDelivery)
-            .where(
-                NotificationDelivery.id == claimed.id,
-                NotificationDelivery.status == DeliveryStatus.PENDING.value,
-                NotificationDelivery.attempts == claimed.attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        values |= {
+            "next_attempt_at": retry_at(claimed.attempts, now=now, base=retry_base),
+            "last_error": error.message,
+        }
+    # Retried on a new connection: a lost outcome would let the lease run out and send it twice.
+    done = await database.execute_retrying(
+        update(NotificationDelivery)
+        .where(
+            NotificationDelivery.id == claimed.id,
+            NotificationDelivery.status == DeliveryStatus.PENDING.value,
+            NotificationDelivery.attempts == claimed.attempts,
         )
+        .values(**values)
+        .execution_options(synchronize_session=False),
+        waits=(0.5, 1.0, 2.0, 4.0),
+    )
     if getattr(done, "rowcount", 0) != 1:
         return "superseded"
     metrics.record_delivery(outcome.upper())
@@ -441,14 +444,14 @@ async def deliver_due(
     if not claimed:
         return result
     gate = asyncio.Semaphore(concurrency)
+    limits: dict[str, Any] = {"max_attempts": settings.notify_max_attempts}
+    limits["retry_base"] = settings.notify_retry_base_seconds
 
     async def one(item: Claimed) -> None:
         async with gate:
             error = await _attempt(settings, item, send)
         try:
-            outcome = await record(
-                database, item, error=error, now=now, max_attempts=settings.notify_max_attempts
-            )
+            outcome = await record(database, item, error=error, now=now, **limits)
         except Exception:  # the lease runs out and the row is claimed again
             logger.exception("notify.record_failed", delivery_id=item.id)
             return

@@ -28,11 +28,15 @@ class Coverage:
 class FetchPlan:
     """One source call: posts newer than ``since_id`` (``None``: the whole window) and created at or
     after ``start_time``. ``conditional``: an ETag/Last-Modified from the last read may be sent,
-    because the stored posts already hold everything that read returned for this window."""
+    because the stored posts already hold everything that read returned for this window.
+    ``backfill_until``: a second, bounded call for the part of the window older than the stored
+    posts (``[start_time, backfill_until]``), so a window that starts a little earlier than what is
+    stored reads that sliver only, not the whole window again."""
 
     since_id: str | None
     start_time: datetime
     conditional: bool
+    backfill_until: datetime | None = None
 
     @property
     def backfill(self) -> bool:
@@ -41,13 +45,20 @@ class FetchPlan:
 
 def plan_fetch(coverage: Coverage, *, need_since: datetime, backfill_reachable: bool = True) -> FetchPlan:
     """A ``since_id`` call from the newest stored post when the stored posts reach back to
-    ``need_since``; otherwise the whole window from ``need_since`` (a first fetch, or a backfill for
-    an older window). ``backfill_reachable=False`` (the source cannot reach further back than what
-    is stored) keeps to the ``since_id`` call. Posts older than ``need_since`` are never asked for."""
-    known = coverage.covered_since is not None and coverage.covered_until is not None
-    reaches_back = coverage.covered_since is not None and known and coverage.covered_since <= need_since
+    ``need_since``; when they start later, the same call plus a backfill bounded by where the stored
+    posts begin; with nothing stored, the whole window from ``need_since`` (a first fetch).
+    ``backfill_reachable=False`` (the source cannot reach further back than what is stored) keeps
+    to the ``since_id`` call. Posts older than ``need_since`` are never asked for, and posts already
+    stored are not asked for again."""
+    since = coverage.covered_since
+    known = since is not None and coverage.covered_until is not None
+    reaches_back = since is not None and known and since <= need_since
     if coverage.newest_post_id is not None and known and (reaches_back or not backfill_reachable):
         return FetchPlan(since_id=coverage.newest_post_id, start_time=need_since, conditional=reaches_back)
+    if coverage.newest_post_id is not None and known and since is not None:
+        return FetchPlan(
+            since_id=coverage.newest_post_id, start_time=need_since, conditional=False, backfill_until=since
+        )
     return FetchPlan(since_id=None, start_time=need_since, conditional=reaches_back)
 
 
@@ -75,8 +86,15 @@ def merge_coverage(
     gap only ``[oldest fetched, fetched_at]`` is known to be complete."""
     low = plan.start_time
     p_since, p_until = planned_from.covered_since, planned_from.covered_until
-    if plan.since_id is not None and p_since is not None and p_until is not None and low <= p_until:
+    if (
+        plan.since_id is not None
+        and plan.backfill_until is None
+        and p_since is not None
+        and p_until is not None
+        and low <= p_until
+    ):
         # Everything from p_since up to the cursor was stored; the call added what came after it.
+        # (With a bounded backfill, that call stored [start_time, p_since] too: low stays.)
         low = p_since
     if gap:
         low = max(low, oldest_fetched_at or fetched_at)

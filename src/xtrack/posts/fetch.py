@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from xtrack.db import Database, typed_param
+from xtrack.db import Database, connection_lost, typed_param
 from xtrack.observability import get_logger
 from xtrack.posts.accounts import ACCOUNT_COLUMNS, ACCOUNTS, AccountRow, AccountSnapshot, snapshot
 from xtrack.posts.coverage import Coverage, FetchPlan, merge_coverage, plan_fetch
@@ -90,6 +90,13 @@ async def fetch_and_store(
     try:
         info, result, lookups = await _resolve_and_fetch(source, row, plan)
         requests += lookups
+        if plan.backfill_until is not None:
+            older = await source.fetch(
+                info, since_id=None, start_time=plan.start_time, end_time=plan.backfill_until
+            )
+            result = combine_results(
+                result, older, beyond_depth=await _beyond_depth(database, source, row, result, older)
+            )
     except SourceError as exc:
         _failures[(database, source.name, row.id, lease_at)] = exc
         while len(_failures) > _FAILURES_KEPT:
@@ -109,8 +116,8 @@ async def fetch_and_store(
         raise
     requests += result.requests
     try:
-        stored, account, found = await _store(
-            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now(), wanted=wanted
+        stored, account, found = await _store_surely(
+            database, source.name, row, plan, result, info=info, lease_at=lease_at, now=now, wanted=wanted
         )
     except BaseException:
         await _quietly(release_lease(database, row.id, lease_at))
@@ -170,6 +177,47 @@ async def _resolve_and_fetch(
             lookup.cancel()  # the fetch failed first: its error is the run's
         elif not lookup.cancelled():
             lookup.exception()  # retrieved: an error of a lookup nobody awaited is not logged as lost
+
+
+async def _beyond_depth(
+    database: Database, source: Source, row: AccountRow, newer: FetchResult, older: FetchResult
+) -> bool:
+    """Whether a bounded backfill may have reached past the source's timeline depth: the source
+    answers a bounded call from its ``depth`` most recent posts without saying it cut the window, so
+    count what sits above the window (stored since it, plus the new posts) and what came back."""
+    depth = getattr(source, "timeline_depth", None)
+    since = row.coverage.covered_since
+    if depth is None or since is None:
+        return False
+    async with database.session() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(_POSTS)
+            .where(_POSTS.c.account_id == row.id, _POSTS.c.created_at >= since)
+        )
+    return int(stored or 0) + len(newer.posts) + len(older.posts) >= int(depth)
+
+
+def combine_results(newer: FetchResult, older: FetchResult, *, beyond_depth: bool = False) -> FetchResult:
+    """The ``since_id`` call and the bounded backfill of one plan as one result (the newer call's
+    validators and limits, the older call's limits when it reported them, being the later answer).
+    ``beyond_depth``: the backfill may have been cut by the source's depth, so it is a gap."""
+    return FetchResult(
+        posts=newer.posts + older.posts,
+        gap=newer.gap or older.gap or beyond_depth,
+        requests=newer.requests + older.requests,
+        posts_read=(newer.posts_read or len(newer.posts)) + (older.posts_read or len(older.posts)),
+        gap_note=newer.gap_note or older.gap_note,
+        etag=newer.etag,
+        last_modified=newer.last_modified,
+        not_modified=False,
+        rate_limit_remaining=(
+            older.rate_limit_remaining
+            if older.rate_limit_remaining is not None
+            else newer.rate_limit_remaining
+        ),
+        rate_limit_reset_at=older.rate_limit_reset_at or newer.rate_limit_reset_at,
+    )
 
 
 _POSTS = cast(Table, StoredPost.__table__)
@@ -268,6 +316,49 @@ def _account_changes(
     if account.fetch_started_at == lease_at:
         changes["fetch_started_at"] = None
     return changes
+
+
+# Waits before storing a fetch again when the database connection was lost meanwhile (a restart).
+STORE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
+
+
+async def _store_surely(
+    database: Database,
+    source_name: str,
+    row: AccountRow,
+    plan: FetchPlan,
+    result: FetchResult,
+    *,
+    info: AccountInfo,
+    lease_at: datetime,
+    now: Clock,
+    wanted: PostsWanted | None = None,
+) -> tuple[int, AccountRow, NewPosts | None]:
+    """``_store``, again on a new connection while the connection is lost: the posts were read
+    (and paid for); dropping them would make the next fetch read them again (the soak's database
+    restarts did). Storing twice is harmless: posts are inserted ON CONFLICT DO NOTHING and the
+    coverage merge is fenced on what the account row holds."""
+    for wait in (*STORE_RETRY_SECONDS, None):
+        try:
+            return await _store(
+                database,
+                source_name,
+                row,
+                plan,
+                result,
+                info=info,
+                lease_at=lease_at,
+                now=now(),
+                wanted=wanted,
+            )
+        except Exception as exc:
+            if wait is None or not connection_lost(exc):
+                raise
+            logger.warning(
+                "source.store_retry", source=source_name, account_id=row.id, error=type(exc).__name__
+            )
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 async def _store(

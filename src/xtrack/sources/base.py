@@ -158,9 +158,10 @@ class Source(Protocol):
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
-        """Every post newer than ``since_id`` (exclusive) and not older than ``start_time``,
-        following pagination to the end."""
+        """Every post newer than ``since_id`` (exclusive), not older than ``start_time`` and, when
+        given, not newer than ``end_time`` (a bounded backfill), following pagination to the end."""
         ...
 
     async def aclose(self) -> None: ...

@@ -377,6 +377,7 @@ class DemoSource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
         self._check(account.username)
         now = self.clock()
@@ -386,7 +387,7 @@ class DemoSource:
         # Like a real timeline, the demo cannot reach back forever: an older window is a gap.
         gap = start < now - MAX_WINDOW
         start = max(start, now - MAX_WINDOW)
-        posts = posts_between(profile(account.username.lower()), start, now)
+        posts = posts_between(profile(account.username.lower()), start, min(now, end_time or now))
         if since_id is not None:
             floor = int(since_id)
             posts = [p for p in posts if p.sort_key > floor]

@@ -187,6 +187,7 @@ class RssSource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
         url = self.feed_url(account.username)
         headers: dict[str, str] = {}
@@ -224,6 +225,8 @@ class RssSource:
                 continue
             if start_time is not None and post.created_at < start_time:
                 reached = True
+                continue
+            if end_time is not None and post.created_at > end_time:
                 continue
             posts[post.external_id] = post
         # A feed is a window of the latest items: when it does not reach back to the cursor, posts

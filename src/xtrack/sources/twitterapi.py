@@ -39,7 +39,9 @@ def search_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d_%H:%M:%S_UTC")
 
 
-def search_query(username: str, *, since_id: str | None, start_time: datetime | None) -> str:
+def search_query(
+    username: str, *, since_id: str | None, start_time: datetime | None, end_time: datetime | None = None
+) -> str:
     """``from:NAME since:T`` where T is the later of the window's start and the cursor post's time
     (ids are snowflakes, so the cursor tells when it was posted), minus a second for rounding."""
     bounds = []
@@ -51,6 +53,9 @@ def search_query(username: str, *, since_id: str | None, start_time: datetime | 
     query = f"from:{username} include:nativeretweets"
     if bounds:
         query += f" since:{search_time(max(bounds))}"
+    if end_time is not None:
+        # ``until:`` is exclusive at whole seconds: one second past the bound keeps every post in it.
+        query += f" until:{search_time(end_time.replace(microsecond=0) + timedelta(seconds=1))}"
     return query
 
 
@@ -200,8 +205,9 @@ class TwitterApiSource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
-        query = search_query(account.username, since_id=since_id, start_time=start_time)
+        query = search_query(account.username, since_id=since_id, start_time=start_time, end_time=end_time)
         floor = int(since_id) if since_id is not None else None
         posts: dict[str, Post] = {}
         requests = read = 0
@@ -223,6 +229,10 @@ class TwitterApiSource:
                     continue
                 if start_time is not None and post.created_at < start_time.replace(microsecond=0):
                     reached_cursor = True
+                    continue
+                if end_time is not None and post.created_at > end_time.replace(microsecond=0) + timedelta(
+                    seconds=1
+                ):
                     continue
                 posts[post.external_id] = post
             if reached_cursor or not more or not next_cursor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -162,6 +162,7 @@ class XSource:
         start_time: datetime | None,
         etag: str | None = None,
         last_modified: str | None = None,
+        end_time: datetime | None = None,
     ) -> FetchResult:
         params: dict[str, str | int] = {
             "max_results": self.page_size,
@@ -173,6 +174,11 @@ class XSource:
             params["since_id"] = since_id
         if start_time is not None:
             params["start_time"] = x_time(start_time)
+        ceiling: datetime | None = None
+        if end_time is not None:
+            # end_time is inclusive at whole seconds: round up so the bound never cuts a post off.
+            ceiling = end_time.replace(microsecond=0) + timedelta(seconds=1 if end_time.microsecond else 0)
+            params["end_time"] = x_time(ceiling)
         floor = int(since_id) if since_id is not None else None
         posts: dict[str, Post] = {}
         read = requests = billed = 0
@@ -201,6 +207,8 @@ class XSource:
                 if floor is not None and post.sort_key <= floor:
                     continue
                 if start_time is not None and post.created_at < start_time.replace(microsecond=0):
+                    continue
+                if ceiling is not None and post.created_at > ceiling:
                     continue
                 posts[post.external_id] = post
             meta = body.get("meta") or {}

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xtrack.db import connection_lost
 from xtrack.errors import XTrackError
 from xtrack.web.deps import database_of
 from xtrack.web.templating import render
@@ -31,7 +32,7 @@ ERROR_TITLES = {
     429: "Too many requests",
     500: "Something went wrong",
     502: "An upstream service failed",
-    503: "Busy",
+    503: "Unavailable for a moment",
 }
 # No database connection came free in time (an overloaded host under a burst): ask again soon.
 BUSY_RETRY_AFTER = 5
@@ -163,7 +164,26 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return await _unexpected_error(request, exc)
 
 
+# Seconds a client waits before trying again after the database connection was lost: the pool
+# has dropped the dead connections by then and the next request opens fresh ones.
+RETRY_AFTER_CONNECTION_LOST = 1
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    if connection_lost(exc):
+        # A database restart or a terminated connection: not a bug, and not a 500. The client
+        # repeats the request after Retry-After (a repeated run now is refused with 409 if the
+        # first one did commit).
+        logger.warning(
+            "request.database_unavailable", extra={"path": request.url.path, "error": type(exc).__name__}
+        )
+        await _readable_viewer(request)
+        return error_response(
+            request,
+            503,
+            "The database is unavailable for a moment: please try again.",
+            retry_after=RETRY_AFTER_CONNECTION_LOST,
+        )
     logger.exception("request.failed", extra={"path": request.url.path})
     await _readable_viewer(request)
     return error_response(request, 500, "Internal error: the problem has been logged.")
@@ -178,4 +198,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OverflowError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_busy)
+    # A database that refuses connections (restarting) raises the socket's own error, not a DBAPIError:
+    # handled here too, since the catch-all below also re-raises to the server after answering.
+    app.add_exception_handler(OSError, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)
