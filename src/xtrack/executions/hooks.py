@@ -20,6 +20,7 @@ class CompletedRun:
     job_id: int
     summary: dict[str, Any] | None
     post_urls: Sequence[str]
+    user_id: int | None = None  # the owner, whose month's spend the run added to
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from sqlalchemy import Table, bindparam, func, insert, update
 from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, typed_param, utcnow
+from xtrack.executions import budget as budgets
 from xtrack.executions.claims import EXECUTIONS, Claim, claim, in_state, release
 from xtrack.executions.costs import source_cost_usd
 from xtrack.executions.failures import classify, retry_wait
@@ -103,6 +104,8 @@ class Outcome:
     source_requests: int = 0
     posts_read: int = 0
     source_cost_usd: float = 0.0
+    # Why the run was summarized offline although an LLM is configured (budgets.OFFLINE_*).
+    offline_reason: str | None = None
 
 
 def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[str, Any] | None:
@@ -124,6 +127,7 @@ def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[st
             "post_ids": [post.external_id for post in posts],
             "headline": result.headline,
             "language": inputs.language,  # the summary page says when quotes stay untranslated
+            "offline": outcome.offline_reason,  # the summary page says why no LLM wrote it
         },
         "created_at": now,
         "model": result.model,
@@ -171,6 +175,7 @@ async def _complete(
                 job_id=claim.job_id,
                 summary=summary,
                 post_urls=[post.url for post in posts],
+                user_id=claim.user_id,
             )
             await hooks.run_completed(session, completed, now=now)
     return True
@@ -224,6 +229,20 @@ async def _fail(
     )
 
 
+def _choose_summarizer(
+    summarizer: Summarizer | Summarizers, *, reason: str | None, post_count: int
+) -> tuple[Summarizer, str | None]:
+    """The summarizer a run uses, and why it is offline when an LLM was configured. A single
+    summarizer given by the caller (tests, the CLI) is only overridden by a spent budget."""
+    if isinstance(summarizer, Summarizers):
+        if summarizer.settings.summarizer == "extractive":
+            return EXTRACTIVE, None
+        return (EXTRACTIVE, reason) if reason else (summarizer.for_posts(post_count), None)
+    if reason == budgets.OFFLINE_BUDGET:
+        return EXTRACTIVE, reason
+    return summarizer, None
+
+
 async def _fetch_and_summarize(
     database: Database,
     claim: Claim,
@@ -232,6 +251,7 @@ async def _fetch_and_summarize(
     settings: Settings,
     source: Source,
     summarizer: Summarizer | Summarizers,
+    budget: budgets.Budget | None = None,
 ) -> Outcome:
     """Refresh the account, pick the run's posts and summarize them (no transaction held open)."""
     inputs = claim.inputs
@@ -252,9 +272,10 @@ async def _fetch_and_summarize(
             found = await posts_store.new_posts(session, account_id=snapshot.account_id, wanted=wanted)
     posts = found.posts
     result: SummaryResult | None = None
+    offline: str | None = None
     if posts:
-        if isinstance(summarizer, Summarizers):
-            summarizer = summarizer.for_posts(len(posts))
+        reason = budgets.offline_reason(len(posts), min_posts=settings.llm_min_posts, budget=budget)
+        summarizer, offline = _choose_summarizer(summarizer, reason=reason, post_count=len(posts))
         request = SummaryRequest(
             username=inputs.x_username, posts=posts, topics=inputs.topics, language=inputs.language
         )
@@ -272,7 +293,38 @@ async def _fetch_and_summarize(
         source_cost_usd=source_cost_usd(
             settings, source.name, posts_read=snapshot.posts_read, lookups=snapshot.lookups
         ),
+        offline_reason=offline,
     )
+
+
+async def _budget(
+    database: Database, claim: Claim, *, settings: Settings, now: datetime
+) -> budgets.Budget | None:
+    """The owner's budget this month (None for the local operator's runs): one short read."""
+    if claim.user_id is None:
+        return None
+    async with database.session() as session:
+        return await budgets.for_user_id(session, user_id=claim.user_id, settings=settings, now=now)
+
+
+async def _cancel_for_budget(
+    database: Database, claim: Claim, budget: budgets.Budget, *, now: datetime
+) -> None:
+    """A spent budget set to pause: the run is CANCELLED (budget_exhausted) without a fetch, so the
+    history shows the skipped slot and why."""
+    async with database.session() as session:
+        await session.execute(
+            update(EXECUTIONS)
+            .where(in_state(ExecutionStatus.RUNNING))
+            .values(
+                status=ExecutionStatus.CANCELLED.value,
+                completed_at=now,
+                error_kind=ErrorKind.BUDGET_EXHAUSTED.value,
+                error_message=budgets.exhausted_message(budget),
+            ),
+            claim.fence,
+        )
+    logger.info("execution.budget_exhausted", execution_id=claim.execution_id, job_id=claim.job_id)
 
 
 async def _work(
@@ -285,8 +337,12 @@ async def _work(
     summarizer: Summarizer | Summarizers,
     hooks: RunHooks,
 ) -> None:
+    budget = await _budget(database, claim, settings=settings, now=now())
+    if budget is not None and budget.paused:
+        await _cancel_for_budget(database, claim, budget, now=now())
+        return
     outcome = await _fetch_and_summarize(
-        database, claim, now=now, settings=settings, source=source, summarizer=summarizer
+        database, claim, now=now, settings=settings, source=source, summarizer=summarizer, budget=budget
     )
     if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
 from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
+from xtrack.executions import budget as budgets
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
@@ -350,6 +351,7 @@ async def create_run(
     scheduler tick hands it out. ``user=None``: the local operator (CLI), no quota."""
     if user is not None:
         _require_active(user)
+        await budgets.refuse_if_paused(session, user_id=user.id, settings=settings, now=now)
         await check_quota(session, user_id=user.id, settings=settings, now=now)
     return await create_execution(
         session,
@@ -377,6 +379,7 @@ async def retry(
     failed = await executions_service.get_failed(session, owner_id=owner_id, execution_id=execution_id)
     if failed.trigger != Trigger.PLAYGROUND.value:
         raise NotFound("Execution not found.")
+    await budgets.refuse_if_paused(session, user_id=owner_id, settings=settings, now=now)
     await check_quota(session, user_id=owner_id, settings=settings, now=now)
     params = dict(failed.params or {})
     return await create_execution(
