@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import make_job, make_user, signed_in
+from tests.conftest import auth_headers, make_job, make_user, signed_in
 from tests.web.pages_helpers import add_run, add_summary, text_of
 from xtrack.db import utcnow
 from xtrack.executions.budget import month_bounds
@@ -89,3 +89,27 @@ async def test_usage_job_and_admin_pages_agree_with_the_sum_of_the_runs(
     assert admin_page.index(owner.email, admin_page.index("Spend this month")) < admin_page.index(
         other.email, admin_page.index("Spend this month")
     )
+
+
+async def test_an_offline_summary_says_why_on_its_page_and_in_the_api(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    budget_run = await add_run(session, await make_job(session, owner=owner))
+    spent = await add_summary(session, budget_run)
+    spent.raw_data = {**(spent.raw_data or {}), "offline": "budget"}
+    few_run = await add_run(session, await make_job(session, owner=owner, x_username="bob"))
+    few = await add_summary(session, few_run)
+    few.raw_data = {**(few.raw_data or {}), "offline": "few_posts"}
+    await session.flush()
+    headers = await auth_headers(session, owner)
+    await signed_in(client, session, owner)
+
+    assert "Written offline (no LLM): the monthly budget is spent" in text_of(
+        (await client.get(f"/summaries/{spent.id}")).text
+    )
+    assert "Written offline (no LLM): too few new posts" in text_of(
+        (await client.get(f"/summaries/{few.id}")).text
+    )
+    api = await client.get(f"/api/v1/summaries/{spent.id}", headers=headers)
+    assert api.status_code == 200 and api.json()["offline_reason"] == "budget"
