@@ -205,6 +205,10 @@ async def test_a_spent_budget_set_to_pause_cancels_the_next_slot_and_refuses_man
     assert refused.status_code == 409
     assert "monthly budget of $0.02" in refused.json()["detail"]
     assert f"resets on {RESETS}" in refused.json()["detail"]
+    playground = await client.post(
+        "/api/v1/playground/runs", headers=headers, json={"x_username": "alice", "topics": ["ai"]}
+    )
+    assert playground.status_code == 409 and "monthly budget of $0.02" in playground.json()["detail"]
 
 
 async def test_a_run_with_two_new_posts_makes_no_llm_call(

@@ -159,7 +159,7 @@ async def refuse_if_paused(
     """Conflict (409) naming the budget and its reset when the owner's spent budget pauses runs."""
     budget = await for_user_id(session, user_id=user_id, settings=settings, now=now)
     if budget is not None and budget.paused:
-        raise Conflict(exhausted_message(budget), field="monthly_budget_usd")
+        raise Conflict(exhausted_message(budget))
 
 
 async def for_user_id(
