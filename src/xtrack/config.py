@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # instance's ceiling (None: none); what happens when one is reached is each user's budget_action.
     default_monthly_budget_usd: float | None = Field(default=None, ge=0)
     monthly_budget_usd: float | None = Field(default=None, ge=0)
+    # A playground run whose estimate may cost more asks the user to confirm first.
+    confirm_above_usd: float = Field(default=0.05, ge=0)
 
     summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"
     # A run with fewer new posts is summarized offline (extractive, no tokens) even with an LLM set.

@@ -55,6 +55,7 @@ def _validate(form: dict[str, str]) -> tuple[PlaygroundRunCreate | None, dict[st
         "topics": split_list(form["topics"]),
         "hours_back": int(hours) if hours.isdigit() else 24,
         "language": form["language"] or "en",
+        "confirm_cost": form.get("confirm_cost") == "1",
     }
     try:
         data = PlaygroundRunCreate.model_validate(values)
@@ -170,8 +171,10 @@ async def start_run(
     topics: FormLines = "",
     hours_back: FormStr = "",
     language: FormStr = "",
+    confirm_cost: FormStr = "",
 ) -> Response:
     form = {"x_username": x_username, "topics": topics, "hours_back": hours_back, "language": language}
+    form["confirm_cost"] = confirm_cost
     data, errors = _validate(form)
     if data is None:
         return await _playground_page(

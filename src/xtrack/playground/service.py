@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack.config import Settings
 from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
 from xtrack.executions import budget as budgets
+from xtrack.executions import estimate as estimates
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution, Trigger
@@ -353,6 +354,10 @@ async def create_run(
         _require_active(user)
         await budgets.refuse_if_paused(session, user_id=user.id, settings=settings, now=now)
         await check_quota(session, user_id=user.id, settings=settings, now=now)
+        if not data.confirm_cost:
+            await estimates.require_confirmation(
+                session, settings=settings, username=data.x_username, hours_back=data.hours_back, now=now
+            )
     return await create_execution(
         session,
         user_id=_user_id(user),
