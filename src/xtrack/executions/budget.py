@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
+from xtrack.db import Database
 from xtrack.errors import Conflict
-from xtrack.executions.models import JobExecution
+from xtrack.executions.claims import EXECUTIONS, Claim, in_state
+from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
+from xtrack.observability import get_logger
 from xtrack.summaries.models import Summary
+from xtrack.summarize.base import Summarizer
+from xtrack.summarize.registry import EXTRACTIVE, Summarizers
 from xtrack.users.models import BudgetAction, User
+
+logger = get_logger("xtrack.runner")
 
 # Why a run was summarized offline although an LLM is configured (stored on the summary).
 OFFLINE_FEW_POSTS = "few_posts"
@@ -170,3 +177,46 @@ async def for_user_id(
         return None
     user = await session.get(User, user_id)
     return None if user is None else await for_user(session, user=user, settings=settings, now=now)
+
+
+# The runner's two calls: the owner's budget when a run starts, and a paused budget's cancellation.
+
+
+async def for_run(database: Database, claim: Claim, *, settings: Settings, now: datetime) -> Budget | None:
+    """The owner's budget this month (None for the local operator's runs): one short read."""
+    if claim.user_id is None:
+        return None
+    async with database.session() as session:
+        return await for_user_id(session, user_id=claim.user_id, settings=settings, now=now)
+
+
+async def cancel_run(database: Database, claim: Claim, budget: Budget, *, now: datetime) -> None:
+    """A spent budget set to pause: the run is CANCELLED (budget_exhausted) without a fetch, so the
+    history shows the skipped slot and why."""
+    async with database.session() as session:
+        await session.execute(
+            update(EXECUTIONS)
+            .where(in_state(ExecutionStatus.RUNNING))
+            .values(
+                status=ExecutionStatus.CANCELLED.value,
+                completed_at=now,
+                error_kind=ErrorKind.BUDGET_EXHAUSTED.value,
+                error_message=exhausted_message(budget),
+            ),
+            claim.fence,
+        )
+    logger.info("execution.budget_exhausted", execution_id=claim.execution_id, job_id=claim.job_id)
+
+
+def choose_summarizer(
+    summarizer: Summarizer | Summarizers, *, reason: str | None, post_count: int
+) -> tuple[Summarizer, str | None]:
+    """The summarizer a run uses, and why it is offline when an LLM was configured. A single
+    summarizer given by the caller (tests, the CLI) is only overridden by a spent budget."""
+    if isinstance(summarizer, Summarizers):
+        if summarizer.settings.summarizer == "extractive":
+            return EXTRACTIVE, None
+        return (EXTRACTIVE, reason) if reason else (summarizer.for_posts(post_count), None)
+    if reason == OFFLINE_BUDGET:
+        return EXTRACTIVE, reason
+    return summarizer, None

@@ -229,20 +229,6 @@ async def _fail(
     )
 
 
-def _choose_summarizer(
-    summarizer: Summarizer | Summarizers, *, reason: str | None, post_count: int
-) -> tuple[Summarizer, str | None]:
-    """The summarizer a run uses, and why it is offline when an LLM was configured. A single
-    summarizer given by the caller (tests, the CLI) is only overridden by a spent budget."""
-    if isinstance(summarizer, Summarizers):
-        if summarizer.settings.summarizer == "extractive":
-            return EXTRACTIVE, None
-        return (EXTRACTIVE, reason) if reason else (summarizer.for_posts(post_count), None)
-    if reason == budgets.OFFLINE_BUDGET:
-        return EXTRACTIVE, reason
-    return summarizer, None
-
-
 async def _fetch_and_summarize(
     database: Database,
     claim: Claim,
@@ -275,7 +261,7 @@ async def _fetch_and_summarize(
     offline: str | None = None
     if posts:
         reason = budgets.offline_reason(len(posts), min_posts=settings.llm_min_posts, budget=budget)
-        summarizer, offline = _choose_summarizer(summarizer, reason=reason, post_count=len(posts))
+        summarizer, offline = budgets.choose_summarizer(summarizer, reason=reason, post_count=len(posts))
         request = SummaryRequest(
             username=inputs.x_username, posts=posts, topics=inputs.topics, language=inputs.language
         )
@@ -297,36 +283,6 @@ async def _fetch_and_summarize(
     )
 
 
-async def _budget(
-    database: Database, claim: Claim, *, settings: Settings, now: datetime
-) -> budgets.Budget | None:
-    """The owner's budget this month (None for the local operator's runs): one short read."""
-    if claim.user_id is None:
-        return None
-    async with database.session() as session:
-        return await budgets.for_user_id(session, user_id=claim.user_id, settings=settings, now=now)
-
-
-async def _cancel_for_budget(
-    database: Database, claim: Claim, budget: budgets.Budget, *, now: datetime
-) -> None:
-    """A spent budget set to pause: the run is CANCELLED (budget_exhausted) without a fetch, so the
-    history shows the skipped slot and why."""
-    async with database.session() as session:
-        await session.execute(
-            update(EXECUTIONS)
-            .where(in_state(ExecutionStatus.RUNNING))
-            .values(
-                status=ExecutionStatus.CANCELLED.value,
-                completed_at=now,
-                error_kind=ErrorKind.BUDGET_EXHAUSTED.value,
-                error_message=budgets.exhausted_message(budget),
-            ),
-            claim.fence,
-        )
-    logger.info("execution.budget_exhausted", execution_id=claim.execution_id, job_id=claim.job_id)
-
-
 async def _work(
     database: Database,
     claim: Claim,
@@ -337,9 +293,9 @@ async def _work(
     summarizer: Summarizer | Summarizers,
     hooks: RunHooks,
 ) -> None:
-    budget = await _budget(database, claim, settings=settings, now=now())
+    budget = await budgets.for_run(database, claim, settings=settings, now=now())
     if budget is not None and budget.paused:
-        await _cancel_for_budget(database, claim, budget, now=now())
+        await budgets.cancel_run(database, claim, budget, now=now())
         return
     outcome = await _fetch_and_summarize(
         database, claim, now=now, settings=settings, source=source, summarizer=summarizer, budget=budget
