@@ -63,8 +63,16 @@ class Settings(BaseSettings):
     x_price_per_post_usd: float = Field(default=0.005, ge=0)
     x_price_per_user_lookup_usd: float = Field(default=0.010, ge=0)
     twitterapi_price_per_1000_posts_usd: float = Field(default=0.15, ge=0)
+    # Budgets (US dollars a calendar month): a new user's default (None: no limit) and the whole
+    # instance's ceiling (None: none); what happens when one is reached is each user's budget_action.
+    default_monthly_budget_usd: float | None = Field(default=None, ge=0)
+    monthly_budget_usd: float | None = Field(default=None, ge=0)
+    # A playground run whose estimate may cost more asks the user to confirm first.
+    confirm_above_usd: float = Field(default=0.05, ge=0)
 
     summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"
+    # A run with fewer new posts is summarized offline (extractive, no tokens) even with an LLM set.
+    llm_min_posts: int = Field(default=3, ge=0)
     llm_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None

@@ -107,7 +107,8 @@ def test_a_new_user_follows_an_account_and_reads_its_summaries(
     expect(manual_row).to_contain_text("Manual")
     assert _posts_of(manual_row) >= 0  # completed: a count (maybe 0 new posts), never "—"
     expect(page.locator("#runs-live tbody tr")).to_have_count(2)
-    expect(page.locator("figure.chart svg")).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("Posts fetched and duration"))).to_be_visible()
+    expect(page.get_by_role("img", name="Cost per day, last 30 days")).to_be_visible()
     checked_page(page, "job")
 
     # The summary of the first run, with the posts it cites.

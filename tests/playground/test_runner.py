@@ -64,7 +64,11 @@ async def _run(
     source: Source | None = None,
     **inputs: object,
 ) -> playground_service.PlaygroundRun:
-    data = PlaygroundRunCreate.model_validate({"x_username": "alice", "topics": ["ai"], **inputs})
+    # Confirmed up front: these runs are about the pipeline, not the cost estimate
+    # (tests/playground/test_cost_confirmation.py).
+    data = PlaygroundRunCreate.model_validate(
+        {"x_username": "alice", "topics": ["ai"], "confirm_cost": True, **inputs}
+    )
     execution = await playground_service.create_run(
         session, user=user, data=data, now=utcnow(), settings=settings
     )

@@ -13,8 +13,11 @@ from xtrack.summarize.registry import Summarizers
 async def test_extractive_by_default_and_for_small_runs() -> None:
     assert isinstance(Summarizers(Settings(summarizer="extractive")).for_posts(500), ExtractiveSummarizer)
     openai = Summarizers(Settings(summarizer="openai", llm_api_key="sk-x"))
-    assert isinstance(openai.for_posts(4), ExtractiveSummarizer)
+    assert isinstance(openai.for_posts(2), ExtractiveSummarizer)  # XTRACK_LLM_MIN_POSTS is 3
     assert isinstance(openai.for_posts(0), ExtractiveSummarizer)
+    assert isinstance(openai.for_posts(3), OpenAISummarizer)
+    stricter = Summarizers(Settings(summarizer="openai", llm_api_key="sk-x", llm_min_posts=5))
+    assert isinstance(stricter.for_posts(4), ExtractiveSummarizer)
 
 
 async def test_the_llm_summarizer_is_made_once_per_process_and_closed() -> None:

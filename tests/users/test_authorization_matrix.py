@@ -251,6 +251,7 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("GET", "/login-link"): public(query={"token": "unknown"}),
     ("POST", "/login-link"): public(form={"token": "unknown"}),
     ("GET", "/account"): authenticated(),
+    ("GET", "/account/usage"): authenticated(),
     ("POST", "/account/settings"): authenticated(form={"timezone": "UTC", "theme": "light"}),
     ("POST", "/account/password"): authenticated(form=PASSWORD_CHANGE),
     ("POST", "/account/tokens"): authenticated(form={"name": "matrix"}),

@@ -4,6 +4,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_user, signed_in
+from tests.web.pages_helpers import text_of
+from xtrack.config import Settings
+from xtrack.db import Database
+from xtrack.web.app import create_app
 
 
 async def test_connect_page_names_the_variables_and_the_current_setup(
@@ -28,3 +32,29 @@ async def test_connect_page_names_the_variables_and_the_current_setup(
 async def test_connect_page_needs_sign_in(client: httpx.AsyncClient) -> None:
     response = await client.get("/connect")
     assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+
+
+async def test_connect_page_shows_the_price_table_from_the_settings(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
+    priced = settings.model_copy(
+        update={
+            "x_price_per_post_usd": 0.007,
+            "twitterapi_price_per_1000_posts_usd": 0.2,
+            "llm_prices": "my-model=1.5/6",
+            "llm_model": "my-model",
+            "llm_min_posts": 4,
+        }
+    )
+    user = await make_user(session)
+    app = create_app(priced, database=db)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        await signed_in(client, session, user)
+        text = text_of((await client.get("/connect")).text)
+    assert "X API v2, per post read $0.007 XTRACK_X_PRICE_PER_POST_USD" in text
+    assert "twitterapi.io, per 1,000 posts $0.2" in text
+    assert "my-model in use $1.5 — $6" in text  # the configured entry, marked as the one in use
+    assert "gpt-4o-mini $0.15 $0.075 $0.6" in text  # a built-in default
+    assert "fewer than 4 new posts are summarized offline" in text

@@ -23,6 +23,7 @@ class CompletedRun:
     # A briefing's accounts that just failed in the third run in a row: one warning line each
     # (``executions.briefing.account_warning``); the owner is told once.
     failing_accounts: Sequence[str] = ()
+    user_id: int | None = None  # the owner, whose month's spend the run added to
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class ErrorKind(StrEnum):
     UPSTREAM = "upstream"
     MALFORMED_RESPONSE = "malformed_response"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    BUDGET_EXHAUSTED = "budget_exhausted"  # the owner's monthly budget is spent and set to pause
     LLM = "llm"
     WORKER_LOST = "worker_lost"
     INTERNAL = "internal"

@@ -84,7 +84,7 @@ async def retry_failed(
             executor=executor,
         )
     return await executions_service.retry(
-        session, owner_id=owner_id, execution_id=execution_id, now=now, executor=executor
+        session, owner_id=owner_id, execution_id=execution_id, now=now, executor=executor, settings=settings
     )
 
 
@@ -105,7 +105,7 @@ async def run_job(
 ) -> ExecutionRead:
     await count_manual_run(limiter, settings, user_id=user.id)
     execution = await executions_service.run_now(
-        session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
+        session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor, settings=settings
     )
     return ExecutionRead.of(executions_service.ExecutionView.of(execution))
 

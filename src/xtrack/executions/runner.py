@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack import metrics
 from xtrack.config import Settings
 from xtrack.db import Database, typed_param, utcnow
+from xtrack.executions import budget as budgets
 from xtrack.executions.briefing import RunPosts, failure_streaks, read_accounts
 from xtrack.executions.claims import EXECUTIONS, Claim, claim, in_state, release
 from xtrack.executions.costs import source_cost_usd
@@ -110,6 +111,8 @@ class Outcome:
     source_requests: int = 0
     posts_read: int = 0
     source_cost_usd: float = 0.0
+    # Why the run was summarized offline although an LLM is configured (budgets.OFFLINE_*).
+    offline_reason: str | None = None
 
     @property
     def newest_post_id(self) -> str | None:
@@ -137,6 +140,7 @@ def _summary_values(claim: Claim, outcome: Outcome, *, now: datetime) -> dict[st
             "headline": result.headline,
             "language": inputs.language,  # the summary page says when quotes stay untranslated
             **_briefing_raw(inputs, outcome),
+            "offline": outcome.offline_reason,  # the summary page says why no LLM wrote it
         },
         "created_at": now,
         "model": result.model,
@@ -218,6 +222,7 @@ async def _complete(
                     for warning in (outcome.read.warnings if outcome.read else [])
                     if any(warning.startswith(f"@{name} ") for name in failing)
                 ],
+                user_id=claim.user_id,
             )
             await hooks.run_completed(session, completed, now=now)
     return True
@@ -279,6 +284,7 @@ async def _fetch_and_summarize(
     settings: Settings,
     source: Source,
     summarizer: Summarizer | Summarizers,
+    budget: budgets.Budget | None = None,
 ) -> Outcome:
     """Refresh the accounts, pick the run's posts and summarize them (no transaction held open)."""
     inputs = claim.inputs
@@ -287,9 +293,10 @@ async def _fetch_and_summarize(
     )
     posts = read.kept
     result: SummaryResult | None = None
+    offline: str | None = None
     if posts:
-        if isinstance(summarizer, Summarizers):
-            summarizer = summarizer.for_posts(len(posts))
+        reason = budgets.offline_reason(len(posts), min_posts=settings.llm_min_posts, budget=budget)
+        summarizer, offline = budgets.choose_summarizer(summarizer, reason=reason, post_count=len(posts))
         request = SummaryRequest(
             username=inputs.x_username,
             posts=posts,
@@ -318,6 +325,7 @@ async def _fetch_and_summarize(
         source_requests=sum(s.requests_made for s in snapshots),
         posts_read=posts_read,
         source_cost_usd=source_cost_usd(settings, source.name, posts_read=posts_read, lookups=lookups),
+        offline_reason=offline,
     )
 
 
@@ -331,8 +339,12 @@ async def _work(
     summarizer: Summarizer | Summarizers,
     hooks: RunHooks,
 ) -> None:
+    budget = await budgets.for_run(database, claim, settings=settings, now=now())
+    if budget is not None and budget.paused:
+        await budgets.cancel_run(database, claim, budget, now=now())
+        return
     outcome = await _fetch_and_summarize(
-        database, claim, now=now, settings=settings, source=source, summarizer=summarizer
+        database, claim, now=now, settings=settings, source=source, summarizer=summarizer, budget=budget
     )
     if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)

@@ -17,8 +17,10 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from xtrack.config import Settings
 from xtrack.db import after_commit
 from xtrack.errors import Conflict, NotFound
+from xtrack.executions import budget as budgets
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.inputs import job_inputs
 from xtrack.executions.models import ExecutionStatus, JobExecution, Trigger
@@ -59,12 +61,21 @@ async def _insert_queued(session: AsyncSession, execution: JobExecution) -> JobE
 
 
 async def run_now(
-    session: AsyncSession, *, owner_id: int, job_id: int, now: datetime, executor: Executor | None
+    session: AsyncSession,
+    *,
+    owner_id: int,
+    job_id: int,
+    now: datetime,
+    executor: Executor | None,
+    settings: Settings | None = None,
 ) -> JobExecution:
-    """Queue a MANUAL run of the owner's job; Conflict while one is QUEUED or RUNNING or the job is paused."""
+    """Queue a MANUAL run of the owner's job; Conflict while one is QUEUED or RUNNING, the job is
+    paused, or (given ``settings``) the owner's spent monthly budget pauses runs."""
     job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=job_id)
     if not job.is_active:
         raise Conflict("This job is paused: resume it before running it.")
+    if settings is not None:
+        await budgets.refuse_if_paused(session, user_id=job.user_id, settings=settings, now=now)
     execution = JobExecution(
         job_id=job.id,
         user_id=job.user_id,
@@ -103,15 +114,19 @@ async def retry(
     execution_id: int,
     now: datetime,
     executor: Executor | None,
+    settings: Settings | None = None,
 ) -> JobExecution:
     """A new MANUAL execution repeating a FAILED run of a job (``retry_of_id``). A failed playground
-    run is retried by ``playground.service.retry`` (it counts toward the quota): NotFound here."""
+    run is retried by ``playground.service.retry`` (it counts toward the quota): NotFound here.
+    Given ``settings``, Conflict while the owner's spent monthly budget pauses runs."""
     failed = await get_failed(session, owner_id=owner_id, execution_id=execution_id)
     if failed.job_id is None:
         raise NotFound("Execution not found.")
     job = await jobs_service.get_for_owner(session, owner_id=owner_id, job_id=failed.job_id)
     if not job.is_active:
         raise Conflict("This job is paused: resume it before retrying its runs.")
+    if settings is not None:
+        await budgets.refuse_if_paused(session, user_id=job.user_id, settings=settings, now=now)
     execution = JobExecution(
         job_id=job.id,
         user_id=job.user_id,

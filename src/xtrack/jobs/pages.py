@@ -17,6 +17,7 @@ from xtrack.errors import Conflict, RateLimited, XTrackError
 from xtrack.executions import costs as executions_costs
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
+from xtrack.executions import usage as executions_usage
 from xtrack.executions.models import ExecutionStatus, Trigger
 from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
@@ -32,7 +33,7 @@ from xtrack.summaries import service as summaries_service
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.users.models import User, UserStatus
 from xtrack.web import live
-from xtrack.web.charts import runs_chart
+from xtrack.web.charts import cost_chart, runs_chart
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
@@ -362,6 +363,10 @@ async def job_page(
             "job_targets": job_targets,
             "deliveries": deliveries,
             "month_costs": await executions_costs.job_month_costs(session, job_id=job_id, now=now),
+            "job_costs": await executions_usage.job_costs(
+                session, job_id=job_id, now=now, timezone=user.timezone
+            ),
+            "cost_chart": cost_chart,
             "feed_url": await feeds.page_feed_url(
                 session,
                 user_id=user.id,
@@ -409,7 +414,7 @@ async def run_job_now(
     try:
         await count_manual_run(limiter, settings, user_id=user.id)
         execution = await executions_service.run_now(
-            session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor
+            session, owner_id=user.id, job_id=job_id, now=utcnow(), executor=executor, settings=settings
         )
     except (Conflict, RateLimited) as exc:
         return redirect_with_flash(request, f"/jobs/{job_id}", exc.message, kind="error")

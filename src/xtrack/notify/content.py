@@ -341,3 +341,37 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 def escape_markdown(text: str) -> str:
     """Plain text that renders as itself in Markdown (error messages, names)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def budget_message(
+    *,
+    percent: int,
+    limit_usd: float,
+    spent_usd: float,
+    action: str,
+    resets: str,
+    usage_url: str,
+    manage_url: str,
+) -> Message:
+    """80 % or 100 % of the month's budget is spent (each sent once a month)."""
+    spent = f"${spent_usd:.2f} of your ${limit_usd:.2f} monthly budget"
+    if percent >= 100:
+        headline = "monthly budget spent"
+        then = (
+            "Scheduled runs are skipped and manual runs refused"
+            if action == "pause"
+            else "Runs keep going, summarized offline (no LLM tokens)"
+        )
+        paragraphs = [f"You have spent {spent}.", f"{then} until the budget resets on {resets}."]
+    else:
+        headline = f"{percent}% of the monthly budget spent"
+        paragraphs = [f"You have spent {spent} ({percent}% or more).", f"The budget resets on {resets}."]
+    return _notice(
+        subject=truncate(f"{SUBJECT_PREFIX} {headline}", MAX_SUBJECT),
+        paragraphs=paragraphs,
+        link=usage_url,
+        link_label="See your usage",
+        reason="You get this because your XTrack account has a monthly budget.",
+        unsubscribe_url=None,
+        manage_url=manage_url,
+    )

@@ -23,6 +23,8 @@ class DeliveryKind(StrEnum):
     FAILURE = "failure"
     RECOVERY = "recovery"
     TEST = "test"
+    BUDGET_WARNING = "budget_warning"  # 80 % of the month's budget spent (once a month)
+    BUDGET_REACHED = "budget_reached"  # 100 % (once a month)
 
 
 class DeliveryStatus(StrEnum):
@@ -79,7 +81,10 @@ class NotificationDelivery(Base):
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
-        CheckConstraint("kind IN ('summary', 'failure', 'recovery', 'test')", name="kind"),
+        CheckConstraint(
+            "kind IN ('summary', 'failure', 'recovery', 'test', 'budget_warning', 'budget_reached')",
+            name="kind",
+        ),
         CheckConstraint("status IN ('PENDING', 'SENT', 'FAILED')", name="status"),
         # An execution notifies a target at most once per kind.
         UniqueConstraint("target_id", "execution_id", "kind"),

@@ -42,7 +42,7 @@ from xtrack.db import Database, after_commit, utcnow
 from xtrack.executions.hooks import CompletedRun, FailedRun
 from xtrack.executions.models import ExecutionStatus, JobExecution
 from xtrack.jobs.models import Job
-from xtrack.notify import notices, senders, targets
+from xtrack.notify import budget_notices, notices, senders, targets
 from xtrack.notify.content import Message
 from xtrack.notify.models import (
     DeliveryKind,
@@ -189,6 +189,7 @@ class RunNotifications:
                 ),
                 now=now,
             )
+        rows += await budget_notices.rows_for(session, self.settings, run, now=now)
         await _insert_deliveries(session, rows)
 
     async def run_failed(self, session: AsyncSession, run: FailedRun, *, now: datetime) -> None:

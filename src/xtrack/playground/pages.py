@@ -59,6 +59,7 @@ def _validate(form: dict[str, str]) -> tuple[PlaygroundRunCreate | None, dict[st
         "topics": split_list(form["topics"]),
         "hours_back": int(hours) if hours.isdigit() else 24,
         "language": form["language"] or "en",
+        "confirm_cost": form.get("confirm_cost") == "1",
     }
     if more:  # a briefing to try: the first account, then the pasted ones
         values["accounts"] = [form["x_username"].strip(), *more] if form["x_username"].strip() else more
@@ -179,9 +180,11 @@ async def start_run(
     topics: FormLines = "",
     hours_back: FormStr = "",
     language: FormStr = "",
+    confirm_cost: FormStr = "",
 ) -> Response:
     form = {"x_username": x_username, "topics": topics, "hours_back": hours_back, "language": language}
     form["more_accounts"] = more_accounts
+    form["confirm_cost"] = confirm_cost
     data, errors = _validate(form)
     if data is None:
         return await _playground_page(

@@ -26,7 +26,7 @@ router = APIRouter(prefix="/playground", tags=["playground"])
     response_model=PlaygroundRunRead,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Run the pipeline once on an account (queued; poll GET /playground/runs/{run_id})",
-    responses=error_responses(401, 403, 422, 429),
+    responses=error_responses(401, 403, 409, 422, 429),
 )
 async def create_run(
     session: SessionDep,

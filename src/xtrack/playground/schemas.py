@@ -29,6 +29,10 @@ class PlaygroundRunCreate(BaseModel):
     topics: Topics = Field(default_factory=list)
     hours_back: HoursBack = 24
     language: Language = "en"
+    confirm_cost: bool = Field(
+        default=False,
+        description="Run even though the estimate exceeds XTRACK_CONFIRM_ABOVE_USD (409 shows it)",
+    )
 
     @model_validator(mode="before")
     @classmethod

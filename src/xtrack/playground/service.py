@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from xtrack.config import Settings
 from xtrack.errors import Forbidden, Invalid, NotFound, RateLimited
+from xtrack.executions import budget as budgets
+from xtrack.executions import estimate as estimates
 from xtrack.executions import service as executions_service
 from xtrack.executions.executors.base import Executor
 from xtrack.executions.models import (
@@ -386,7 +388,12 @@ async def create_run(
     scheduler tick hands it out. ``user=None``: the local operator (CLI), no quota."""
     if user is not None:
         _require_active(user)
+        await budgets.refuse_if_paused(session, user_id=user.id, settings=settings, now=now)
         await check_quota(session, user_id=user.id, settings=settings, now=now)
+        if not data.confirm_cost:
+            await estimates.require_confirmation(
+                session, settings=settings, username=data.x_username, hours_back=data.hours_back, now=now
+            )
     return await create_execution(
         session,
         user_id=_user_id(user),
@@ -414,6 +421,7 @@ async def retry(
     failed = await executions_service.get_failed(session, owner_id=owner_id, execution_id=execution_id)
     if failed.trigger != Trigger.PLAYGROUND.value:
         raise NotFound("Execution not found.")
+    await budgets.refuse_if_paused(session, user_id=owner_id, settings=settings, now=now)
     await check_quota(session, user_id=owner_id, settings=settings, now=now)
     params = dict(failed.params or {})
     return await create_execution(

@@ -41,6 +41,7 @@ async def summary_page(
     context = {
         "summary": summary,
         "untranslated_language": language_name(language) if quotes_untranslated else None,
+        "offline_reason": (summary.raw_data or {}).get("offline"),
         "posts": posts,
         "quoted": [post for post, is_linked in zip(posts, linked, strict=True) if is_linked],
         "others": [post for post, is_linked in zip(posts, linked, strict=True) if not is_linked],

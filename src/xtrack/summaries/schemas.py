@@ -26,6 +26,11 @@ class SummaryRead(BaseModel):
     input_tokens: int
     output_tokens: int
     cost: float = Field(description="US dollars")
+    offline_reason: str | None = Field(
+        default=None,
+        description="Why it was written offline although an LLM is configured: 'few_posts' (fewer than "
+        "XTRACK_LLM_MIN_POSTS new posts) or 'budget' (the monthly budget is spent); null otherwise",
+    )
     created_at: datetime
 
     @classmethod
@@ -47,6 +52,7 @@ class SummaryRead(BaseModel):
             input_tokens=summary.input_tokens,
             output_tokens=summary.output_tokens,
             cost=summary.cost,
+            offline_reason=raw.get("offline"),
             created_at=summary.created_at,
         )
 

@@ -10,8 +10,6 @@ from xtrack.summarize.extractive import ExtractiveSummarizer
 from xtrack.summarize.llm import LLMSummarizer
 from xtrack.summarize.openai import OpenAISummarizer
 
-MIN_POSTS_FOR_LLM = 5  # smaller runs are summarized extractively: they cost nothing
-
 EXTRACTIVE = ExtractiveSummarizer()
 _LLM_CLASSES: dict[str, type[LLMSummarizer]] = {"openai": OpenAISummarizer, "anthropic": AnthropicSummarizer}
 
@@ -24,9 +22,9 @@ class Summarizers:
         self._llm: LLMSummarizer | None = None
 
     def for_posts(self, post_count: int) -> Summarizer:
-        """The extractive summarizer when configured or when the run has fewer than 5 posts;
-        otherwise the configured LLM summarizer."""
-        if self.settings.summarizer == "extractive" or post_count < MIN_POSTS_FOR_LLM:
+        """The extractive summarizer when configured or when the run has fewer than
+        XTRACK_LLM_MIN_POSTS posts (they cost nothing); otherwise the configured LLM summarizer."""
+        if self.settings.summarizer == "extractive" or post_count < self.settings.llm_min_posts:
             return EXTRACTIVE
         if self._llm is None:
             self._llm = _LLM_CLASSES[self.settings.summarizer](self.settings)

@@ -14,6 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 from xtrack.config import Settings
 from xtrack.db import utcnow
 from xtrack.errors import Invalid, RateLimited
+from xtrack.executions import budget as executions_budget
+from xtrack.executions import usage as executions_usage
 from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.summaries import feeds
 from xtrack.users import auth, service
@@ -83,6 +85,24 @@ async def _account_page(
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     return await _account_page(request, session, user)
+
+
+@router.get("/account/usage", response_class=HTMLResponse)
+async def account_usage(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    """The month's spend by job and by kind, and the budget."""
+    settings: Settings = request.app.state.settings
+    now = utcnow()
+    rows = await executions_usage.user_month_by_job(session, user=user, now=now)
+    budget = await executions_budget.for_user(session, user=user, settings=settings, now=now)
+    month_start, resets_at = executions_budget.month_bounds(now, user.timezone)
+    context = {
+        "rows": rows,
+        "total": executions_usage.totals(rows),
+        "budget": budget,
+        "month_start": month_start,
+        "resets_at": resets_at,
+    }
+    return render_page(request, "users/usage.html", context)
 
 
 @router.post("/account/settings", response_class=HTMLResponse)

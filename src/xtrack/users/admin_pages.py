@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from xtrack.db import utcnow
 from xtrack.errors import Conflict
+from xtrack.executions import usage as executions_usage
 from xtrack.jobs import service as jobs_service
 from xtrack.posts import limits as posts_limits
 from xtrack.users import service
@@ -35,6 +36,7 @@ async def admin_users(
     rows = await jobs_service.list_users_with_job_counts(
         session, search=q or None, status=status or None, limit=PAGE_SIZE + 1
     )
+    spenders = await executions_usage.instance_month_by_user(session, now=utcnow())
     query = urlencode({k: v for k, v in {"q": q, "status": status}.items() if v})
     context = {
         "rows": rows[:PAGE_SIZE],
@@ -44,6 +46,9 @@ async def admin_users(
         "statuses": [s.value for s in UserStatus],
         "return_to": "/admin" + (f"?{query}" if query else ""),
         "paused_sources": await posts_limits.source_pauses(session, now=utcnow()),
+        "spenders": spenders,
+        "spend_total": executions_usage.totals(spenders),
+        "instance_budget": request.app.state.settings.monthly_budget_usd,
     }
     return render(request, "admin/users.html", context)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xtrack.db import Base, UTCDateTime, utcnow
@@ -21,6 +21,13 @@ class Theme(StrEnum):
     DARK = "dark"
 
 
+class BudgetAction(StrEnum):
+    """What happens to a user's runs once the month's budget is spent."""
+
+    OFFLINE = "offline"  # the offline (extractive) summarizer: no LLM tokens
+    PAUSE = "pause"  # scheduled runs are cancelled, manual and playground runs refused
+
+
 class EmailTokenPurpose(StrEnum):
     VERIFY = "verify"
     RESET = "reset"
@@ -32,6 +39,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("status IN ('UNVERIFIED', 'ACTIVE', 'SUSPENDED')", name="status"),
         CheckConstraint("theme IN ('system', 'light', 'dark')", name="theme"),
+        CheckConstraint("budget_action IN ('offline', 'pause')", name="budget_action"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +51,13 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     theme: Mapped[str] = mapped_column(String(8), default=Theme.SYSTEM.value)
+    # US dollars per calendar month in ``timezone`` (None: no limit); set from
+    # XTRACK_DEFAULT_MONTHLY_BUDGET_USD at sign-up, changed with PATCH /api/v1/me.
+    monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
+    budget_action: Mapped[str] = mapped_column(String(8), default=BudgetAction.OFFLINE.value)
+    # The month ("2026-12") and the highest budget notice (80, 100) already sent in it.
+    budget_notice_month: Mapped[str | None] = mapped_column(String(7))
+    budget_notice_percent: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def is_active(self) -> bool:

@@ -147,12 +147,20 @@ async def me(user: CurrentUser) -> UserRead:
 @router.patch(
     "/me",
     response_model=UserRead,
-    summary="Change the caller's time zone and/or theme",
+    summary="Change the caller's time zone, theme, monthly budget and/or what happens when it is spent",
     responses=error_responses(401, 422),
 )
 async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserRead:
     theme = body.theme.value if body.theme is not None else None
     await service.update_settings(session, user=user, timezone=body.timezone, theme=theme)
+    if "monthly_budget_usd" in body.model_fields_set or body.budget_action is not None:
+        budget = (
+            body.monthly_budget_usd
+            if "monthly_budget_usd" in body.model_fields_set
+            else user.monthly_budget_usd
+        )
+        action = body.budget_action.value if body.budget_action is not None else user.budget_action
+        await service.update_budget(session, user=user, monthly_budget_usd=budget, budget_action=action)
     return UserRead.model_validate(user)
 
 

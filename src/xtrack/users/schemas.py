@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from xtrack.text import Text
-from xtrack.users.models import Theme
+from xtrack.users.models import BudgetAction, Theme
 from xtrack.users.service import timezone_names
 
 # The schema lists the zones the server accepts (an empty or unknown name is a 422).
@@ -27,6 +27,8 @@ class UserRead(BaseModel):
     is_admin: bool
     timezone: str
     theme: str
+    monthly_budget_usd: float | None = Field(description="US dollars per calendar month; null: no limit")
+    budget_action: str = Field(description="offline (the default) or pause: what happens once it is spent")
     created_at: datetime
     last_login_at: datetime | None
 
@@ -73,9 +75,23 @@ class ApiTokenRead(BaseModel):
     last_used_at: datetime | None
 
 
+def _empty_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class UserUpdate(BaseModel):
     timezone: TimeZone | None = None
     theme: Theme | None = None
+    monthly_budget_usd: Annotated[float | None, BeforeValidator(_empty_is_none)] = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="US dollars per calendar month in your time zone; null or empty: no limit "
+        "(omit the field to keep it)",
+    )
+    budget_action: BudgetAction | None = Field(
+        default=None, description="offline: summarize without the LLM once spent; pause: stop runs"
+    )
 
 
 class PasswordChange(BaseModel):

@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack.config import Settings
 from xtrack.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from xtrack.users import auth, email_links, emails
-from xtrack.users.models import ApiToken, EmailToken, EmailTokenPurpose, Theme, User, UserStatus, WebSession
+from xtrack.users.models import (
+    ApiToken,
+    BudgetAction,
+    EmailToken,
+    EmailTokenPurpose,
+    Theme,
+    User,
+    UserStatus,
+    WebSession,
+)
 from xtrack.users.passwords import hash_password, needs_rehash, verify_password
 
 logger = logging.getLogger("xtrack.users")
@@ -141,6 +150,7 @@ async def create(
         status=status.value,
         is_admin=is_admin,
         timezone=timezone,
+        monthly_budget_usd=settings.default_monthly_budget_usd,
     )
     session.add(user)
     await session.flush()
@@ -364,6 +374,22 @@ async def update_settings(
         user.timezone = check_timezone(timezone)
     if theme is not None:
         user.theme = check_theme(theme)
+    await session.flush()
+    return user
+
+
+async def update_budget(
+    session: AsyncSession, *, user: User, monthly_budget_usd: float | None, budget_action: str
+) -> User:
+    """Set the monthly budget (None: no limit) and what happens once it is spent."""
+    if monthly_budget_usd is not None and monthly_budget_usd < 0:
+        raise Invalid(
+            "The monthly budget must be 0 or more US dollars (empty: no limit).", field="monthly_budget_usd"
+        )
+    if budget_action not in {action.value for action in BudgetAction}:
+        raise Invalid("budget_action must be offline or pause.", field="budget_action")
+    user.monthly_budget_usd = monthly_budget_usd
+    user.budget_action = budget_action
     await session.flush()
     return user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from markupsafe import Markup, escape
@@ -274,3 +274,54 @@ def _time_labels(
         )
     out.append("</g>")
     return out
+
+
+def _nice_dollars(value: float) -> float:
+    """The cost axis maximum: 1, 2 or 5 times a power of ten (at least a cent)."""
+    if value <= 0.01:
+        return 0.01
+    exponent = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * exponent:
+            return float(step * exponent)
+    return float(10 * exponent)
+
+
+def cost_chart(days: Sequence[tuple[date, float]], *, chart_id: str = "cost-chart") -> Markup:
+    """Cost per day (bars, US dollars), oldest day first; each bar has a <title> with its day and cost."""
+    total = sum(cost for _day, cost in days)
+    top = _nice_dollars(max((cost for _day, cost in days), default=0.0))
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = inner_w / max(1, len(days))
+    base_y = TOP + inner_h
+    title = f"Cost per day, last {len(days)} days"
+    costliest = max((cost for _day, cost in days), default=0.0)
+    desc = f"Total ${total:.4f} over {len(days)} days; the costliest day ${costliest:.4f}."
+    out = [
+        '<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg cost-chart" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" data-total-usd="{total:.6f}" '
+        f'aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc">',
+        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
+        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
+        '<g class="axes">',
+        _line("axis", LEFT, base_y, LEFT + inner_w, base_y),
+        _line("grid", LEFT, TOP, LEFT + inner_w, TOP),
+        _text(f"${top:g}", LEFT - 6, TOP + 4, css="tick", anchor="end"),
+        _text("$0", LEFT - 6, base_y + 4, css="tick", anchor="end"),
+        "</g>",
+        '<g class="runs">',
+    ]
+    for index, (day, cost) in enumerate(days):
+        height = inner_h * cost / top if top else 0.0
+        x = LEFT + index * slot + slot * 0.15
+        out.append(f'<g class="run day"><title>{escape(day.isoformat())}: ${cost:.4f}</title>')
+        out.append(_rect("bar", x, base_y - height, slot * 0.7, height))
+        out.append("</g>")
+    out.append("</g>")
+    if days:
+        out.append('<g class="time-labels">')
+        out.append(_text(days[0][0].strftime("%d %b"), LEFT, HEIGHT - 8, css="tick", anchor="start"))
+        out.append(_text(days[-1][0].strftime("%d %b"), LEFT + inner_w, HEIGHT - 8, css="tick", anchor="end"))
+        out.append("</g>")
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 -- every interpolated text is escaped above

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from xtrack.config import Settings
+from xtrack.summarize.pricing import find_price, price_table
 from xtrack.users.deps import CurrentUser
 from xtrack.web.deps import SettingsDep
 from xtrack.web.templating import render
@@ -61,7 +63,7 @@ def integrations(current_source: str, current_summarizer: str, smtp_configured: 
                 ("XTRACK_LLM_URL=http://127.0.0.1:11434/v1", "only for a server other than OpenAI's"),
                 ("XTRACK_LLM_MODEL=…", "e.g. gpt-4o-mini or llama3.1"),
             ],
-            "Runs with fewer than 5 new posts still use the free extractive summary.",
+            "Runs with fewer new posts than XTRACK_LLM_MIN_POSTS still use the free extractive summary.",
         ),
         Integration(
             "Anthropic",
@@ -85,6 +87,35 @@ def integrations(current_source: str, current_summarizer: str, smtp_configured: 
     ]
 
 
+def prices(settings: Settings) -> dict[str, object]:
+    """What XTrack assumes things cost (the settings' price table): each source's price per post and
+    lookup, and the LLM prices per million tokens, the configured model's marked."""
+    table = price_table(settings.llm_prices)
+    model = settings.llm_model or ""
+    current = find_price(model, table) if model else None
+    return {
+        "sources": [
+            ("X API v2, per post read", settings.x_price_per_post_usd, "XTRACK_X_PRICE_PER_POST_USD"),
+            (
+                "X API v2, per user lookup",
+                settings.x_price_per_user_lookup_usd,
+                "XTRACK_X_PRICE_PER_USER_LOOKUP_USD",
+            ),
+            (
+                "twitterapi.io, per 1,000 posts",
+                settings.twitterapi_price_per_1000_posts_usd,
+                "XTRACK_TWITTERAPI_PRICE_PER_1000_POSTS_USD",
+            ),
+            ("RSS bridge, demo", 0.0, ""),
+        ],
+        "llm": sorted(table.items()),
+        "current_price": current,
+        "llm_min_posts": settings.llm_min_posts,
+        "default_budget": settings.default_monthly_budget_usd,
+        "instance_budget": settings.monthly_budget_usd,
+    }
+
+
 @router.get("/connect", response_class=HTMLResponse)
 async def connect_page(request: Request, user: CurrentUser, settings: SettingsDep) -> HTMLResponse:
     return render(
@@ -94,5 +125,7 @@ async def connect_page(request: Request, user: CurrentUser, settings: SettingsDe
             "source": settings.source,
             "summarizer": settings.summarizer,
             "items": integrations(settings.source, settings.summarizer, settings.smtp_url is not None),
+            "prices": prices(settings),
+            "llm_model": settings.llm_model,
         },
     )

@@ -24,6 +24,7 @@ ERROR_KIND_WORDS: dict[str, str] = {
     ErrorKind.UPSTREAM.value: "upstream error",
     ErrorKind.MALFORMED_RESPONSE.value: "unreadable response",
     ErrorKind.QUOTA_EXHAUSTED.value: "source quota used up",
+    ErrorKind.BUDGET_EXHAUSTED.value: "monthly budget spent",
     ErrorKind.LLM.value: "summarizer error",
     ErrorKind.WORKER_LOST.value: "worker lost",
     ErrorKind.INTERNAL.value: "internal error",

@@ -1,0 +1,105 @@
+"""What a run is expected to cost before it spends anything: posts from the account's posting rate
+(when XTrack has read it before) or a busy account's rate, priced like a finished run. Pure, apart
+from the one read of the posting rate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from xtrack.config import Settings
+from xtrack.errors import Conflict
+from xtrack.executions.costs import source_cost_usd
+from xtrack.posts.models import StoredPost, XAccount
+from xtrack.summarize.pricing import find_price, price_table
+
+# Without a posting rate, assume up to a busy account's: 20 posts an hour.
+BUSY_POSTS_PER_HOUR = 20.0
+MAX_POSTS = 3200  # X serves at most the latest 3,200 posts of a timeline
+RATE_WINDOW = timedelta(days=7)
+PROMPT_TOKENS, TOKENS_PER_POST = 600, 80
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    posts_low: int
+    posts_high: int
+    cost_low: float
+    cost_high: float
+    rate_known: bool
+
+    def words(self) -> str:
+        posts = (
+            f"{self.posts_low} to {self.posts_high} posts"
+            if self.posts_low != self.posts_high
+            else f"{self.posts_high} posts"
+        )
+        return f"about {posts}, ${self.cost_low:.3f} to ${self.cost_high:.3f}"
+
+
+def _llm_cost(settings: Settings, posts: int) -> float:
+    if settings.summarizer == "extractive" or posts < settings.llm_min_posts or not settings.llm_model:
+        return 0.0
+    price = find_price(settings.llm_model, price_table(settings.llm_prices))
+    if price is None:
+        return 0.0
+    tokens_in = PROMPT_TOKENS + TOKENS_PER_POST * posts
+    return (tokens_in * price.input + settings.llm_max_output_tokens * price.output) / 1_000_000
+
+
+def estimate(settings: Settings, *, hours_back: int, posts_per_hour: float | None) -> Estimate:
+    """The expected posts and cost range of reading ``hours_back`` hours of an account."""
+    rate = posts_per_hour
+    if rate is None:
+        low, high = 0, min(MAX_POSTS, math.ceil(BUSY_POSTS_PER_HOUR * hours_back))
+    else:
+        expected = rate * hours_back
+        low, high = min(MAX_POSTS, math.floor(expected / 2)), min(MAX_POSTS, math.ceil(expected * 2))
+
+    def cost(posts: int) -> float:
+        upstream = source_cost_usd(settings, settings.source, posts_read=posts, lookups=1)
+        return round(upstream + _llm_cost(settings, posts), 6)
+
+    return Estimate(low, high, cost(low), cost(high), rate_known=rate is not None)
+
+
+def needs_confirmation(settings: Settings, found: Estimate) -> bool:
+    return found.cost_high > settings.confirm_above_usd
+
+
+async def posting_rate(session: AsyncSession, *, source: str, username: str, now: datetime) -> float | None:
+    """Posts per hour of the account over the stored last week; None when XTrack never read it."""
+    account = await session.scalar(
+        select(XAccount).where(XAccount.source == source, XAccount.username == username.lower().lstrip("@"))
+    )
+    if account is None or account.last_fetched_at is None:
+        return None
+    since = max(now - RATE_WINDOW, account.covered_since or now - RATE_WINDOW)
+    hours = max(1.0, (now - since).total_seconds() / 3600)
+    count = await session.scalar(
+        select(func.count())
+        .select_from(StoredPost)
+        .where(StoredPost.account_id == account.id, StoredPost.created_at >= since)
+    )
+    return float(count or 0) / hours
+
+
+async def require_confirmation(
+    session: AsyncSession, *, settings: Settings, username: str, hours_back: int, now: datetime
+) -> None:
+    """Conflict (409, on ``confirm_cost``) with the expected posts and cost when the run may cost
+    more than XTRACK_CONFIRM_ABOVE_USD."""
+    rate = await posting_rate(session, source=settings.source, username=username, now=now)
+    found = estimate(settings, hours_back=hours_back, posts_per_hour=rate)
+    if not needs_confirmation(settings, found):
+        return
+    basis = "from the account's recent posts" if found.rate_known else "XTrack has not read this account yet"
+    raise Conflict(
+        f"This run may cost more than ${settings.confirm_above_usd:.2f}: {found.words()} ({basis}). "
+        "Confirm to run it (confirm_cost=true).",
+        field="confirm_cost",
+    )

@@ -1,0 +1,234 @@
+"""Budgets end to end, through the real X source on the fake X and the real OpenAI-compatible
+summarizer on a fake LLM: a spent budget sends its 80 % and 100 % notices once, then either
+summarizes offline (no LLM request) or cancels scheduled slots and refuses manual runs; a run with
+fewer than XTRACK_LLM_MIN_POSTS new posts never calls the LLM."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import auth_headers, make_job, make_user
+from tests.executions.fakes import Clock
+from tests.fakes.server import serve_app
+from tests.sources.fakes import FakeX
+from tests.summarize.conftest import llm_settings
+from tests.summarize.fakes import FakeLLM, openai_reply
+from xtrack.config import Settings
+from xtrack.db import Database, utcnow
+from xtrack.executions import budget as budgets
+from xtrack.executions import dispatcher
+from xtrack.executions.heartbeat import Heartbeats
+from xtrack.executions.models import ExecutionStatus, JobExecution
+from xtrack.executions.runner import run_execution
+from xtrack.jobs.models import Job
+from xtrack.notify.models import NotificationDelivery, NotificationTarget
+from xtrack.notify.outbox import RunNotifications
+from xtrack.sources.x import XSource
+from xtrack.summaries.models import Summary
+from xtrack.summarize.registry import Summarizers
+from xtrack.users.models import User
+
+# The second day of the current month (UTC): the API's budget check reads the real clock, and the
+# runs must fall in the same month, an hour apart.
+T0 = budgets.month_bounds(utcnow(), "UTC")[0] + timedelta(days=1, hours=12)
+RESETS = budgets.month_bounds(utcnow(), "UTC")[1].strftime("%d %b %Y")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def fake_x() -> Iterator[tuple[FakeX, str]]:
+    fake = FakeX()
+    with serve_app(fake.app) as base_url:
+        yield fake, base_url
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[tuple[FakeLLM, str]]:
+    fake = FakeLLM("/v1/chat/completions", openai_reply)
+    with serve_app(fake.app) as base_url:
+        yield fake, f"{base_url}/v1"
+
+
+@pytest.fixture
+async def x_source(fake_x: tuple[FakeX, str], clock: Clock) -> AsyncIterator[XSource]:
+    source = XSource(
+        base_url=fake_x[1],
+        bearer_token="good-token",
+        public_url="http://xtrack.test",
+        timeout=2.0,
+        max_retries=0,
+        clock=clock,
+    )
+    yield source
+    await source.aclose()
+
+
+@pytest.fixture
+async def summarizers(fake_llm: tuple[FakeLLM, str]) -> AsyncIterator[Summarizers]:
+    llm = Summarizers(llm_settings("openai", fake_llm[1]))
+    yield llm
+    await llm.aclose()
+
+
+def run_settings(settings: Settings) -> Settings:
+    # Posts only, so the first run's 5 posts cost exactly 5 x $0.005 = $0.025 (lookups priced 0 here).
+    return settings.model_copy(update={"x_price_per_user_lookup_usd": 0.0, "llm_min_posts": 3})
+
+
+async def run_due(
+    db: Database, clock: Clock, source: XSource, settings: Settings, summarizers: Summarizers
+) -> list[int]:
+    dispatched = (await dispatcher.tick(db, now=clock())).dispatched
+    for execution_id in dispatched:
+        await run_execution(
+            execution_id,
+            now=clock,
+            database=db,
+            settings=settings,
+            source=source,
+            summarizer=summarizers,
+            heartbeats=Heartbeats(auto_start=False),
+            hooks=RunNotifications(settings),
+        )
+    return dispatched
+
+
+async def owner_with_budget(session: AsyncSession, *, action: str) -> User:
+    user = await make_user(session)
+    user.monthly_budget_usd = 0.02
+    user.budget_action = action
+    session.add(NotificationTarget(user_id=user.id, kind="email", name="inbox", email=user.email))
+    await session.flush()
+    return user
+
+
+async def budget_deliveries(session: AsyncSession, user: User) -> list[str]:
+    rows = await session.scalars(
+        select(NotificationDelivery.kind)
+        .join(NotificationTarget, NotificationTarget.id == NotificationDelivery.target_id)
+        .where(NotificationTarget.user_id == user.id, NotificationDelivery.kind.like("budget%"))
+        .order_by(NotificationDelivery.id)
+    )
+    return list(rows)
+
+
+async def first_run_spends_the_budget(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: FakeX,
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+    *,
+    action: str,
+) -> tuple[User, Job]:
+    fake_x.add_posts(fake_x.add_user("alice"), 5, start=T0 - timedelta(minutes=30))
+    owner = await owner_with_budget(session, action=action)
+    job = await make_job(session, owner=owner, now=clock())
+    await session.commit()
+
+    [run_id] = await run_due(db, clock, x_source, settings, summarizers)
+
+    run = await session.get(JobExecution, run_id, populate_existing=True)
+    assert run is not None and run.status == ExecutionStatus.COMPLETED.value, run and run.error_message
+    assert run.posts_read == 5 and run.source_cost_usd == pytest.approx(0.025)
+    assert await budget_deliveries(session, owner) == ["budget_warning", "budget_reached"]
+    return owner, job
+
+
+async def test_a_spent_budget_set_to_offline_summarizes_offline_and_notices_go_once(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    fake_llm: tuple[FakeLLM, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    settings = run_settings(settings)
+    owner, _job = await first_run_spends_the_budget(
+        db, session, clock, fake_x[0], x_source, settings, summarizers, action="offline"
+    )
+    assert len(fake_llm[0].requests) == 1  # the first run, under budget when it started, used the LLM
+
+    fake_x[0].add_posts(fake_x[0].users["alice"], 4, start=clock() + timedelta(minutes=5))
+    clock.advance(timedelta(hours=1))
+    [second] = await run_due(db, clock, x_source, settings, summarizers)
+
+    summary = await session.scalar(select(Summary).where(Summary.execution_id == second))
+    assert summary is not None and summary.tweets_count == 4
+    assert (summary.raw_data or {}).get("offline") == "budget"
+    assert summary.model == "extractive" and summary.input_tokens == 0 and summary.cost == 0
+    assert len(fake_llm[0].requests) == 1  # no LLM request for the second run
+    assert await budget_deliveries(session, owner) == ["budget_warning", "budget_reached"]  # once each
+
+
+async def test_a_spent_budget_set_to_pause_cancels_the_next_slot_and_refuses_manual_runs(
+    db: Database,
+    session: AsyncSession,
+    client: httpx.AsyncClient,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    settings = run_settings(settings)
+    owner, job = await first_run_spends_the_budget(
+        db, session, clock, fake_x[0], x_source, settings, summarizers, action="pause"
+    )
+    timeline_calls = fake_x[0].count("/tweets")
+    clock.advance(timedelta(hours=1))
+
+    [skipped] = await run_due(db, clock, x_source, settings, summarizers)
+
+    run = await session.get(JobExecution, skipped, populate_existing=True)
+    assert run is not None and run.status == ExecutionStatus.CANCELLED.value
+    assert run.error_kind == "budget_exhausted"
+    assert "$0.02" in (run.error_message or "") and f"resets on {RESETS}" in (run.error_message or "")
+    assert fake_x[0].count("/tweets") == timeline_calls  # not fetched
+    headers = await auth_headers(session, owner)
+    await session.commit()
+    refused = await client.post(f"/api/v1/jobs/{job.id}/run", headers=headers)
+    assert refused.status_code == 409
+    assert "monthly budget of $0.02" in refused.json()["detail"]
+    assert f"resets on {RESETS}" in refused.json()["detail"]
+    playground = await client.post(
+        "/api/v1/playground/runs", headers=headers, json={"x_username": "alice", "topics": ["ai"]}
+    )
+    assert playground.status_code == 409 and "monthly budget of $0.02" in playground.json()["detail"]
+
+
+async def test_a_run_with_two_new_posts_makes_no_llm_call(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    fake_llm: tuple[FakeLLM, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    fake_x[0].add_posts(fake_x[0].add_user("alice"), 2, start=T0 - timedelta(minutes=30))
+    await make_job(session, now=clock())
+    await session.commit()
+
+    [run_id] = await run_due(db, clock, x_source, run_settings(settings), summarizers)
+
+    summary = await session.scalar(select(Summary).where(Summary.execution_id == run_id))
+    assert summary is not None and summary.tweets_count == 2
+    assert summary.model == "extractive" and summary.output_tokens == 0
+    assert (summary.raw_data or {}).get("offline") == "few_posts"
+    assert fake_llm[0].requests == []
