@@ -136,15 +136,19 @@ async def test_stored_posts_are_not_fetched_again_and_older_windows_backfill(
     assert params["since_id"] == max(recent, key=int)
     assert fake.posts_served == served  # nothing was paid for twice
 
-    # A window further back than the stored posts: one backfill call from the window's start.
+    # A window further back than the stored posts: a since_id call for anything new, then one
+    # backfill call from the window's start that stops where the stored posts begin.
     third = await _run(db, session, x_settings, second_user, x_source, hours_back=48)
     assert third.status == "COMPLETED" and third.summary is not None
     assert sorted(third.summary.post_ids) == sorted(older + recent)
     _path, params, _headers = fake.requests[-1]
     assert "since_id" not in params
     start_time = datetime.fromisoformat(params["start_time"].replace("Z", "+00:00"))
+    end_time = datetime.fromisoformat(params["end_time"].replace("Z", "+00:00"))
     assert abs(start_time - (now - timedelta(hours=48))) < timedelta(minutes=1)
-    assert fake.count("/tweets") == 3
+    assert end_time <= now - timedelta(hours=5)  # the stored part of the window is not read again
+    assert fake.count("/tweets") == 4
+    assert fake.posts_served == served + len(older)  # only the older posts were paid for
 
 
 async def test_a_failing_source_shows_as_a_failed_run_with_its_reason_in_history(
