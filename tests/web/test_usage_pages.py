@@ -113,3 +113,25 @@ async def test_an_offline_summary_says_why_on_its_page_and_in_the_api(
     )
     api = await client.get(f"/api/v1/summaries/{spent.id}", headers=headers)
     assert api.status_code == 200 and api.json()["offline_reason"] == "budget"
+
+
+async def test_the_job_page_month_is_the_owners_month_as_on_the_usage_page(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # UTC+14: the owner's month starts ten hours before the UTC day before the UTC month does.
+    owner = await make_user(session)
+    owner.timezone = "Pacific/Kiritimati"
+    job = await make_job(session, owner=owner, x_username="alice")
+    local_start, _ = month_bounds(utcnow(), owner.timezone)
+    early = await add_run(session, job, started=local_start + timedelta(hours=1))
+    early.source_cost_usd, early.created_at = 0.3, early.started_at
+    before = await add_run(session, job, started=local_start - timedelta(hours=1))
+    before.source_cost_usd, before.created_at = 7.0, before.started_at
+    await session.flush()
+
+    await signed_in(client, session, owner)
+    job_page = text_of((await client.get(f"/jobs/{job.id}")).text)
+    usage = text_of((await client.get("/account/usage")).text)
+    assert f"Cost this month {format_cost(0.3)}" in job_page
+    assert f"Cost last month {format_cost(7.0)}" in job_page
+    assert f"Spent this month {format_cost(0.3)}" in usage

@@ -41,13 +41,9 @@ class Costs:
         return self.source_cost_usd + self.llm_cost_usd
 
 
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-async def job_month_costs(session: AsyncSession, *, job_id: int, now: datetime) -> Costs:
-    """What the job's runs started this calendar month (UTC) cost."""
-    since = month_start(now)
+async def job_month_costs(session: AsyncSession, *, job_id: int, since: datetime) -> Costs:
+    """What the job's runs started since ``since`` cost (the page passes the start of the owner's
+    month, ``budget.month_bounds``, so this line agrees with the usage page and the budget)."""
     runs = (
         await session.execute(
             select(

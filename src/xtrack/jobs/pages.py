@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from xtrack.db import utcnow
 from xtrack.errors import Conflict, RateLimited, XTrackError
+from xtrack.executions import budget as executions_budget
 from xtrack.executions import costs as executions_costs
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
@@ -362,7 +363,9 @@ async def job_page(
             "poll_url": filters.url(job_id, path="/runs/poll", anchor=False),
             "job_targets": job_targets,
             "deliveries": deliveries,
-            "month_costs": await executions_costs.job_month_costs(session, job_id=job_id, now=now),
+            "month_costs": await executions_costs.job_month_costs(
+                session, job_id=job_id, since=executions_budget.month_bounds(now, user.timezone)[0]
+            ),
             "job_costs": await executions_usage.job_costs(
                 session, job_id=job_id, now=now, timezone=user.timezone
             ),
