@@ -184,7 +184,15 @@ async def fire(
             response = await clients[i % len(clients)].post(
                 "/api/v1/playground/runs",
                 headers={"Authorization": f"Bearer {token}"},
-                json={"x_username": username, "topics": ["AI"], "hours_back": 24, "language": "en"},
+                # confirm_cost: each new account's estimate (up to a busy account's posts) is over
+                # XTRACK_CONFIRM_ABOVE_USD; the burst is of users who said yes (issue 24's 409).
+                json={
+                    "x_username": username,
+                    "topics": ["AI"],
+                    "hours_back": 24,
+                    "language": "en",
+                    "confirm_cost": True,
+                },
             )
             took = time.perf_counter() - began
             run_id = int(response.json()["id"]) if response.status_code == 202 else 0
