@@ -69,3 +69,26 @@ async def test_the_page_shows_the_estimate_and_runs_anyway(
 
     confirmed = await x_client.post("/playground", data={**form, "confirm_cost": "1"})
     assert confirmed.status_code == 303 and confirmed.headers["location"].startswith("/playground/runs/")
+
+
+def test_a_briefing_is_estimated_over_every_account() -> None:
+    x = Settings(source="x", x_bearer_token="t")
+    one = estimates.estimate(x, hours_back=24, posts_per_hour=None)
+    three = estimates.estimate_accounts(x, hours_back=24, rates=[None, 0.1, None])
+    assert (three.posts_low, three.posts_high) == (one.posts_low + 1, 2 * one.posts_high + 5)
+    assert three.cost_low == round(1 * 0.005 + 3 * 0.010, 6)  # one lookup per account
+    assert not three.rate_known
+
+
+async def test_a_briefing_tried_in_the_playground_asks_for_all_its_accounts(
+    x_client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    user = await make_user(session)
+    headers = await auth_headers(session, user)
+    body = {"x_username": "alice", "accounts": ["alice", "bob"], "hours_back": 24}
+
+    asked = await x_client.post("/api/v1/playground/runs", headers=headers, json=body)
+    assert asked.status_code == 409
+    detail = asked.json()["detail"]
+    assert "about 0 to 960 posts, $0.020 to $4.820" in detail
+    assert "XTrack has not read some of these accounts yet" in detail

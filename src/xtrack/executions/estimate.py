@@ -5,6 +5,7 @@ from the one read of the posting rate."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,20 +52,30 @@ def _llm_cost(settings: Settings, posts: int) -> float:
     return (tokens_in * price.input + settings.llm_max_output_tokens * price.output) / 1_000_000
 
 
-def estimate(settings: Settings, *, hours_back: int, posts_per_hour: float | None) -> Estimate:
-    """The expected posts and cost range of reading ``hours_back`` hours of an account."""
-    rate = posts_per_hour
-    if rate is None:
-        low, high = 0, min(MAX_POSTS, math.ceil(BUSY_POSTS_PER_HOUR * hours_back))
-    else:
-        expected = rate * hours_back
-        low, high = min(MAX_POSTS, math.floor(expected / 2)), min(MAX_POSTS, math.ceil(expected * 2))
+def _posts_range(hours_back: int, posts_per_hour: float | None) -> tuple[int, int]:
+    if posts_per_hour is None:
+        return 0, min(MAX_POSTS, math.ceil(BUSY_POSTS_PER_HOUR * hours_back))
+    expected = posts_per_hour * hours_back
+    return min(MAX_POSTS, math.floor(expected / 2)), min(MAX_POSTS, math.ceil(expected * 2))
+
+
+def estimate_accounts(settings: Settings, *, hours_back: int, rates: Sequence[float | None]) -> Estimate:
+    """The expected posts and cost range of reading ``hours_back`` hours of each account (a
+    briefing reads several: each account's posts and its lookup, then one summary of them all)."""
+    ranges = [_posts_range(hours_back, rate) for rate in rates]
+    low, high = sum(r[0] for r in ranges), sum(r[1] for r in ranges)
 
     def cost(posts: int) -> float:
-        upstream = source_cost_usd(settings, settings.source, posts_read=posts, lookups=1)
+        upstream = source_cost_usd(settings, settings.source, posts_read=posts, lookups=len(rates))
         return round(upstream + _llm_cost(settings, posts), 6)
 
-    return Estimate(low, high, cost(low), cost(high), rate_known=rate is not None)
+    known = all(rate is not None for rate in rates)
+    return Estimate(low, high, cost(low), cost(high), rate_known=known)
+
+
+def estimate(settings: Settings, *, hours_back: int, posts_per_hour: float | None) -> Estimate:
+    """The expected posts and cost range of reading ``hours_back`` hours of one account."""
+    return estimate_accounts(settings, hours_back=hours_back, rates=[posts_per_hour])
 
 
 def needs_confirmation(settings: Settings, found: Estimate) -> bool:
@@ -89,15 +100,31 @@ async def posting_rate(session: AsyncSession, *, source: str, username: str, now
 
 
 async def require_confirmation(
-    session: AsyncSession, *, settings: Settings, username: str, hours_back: int, now: datetime
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    usernames: Sequence[str],
+    hours_back: int,
+    now: datetime,
 ) -> None:
-    """Conflict (409, on ``confirm_cost``) with the expected posts and cost when the run may cost
-    more than XTRACK_CONFIRM_ABOVE_USD."""
-    rate = await posting_rate(session, source=settings.source, username=username, now=now)
-    found = estimate(settings, hours_back=hours_back, posts_per_hour=rate)
+    """Conflict (409, on ``confirm_cost``) with the expected posts and cost when the run over
+    ``usernames`` may cost more than XTRACK_CONFIRM_ABOVE_USD."""
+    rates = [
+        await posting_rate(session, source=settings.source, username=username, now=now)
+        for username in usernames
+    ]
+    found = estimate_accounts(settings, hours_back=hours_back, rates=rates)
     if not needs_confirmation(settings, found):
         return
-    basis = "from the account's recent posts" if found.rate_known else "XTrack has not read this account yet"
+    one = len(usernames) == 1
+    if found.rate_known:
+        basis = "from the account's recent posts" if one else "from the accounts' recent posts"
+    else:
+        basis = (
+            "XTrack has not read this account yet"
+            if one
+            else "XTrack has not read some of these accounts yet"
+        )
     raise Conflict(
         f"This run may cost more than ${settings.confirm_above_usd:.2f}: {found.words()} ({basis}). "
         "Confirm to run it (confirm_cost=true).",

@@ -392,7 +392,11 @@ async def create_run(
         await check_quota(session, user_id=user.id, settings=settings, now=now)
         if not data.confirm_cost:
             await estimates.require_confirmation(
-                session, settings=settings, username=data.x_username, hours_back=data.hours_back, now=now
+                session,
+                settings=settings,
+                usernames=data.accounts or [data.x_username],
+                hours_back=data.hours_back,
+                now=now,
             )
     return await create_execution(
         session,
