@@ -3,11 +3,9 @@ the demo printed, and find living data."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,23 +13,9 @@ import httpx
 import pytest
 
 from tests.fakes.server import free_port
+from tests.web.serving import server_env, serving
 
 pytestmark = pytest.mark.xdist_group("processes")
-
-
-def _env(workdir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XTRACK_")}
-    env.update(
-        {
-            "XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'xtrack.db'}",
-            "XTRACK_DATA_DIR": str(workdir / "data"),
-            "XTRACK_BASE_URL": f"http://127.0.0.1:{port}",
-            "XTRACK_PORT": str(port),
-            "XTRACK_ARGON2_TIME_COST": "1",
-            "XTRACK_ARGON2_MEMORY_KIB": "8",
-        }
-    )
-    return env
 
 
 def _xtrack(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,34 +38,12 @@ def _field(output: str, label: str) -> str:
 @pytest.fixture
 def served_demo(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str], Path]]:
     port = free_port()
-    env = _env(tmp_path, port)
+    env = server_env(tmp_path, port)
     assert _xtrack(tmp_path, env, "db", "upgrade").returncode == 0
     demo = _xtrack(tmp_path, env, "demo")
     assert demo.returncode == 0, demo.stderr
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xtrack", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.2)
-        yield base_url, demo.stdout, env, tmp_path
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(tmp_path, port=port):
+        yield f"http://127.0.0.1:{port}", demo.stdout, env, tmp_path
 
 
 def test_demo_gives_a_living_dashboard_and_is_idempotent(

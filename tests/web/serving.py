@@ -16,10 +16,9 @@ import httpx
 from tests.fakes.server import free_port
 
 
-@contextmanager
-def serving(workdir: Path, **settings: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """``with serving(tmp_path, XTRACK_SIGNIN_RATE_LIMIT="2/minute") as (port, process):``"""
-    port = free_port()
+def server_env(workdir: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of an ``xtrack`` process on ``port`` with its SQLite database in ``workdir``
+    (the same for ``db upgrade``, ``demo`` and ``serve``, as ``make run`` runs them)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("XTRACK_")}
     env.update(
         {
@@ -33,6 +32,16 @@ def serving(workdir: Path, **settings: str) -> Iterator[tuple[int, subprocess.Po
             **settings,
         }
     )
+    return env
+
+
+@contextmanager
+def serving(
+    workdir: Path, *, port: int | None = None, **settings: str
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``with serving(tmp_path, XTRACK_SIGNIN_RATE_LIMIT="2/minute") as (port, process):``"""
+    port = port or free_port()
+    env = server_env(workdir, port, **settings)
     server = subprocess.Popen(
         [sys.executable, "-m", "xtrack", "serve"],
         cwd=workdir,
