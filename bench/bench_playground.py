@@ -38,6 +38,7 @@ from xtrack import migrate
 from xtrack.config import get_settings, set_settings
 from xtrack.db import Database, create_engine, utcnow
 from xtrack.errors import RateLimited
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.users.auth import create_api_token
 from xtrack.users.models import User
@@ -221,7 +222,7 @@ async def bench(database: Database, *, requests: int) -> dict[str, dict[str, flo
             text(
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
                 + str(
-                    playground_service._runs_query(sample.id)
+                    playground_history._runs_query(sample.id)
                     .order_by(text("job_executions.id DESC"))
                     .limit(21)
                     .compile(dialect=database.engine.dialect, compile_kwargs={"literal_binds": True})
@@ -274,7 +275,7 @@ async def bench(database: Database, *, requests: int) -> dict[str, dict[str, flo
             people[user_id] = found
 
         async def service() -> None:
-            page = await playground_service.history(session, user=people[rand.choice(users)])
+            page = await playground_history.history(session, user=people[rand.choice(users)])
             assert page.items
 
         results["service"] = await measure(service, requests=requests)

@@ -14,6 +14,7 @@ from xtrack.db import utcnow
 from xtrack.errors import Forbidden, RateLimited
 from xtrack.executions.models import JobExecution
 from xtrack.jobs.models import Job
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import (
     PlaygroundHistory,
@@ -241,10 +242,10 @@ async def test_history_pages_without_gaps_or_repeats(api: ClientFactory, session
             assert response.status_code == 422
     # "Newer" links walk back up without gaps either.
     third_page_before = seen[13]
-    assert await playground_service.newer_before(session, user=user, before=third_page_before, limit=7) == (
+    assert await playground_history.newer_before(session, user=user, before=third_page_before, limit=7) == (
         seen[7] + 1
     )
-    assert await playground_service.newer_before(session, user=user, before=seen[6], limit=7) is None
+    assert await playground_history.newer_before(session, user=user, before=seen[6], limit=7) is None
 
 
 async def test_history_shows_failed_and_queued_runs_with_their_reason_and_summaries(

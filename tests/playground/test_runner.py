@@ -19,6 +19,7 @@ from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.heartbeat import Heartbeats
 from xtrack.executions.runner import run_execution
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import PlaygroundRunCreate
 from xtrack.sources.base import Source
@@ -63,7 +64,7 @@ async def _run(
     user: User | None,
     source: Source | None = None,
     **inputs: object,
-) -> playground_service.PlaygroundRun:
+) -> playground_history.PlaygroundRun:
     # Confirmed up front: these runs are about the pipeline, not the cost estimate
     # (tests/playground/test_cost_confirmation.py).
     data = PlaygroundRunCreate.model_validate(
@@ -81,7 +82,7 @@ async def _run(
         source=source or build_source(settings),  # the configured (demo) source unless given
         heartbeats=Heartbeats(auto_start=False),
     )
-    return await playground_service.get_run(session, user=user, run_id=execution.id)
+    return await playground_history.get_run(session, user=user, run_id=execution.id)
 
 
 async def test_a_run_completes_with_a_summary_on_the_demo_source(
@@ -104,7 +105,7 @@ async def test_a_run_completes_with_a_summary_on_the_demo_source(
     )
     assert stored.raw_data is not None and len(stored.raw_data["post_ids"]) == stored.tweets_count
     assert run.summary.post_ids == stored.raw_data["post_ids"] and run.summary.model == "extractive"
-    assert [item.id for item in (await playground_service.history(session, user=user)).items] == [run.id]
+    assert [item.id for item in (await playground_history.history(session, user=user)).items] == [run.id]
 
 
 async def test_stored_posts_are_not_fetched_again_and_older_windows_backfill(
@@ -190,7 +191,7 @@ async def test_the_local_operators_runs_have_no_quota_and_no_owner(
     run = await _run(db, session, strict, None, x_username="demo_bob", hours_back=2)
     assert run.status == "COMPLETED" and run.user_id is None
     stranger = await make_user(session)
-    assert (await playground_service.history(session, user=stranger)).items == []
+    assert (await playground_history.history(session, user=stranger)).items == []
 
 
 async def test_history_is_one_query(db: Database, session: AsyncSession, settings: Settings) -> None:
@@ -208,7 +209,7 @@ async def test_history_is_one_query(db: Database, session: AsyncSession, setting
     connection = await session.connection()
     event.listen(connection.sync_connection, "before_cursor_execute", record)
     try:
-        page = await playground_service.history(session, user=user)
+        page = await playground_history.history(session, user=user)
     finally:
         event.remove(connection.sync_connection, "before_cursor_execute", record)
     assert len(page.items) == 3 and all(item.summary is not None for item in page.items)

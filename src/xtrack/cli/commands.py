@@ -218,8 +218,8 @@ def playground(
     """Run the pipeline once on an account and print the summary (recorded as a playground run;
     without --user it runs as the local operator: no quota, in nobody's history)."""
     from xtrack.executions.models import ExecutionStatus
+    from xtrack.playground.history import PlaygroundRun
     from xtrack.playground.schemas import PlaygroundRunCreate
-    from xtrack.playground.service import PlaygroundRun
     from xtrack.playground.tasks import run_once
     from xtrack.runtime import Runtime
     from xtrack.web.presenters import format_cost, format_tokens, pluralize

@@ -18,6 +18,7 @@ from xtrack.executions.router import ExecutorDep
 from xtrack.jobs.form_pages import DEFAULT_FREQUENCY
 from xtrack.jobs.pages import frequency_choices, language_choices
 from xtrack.jobs.schemas import split_handles
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import MAX_HOURS_BACK, PlaygroundRunCreate
 from xtrack.users.deps import ActiveUser, CurrentUser
@@ -88,10 +89,10 @@ def _history_url(before: int | None, *, path: str = "/playground", anchor: bool 
 async def _history_context(
     session: SessionDep, user: User, before: int | None, now: datetime
 ) -> dict[str, Any]:
-    page = await playground_service.history(session, user=user, limit=HISTORY_PER_PAGE, before=before)
+    page = await playground_history.history(session, user=user, limit=HISTORY_PER_PAGE, before=before)
     newer_url = None
     if before is not None:
-        newer = await playground_service.newer_before(
+        newer = await playground_history.newer_before(
             session, user=user, before=before, limit=HISTORY_PER_PAGE
         )
         newer_url = _history_url(newer)
@@ -209,7 +210,7 @@ async def start_run(
     )
 
 
-def _run_context(run: playground_service.PlaygroundRun, user: User, settings: Settings) -> dict[str, Any]:
+def _run_context(run: playground_history.PlaygroundRun, user: User, settings: Settings) -> dict[str, Any]:
     again = {
         "x_username": run.x_username,
         "topics": ", ".join(run.topics),
@@ -232,7 +233,7 @@ def _run_context(run: playground_service.PlaygroundRun, user: User, settings: Se
 async def run_page(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, run_id: int
 ) -> Response:
-    run = await playground_service.get_run(session, user=user, run_id=run_id)
+    run = await playground_history.get_run(session, user=user, run_id=run_id)
     return render(request, "playground/run.html", _run_context(run, user, settings))
 
 
@@ -241,7 +242,7 @@ async def run_poll(
     request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, run_id: int
 ) -> Response:
     """The run's progress and, once done, its result; 204 when unchanged."""
-    run = await playground_service.get_run(session, user=user, run_id=run_id)
+    run = await playground_history.get_run(session, user=user, run_id=run_id)
     context = _run_context(run, user, settings)
     return live.poll_response(request, "playground/_run.html", context, active=run.is_active)
 

@@ -12,6 +12,7 @@ from xtrack.executions.router import ExecutorDep
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.router import job_read
 from xtrack.jobs.schemas import JobRead
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import PlaygroundHistory, PlaygroundRunCreate, PlaygroundRunRead, SaveAsJob
 from xtrack.users.deps import ActiveUser, CurrentUser
@@ -38,7 +39,7 @@ async def create_run(
     execution = await playground_service.create_run(
         session, user=user, data=data, now=utcnow(), settings=settings, executor=executor
     )
-    return PlaygroundRunRead.of(playground_service.view_of(execution))
+    return PlaygroundRunRead.of(playground_history.view_of(execution))
 
 
 @router.get(
@@ -48,7 +49,7 @@ async def create_run(
     responses=error_responses(401, 404, 422),
 )
 async def get_run(session: SessionDep, user: CurrentUser, run_id: int) -> PlaygroundRunRead:
-    return PlaygroundRunRead.of(await playground_service.get_run(session, user=user, run_id=run_id))
+    return PlaygroundRunRead.of(await playground_history.get_run(session, user=user, run_id=run_id))
 
 
 @router.get(
@@ -60,14 +61,14 @@ async def get_run(session: SessionDep, user: CurrentUser, run_id: int) -> Playgr
 async def history(
     session: SessionDep,
     user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=playground_service.HISTORY_MAX_LIMIT)] = (
-        playground_service.HISTORY_DEFAULT_LIMIT
+    limit: Annotated[int, Query(ge=1, le=playground_history.HISTORY_MAX_LIMIT)] = (
+        playground_history.HISTORY_DEFAULT_LIMIT
     ),
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only runs with a smaller id (next_before)")
     ] = None,
 ) -> Response:
-    page = await playground_service.history(session, user=user, limit=limit, before=before)
+    page = await playground_history.history(session, user=user, limit=limit, before=before)
     # Serialised here rather than by FastAPI, which would dump and validate the model once more.
     return Response(PlaygroundHistory.of(page).model_dump_json(), media_type="application/json")
 

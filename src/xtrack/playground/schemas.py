@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtrack.jobs.schemas import Accounts, Frequency, Language, Topics, Username, accounts_first
 
 if TYPE_CHECKING:
-    from xtrack.playground.service import HistoryPage, PlaygroundRun, PlaygroundSummary
+    from xtrack.playground.history import HistoryPage, PlaygroundRun, PlaygroundSummary
 
 MAX_HOURS_BACK = 168
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.executions.executors.local import LocalExecutor
+from xtrack.playground import history as playground_history
 from xtrack.playground import service as playground_service
 from xtrack.playground.schemas import PlaygroundRunCreate
 from xtrack.users import service as users_service
@@ -27,7 +28,7 @@ async def run_once(
     run: Callable[[int], Awaitable[None]],
     user_email: str | None = None,
     clock: Callable[[], datetime] = utcnow,
-) -> playground_service.PlaygroundRun:
+) -> playground_history.PlaygroundRun:
     """Queue a playground run (for the user with ``user_email``, quota included; otherwise the
     local operator's), run it here with ``run`` and return it finished."""
     executor = LocalExecutor(concurrency=1, run=run, database=database)
@@ -44,7 +45,7 @@ async def run_once(
         await executor.wait_idle()
         while True:
             async with database.session() as session:
-                finished = await playground_service.get_run(session, user=user, run_id=execution.id)
+                finished = await playground_history.get_run(session, user=user, run_id=execution.id)
             if not finished.is_active:
                 return finished
             await asyncio.sleep(POLL_SECONDS)

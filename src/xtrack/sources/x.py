@@ -154,16 +154,10 @@ class XSource:
             username=username, external_id=external_id, display_name=str(name) if name else None
         )
 
-    async def fetch(
-        self,
-        account: AccountInfo,
-        *,
-        since_id: str | None,
-        start_time: datetime | None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        end_time: datetime | None = None,
-    ) -> FetchResult:
+    def _timeline_params(
+        self, *, since_id: str | None, start_time: datetime | None, end_time: datetime | None
+    ) -> tuple[dict[str, str | int], datetime | None]:
+        """The timeline query for a window, and the inclusive upper bound X was asked for."""
         params: dict[str, str | int] = {
             "max_results": self.page_size,
             "tweet.fields": TWEET_FIELDS,
@@ -179,6 +173,19 @@ class XSource:
             # end_time is inclusive at whole seconds: round up so the bound never cuts a post off.
             ceiling = end_time.replace(microsecond=0) + timedelta(seconds=1 if end_time.microsecond else 0)
             params["end_time"] = x_time(ceiling)
+        return params, ceiling
+
+    async def fetch(
+        self,
+        account: AccountInfo,
+        *,
+        since_id: str | None,
+        start_time: datetime | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        end_time: datetime | None = None,
+    ) -> FetchResult:
+        params, ceiling = self._timeline_params(since_id=since_id, start_time=start_time, end_time=end_time)
         floor = int(since_id) if since_id is not None else None
         posts: dict[str, Post] = {}
         read = requests = billed = 0
@@ -203,14 +210,8 @@ class XSource:
             # A page with ``data`` may also carry ``errors`` (a referenced post deleted or
             # withheld): those posts are read from what X gave, the page is not an error.
             for post in page_posts(body, data, username=account.username):
-                # X applies both bounds already; re-checking keeps the contract if it ever does not.
-                if floor is not None and post.sort_key <= floor:
-                    continue
-                if start_time is not None and post.created_at < start_time.replace(microsecond=0):
-                    continue
-                if ceiling is not None and post.created_at > ceiling:
-                    continue
-                posts[post.external_id] = post
+                if _in_window(post, floor=floor, start_time=start_time, ceiling=ceiling):
+                    posts[post.external_id] = post
             meta = body.get("meta") or {}
             token = meta.get("next_token") if isinstance(meta, Mapping) else None
             if read >= self.timeline_depth:
@@ -238,3 +239,14 @@ class XSource:
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
+
+
+def _in_window(
+    post: Post, *, floor: int | None, start_time: datetime | None, ceiling: datetime | None
+) -> bool:
+    """X applies the window's bounds already; re-checking keeps the contract if it ever does not."""
+    if floor is not None and post.sort_key <= floor:
+        return False
+    if start_time is not None and post.created_at < start_time.replace(microsecond=0):
+        return False
+    return ceiling is None or post.created_at <= ceiling
