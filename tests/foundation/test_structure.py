@@ -14,7 +14,8 @@ PACKAGE = Path(xtrack.__file__).parent
 
 
 def _modules() -> list[Path]:
-    return sorted(path for path in PACKAGE.rglob("*.py") if "migrations" not in path.relative_to(PACKAGE).parts)
+    paths = PACKAGE.rglob("*.py")
+    return sorted(path for path in paths if "migrations" not in path.relative_to(PACKAGE).parts)
 
 
 def test_the_package_is_where_the_rules_look() -> None:
