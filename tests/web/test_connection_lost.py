@@ -122,3 +122,22 @@ async def test_a_database_refusing_connections_is_a_503_answered_not_raised(
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
     finally:
         await refused.dispose()
+
+
+async def test_every_api_operation_declares_the_503_and_its_retry_after(client: httpx.AsyncClient) -> None:
+    """A client generated from the schema knows a 503 may come and when to try again."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    operations = [
+        (path, method, operation)
+        for path, item in paths.items()
+        if path.startswith("/api/v1/")
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert len(operations) > 30
+    undeclared = [
+        f"{method.upper()} {path}"
+        for path, method, operation in operations
+        if "Retry-After" not in operation["responses"].get("503", {}).get("headers", {})
+    ]
+    assert undeclared == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -23,8 +24,18 @@ from xtrack.web.security import SecurityHeadersMiddleware
 STATIC_DIR = Path(__file__).parent / "static"
 
 
+# Any API call can meet a database that is restarting or out of connections: the client is told to
+# come back (docs/guarantees.md), so every operation declares it.
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "The database is unavailable for a moment or busy: try again after Retry-After",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    }
+}
+
+
 def _api_router() -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=UNAVAILABLE)
     for router in routes.API_ROUTERS:
         api.include_router(router)
     return api
