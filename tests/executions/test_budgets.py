@@ -290,7 +290,7 @@ async def test_playground_spend_sends_the_budget_notices_once_as_a_jobs_does(
     assert await budget_deliveries(session, owner) == ["budget_warning", "budget_reached"]
 
 
-async def test_a_playground_run_under_the_budget_sends_no_notice(
+async def test_a_playground_run_past_80_percent_sends_the_warning_only(
     db: Database,
     session: AsyncSession,
     clock: Clock,
