@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # instance's ceiling (None: none); what happens when one is reached is each user's budget_action.
     default_monthly_budget_usd: float | None = Field(default=None, ge=0)
     monthly_budget_usd: float | None = Field(default=None, ge=0)
-    # A playground run whose estimate may cost more asks the user to confirm first.
+    # A playground run or a new job's first run whose estimate may cost more asks to confirm first.
     confirm_above_usd: float = Field(default=0.05, ge=0)
 
     summarizer: Literal["extractive", "openai", "anthropic"] = "extractive"

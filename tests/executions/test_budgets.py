@@ -29,6 +29,7 @@ from xtrack.executions.runner import run_execution
 from xtrack.jobs.models import Job
 from xtrack.notify.models import NotificationDelivery, NotificationTarget
 from xtrack.notify.outbox import RunNotifications
+from xtrack.playground import service as playground_service
 from xtrack.sources.x import XSource
 from xtrack.summaries.models import Summary
 from xtrack.summarize.registry import Summarizers
@@ -232,3 +233,97 @@ async def test_a_run_with_two_new_posts_makes_no_llm_call(
     assert summary.model == "extractive" and summary.output_tokens == 0
     assert (summary.raw_data or {}).get("offline") == "few_posts"
     assert fake_llm[0].requests == []
+
+
+async def test_playground_spend_sends_the_budget_notices_once_as_a_jobs_does(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    settings = run_settings(settings)
+    fake_x[0].add_posts(fake_x[0].add_user("alice"), 5, start=T0 - timedelta(minutes=30))
+    owner = await owner_with_budget(session, action="offline")
+    tried = await playground_service.create_execution(
+        session,
+        user_id=owner.id,
+        x_username="alice",
+        topics=[],
+        hours_back=24,
+        language="en",
+        now=clock(),
+        executor=None,
+    )
+    await session.commit()
+
+    await run_execution(
+        tried.id,
+        now=clock,
+        database=db,
+        settings=settings,
+        source=x_source,
+        summarizer=summarizers,
+        heartbeats=Heartbeats(auto_start=False),
+        hooks=RunNotifications(settings),
+    )
+
+    run = await session.get(JobExecution, tried.id, populate_existing=True)
+    assert run is not None and run.status == ExecutionStatus.COMPLETED.value, run and run.error_message
+    assert run.job_id is None and run.source_cost_usd == pytest.approx(0.025)
+    # The playground's $0.025 is the month's spend: past 80 % and 100 % of $0.02 at once.
+    assert await budget_deliveries(session, owner) == ["budget_warning", "budget_reached"]
+    usage = await budgets.for_user(session, user=owner, settings=settings, now=clock())
+    llm = await session.scalar(select(Summary.cost).where(Summary.execution_id == tried.id))
+    assert usage.spent_usd == pytest.approx(0.025 + (llm or 0.0)) and usage.reached
+
+    # A job run later in the month adds to the same month: no notice goes out twice.
+    fake_x[0].add_posts(fake_x[0].users["alice"], 4, start=clock() + timedelta(minutes=5))
+    clock.advance(timedelta(hours=1))
+    await make_job(session, owner=owner, now=clock())
+    await session.commit()
+    [job_run] = await run_due(db, clock, x_source, settings, summarizers)
+    finished = await session.get(JobExecution, job_run, populate_existing=True)
+    assert finished is not None and finished.status == ExecutionStatus.COMPLETED.value
+    assert await budget_deliveries(session, owner) == ["budget_warning", "budget_reached"]
+
+
+async def test_a_playground_run_past_80_percent_sends_the_warning_only(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    settings = run_settings(settings)
+    fake_x[0].add_posts(fake_x[0].add_user("alice"), 3, start=T0 - timedelta(minutes=30))
+    owner = await owner_with_budget(session, action="offline")
+    owner.monthly_budget_usd = 0.018  # 3 posts: $0.015, 83 %: the warning only
+    tried = await playground_service.create_execution(
+        session,
+        user_id=owner.id,
+        x_username="alice",
+        topics=[],
+        hours_back=24,
+        language="en",
+        now=clock(),
+        executor=None,
+    )
+    await session.commit()
+
+    await run_execution(
+        tried.id,
+        now=clock,
+        database=db,
+        settings=settings,
+        source=x_source,
+        summarizer=summarizers,
+        heartbeats=Heartbeats(auto_start=False),
+        hooks=RunNotifications(settings),
+    )
+
+    assert await budget_deliveries(session, owner) == ["budget_warning"]

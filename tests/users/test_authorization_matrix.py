@@ -252,6 +252,9 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("POST", "/login-link"): public(form={"token": "unknown"}),
     ("GET", "/account"): authenticated(),
     ("GET", "/account/usage"): authenticated(),
+    ("POST", "/account/usage/budget"): authenticated(
+        form={"monthly_budget_usd": "5", "budget_action": "offline"}
+    ),
     ("POST", "/account/settings"): authenticated(form={"timezone": "UTC", "theme": "light"}),
     ("POST", "/account/password"): authenticated(form=PASSWORD_CHANGE),
     ("POST", "/account/tokens"): authenticated(form={"name": "matrix"}),

@@ -135,3 +135,56 @@ async def test_the_job_page_month_is_the_owners_month_as_on_the_usage_page(
     assert f"Cost this month {format_cost(0.3)}" in job_page
     assert f"Cost last month {format_cost(7.0)}" in job_page
     assert f"Spent this month {format_cost(0.3)}" in usage
+
+
+async def test_the_budget_form_sets_clears_and_refuses_bad_amounts_on_the_page(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    owner = await make_user(session)
+    csrf = await signed_in(client, session, owner)
+    page = (await client.get("/account/usage")).text
+    assert 'action="/account/usage/budget"' in page and f'value="{csrf}"' in page
+
+    saved = await client.post(
+        "/account/usage/budget",
+        data={"csrf_token": csrf, "monthly_budget_usd": "$12.50", "budget_action": "pause"},
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == "/account/usage"
+    await session.refresh(owner)
+    assert owner.monthly_budget_usd == 12.5 and owner.budget_action == "pause"
+    shown = (await client.get("/account/usage")).text
+    assert "Budget saved: $12.50 a month." in text_of(shown)
+    assert "Monthly budget $12.50" in text_of(shown) and 'value="12.5"' in shown
+    assert '<option value="pause" selected' in shown
+
+    for bad, needle in (("-3", "enter 0 or more US dollars"), ("lots", "enter 0 or more US dollars")):
+        refused = await client.post(
+            "/account/usage/budget",
+            data={"csrf_token": csrf, "monthly_budget_usd": bad, "budget_action": "offline"},
+        )
+        assert refused.status_code == 422
+        assert f"Monthly budget: {needle}" in text_of(refused.text)
+        assert f'value="{bad}"' in refused.text  # the input is kept
+        assert '<option value="offline" selected' in refused.text
+        assert 'aria-invalid="true"' in refused.text
+    wrong_action = await client.post(
+        "/account/usage/budget",
+        data={"csrf_token": csrf, "monthly_budget_usd": "1", "budget_action": "explode"},
+    )
+    assert wrong_action.status_code == 422 and "When it is spent: choose" in text_of(wrong_action.text)
+    forged = await client.post(
+        "/account/usage/budget",
+        data={"csrf_token": "forged", "monthly_budget_usd": "0", "budget_action": "offline"},
+    )
+    assert forged.status_code == 403
+    await session.refresh(owner)
+    assert owner.monthly_budget_usd == 12.5 and owner.budget_action == "pause"  # nothing refused was saved
+
+    cleared = await client.post(
+        "/account/usage/budget",
+        data={"csrf_token": csrf, "monthly_budget_usd": " ", "budget_action": "offline"},
+    )
+    assert cleared.status_code == 303
+    await session.refresh(owner)
+    assert owner.monthly_budget_usd is None and owner.budget_action == "offline"
+    assert "Monthly budget No limit" in text_of((await client.get("/account/usage")).text)

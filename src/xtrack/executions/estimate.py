@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from xtrack.config import Settings
 from xtrack.errors import Conflict
 from xtrack.executions.costs import source_cost_usd
+from xtrack.jobs import schedule
 from xtrack.posts.models import StoredPost, XAccount
 from xtrack.summarize.pricing import find_price, price_table
 
@@ -99,6 +100,64 @@ async def posting_rate(session: AsyncSession, *, source: str, username: str, now
     return float(count or 0) / hours
 
 
+async def for_accounts(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    usernames: Sequence[str],
+    hours_back: int,
+    now: datetime,
+) -> Estimate:
+    """The estimate of reading ``hours_back`` hours of ``usernames``, from their stored posting rates."""
+    rates = [
+        await posting_rate(session, source=settings.source, username=username, now=now)
+        for username in usernames
+    ]
+    return estimate_accounts(settings, hours_back=hours_back, rates=rates)
+
+
+async def first_run(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    usernames: Sequence[str],
+    frequency_minutes: int,
+    now: datetime,
+) -> Estimate:
+    """The estimate of a new job's first run: its accounts over the first run's window (the last
+    24 hours, or one interval when that is longer; ``jobs.schedule.first_run_hours``)."""
+    hours = schedule.first_run_hours(frequency_minutes)
+    return await for_accounts(session, settings=settings, usernames=usernames, hours_back=hours, now=now)
+
+
+def refuse_unconfirmed(
+    settings: Settings,
+    found: Estimate,
+    *,
+    accounts: int,
+    subject: str = "This run",
+    action: str = "run it",
+) -> None:
+    """Conflict (409, on ``confirm_cost``) naming the expected posts and cost when ``found`` may
+    cost more than XTRACK_CONFIRM_ABOVE_USD."""
+    if not needs_confirmation(settings, found):
+        return
+    one = accounts == 1
+    if found.rate_known:
+        basis = "from the account's recent posts" if one else "from the accounts' recent posts"
+    else:
+        basis = (
+            "XTrack has not read this account yet"
+            if one
+            else "XTrack has not read some of these accounts yet"
+        )
+    raise Conflict(
+        f"{subject} may cost more than ${settings.confirm_above_usd:.2f}: {found.words()} ({basis}). "
+        f"Confirm to {action} (confirm_cost=true).",
+        field="confirm_cost",
+    )
+
+
 async def require_confirmation(
     session: AsyncSession,
     *,
@@ -109,24 +168,7 @@ async def require_confirmation(
 ) -> None:
     """Conflict (409, on ``confirm_cost``) with the expected posts and cost when the run over
     ``usernames`` may cost more than XTRACK_CONFIRM_ABOVE_USD."""
-    rates = [
-        await posting_rate(session, source=settings.source, username=username, now=now)
-        for username in usernames
-    ]
-    found = estimate_accounts(settings, hours_back=hours_back, rates=rates)
-    if not needs_confirmation(settings, found):
-        return
-    one = len(usernames) == 1
-    if found.rate_known:
-        basis = "from the account's recent posts" if one else "from the accounts' recent posts"
-    else:
-        basis = (
-            "XTrack has not read this account yet"
-            if one
-            else "XTrack has not read some of these accounts yet"
-        )
-    raise Conflict(
-        f"This run may cost more than ${settings.confirm_above_usd:.2f}: {found.words()} ({basis}). "
-        "Confirm to run it (confirm_cost=true).",
-        field="confirm_cost",
+    found = await for_accounts(
+        session, settings=settings, usernames=usernames, hours_back=hours_back, now=now
     )
+    refuse_unconfirmed(settings, found, accounts=len(usernames))

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 @dataclass(frozen=True, slots=True)
 class CompletedRun:
-    """A job run that just completed; ``summary`` is the stored summary row's values (with its
-    ``id``) or None when there was nothing new."""
+    """A run that just completed: a job's, or (``job_id`` None) an owner's playground run, whose
+    spend counts toward the owner's budget too; ``summary`` is the stored summary row's values
+    (with its ``id``) or None when there was nothing new."""
 
     execution_id: int
-    job_id: int
+    job_id: int | None
     summary: dict[str, Any] | None
     post_urls: Sequence[str]
     # A briefing's accounts that just failed in the third run in a row: one warning line each

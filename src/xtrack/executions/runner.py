@@ -225,6 +225,9 @@ async def _complete(
                 user_id=claim.user_id,
             )
             await hooks.run_completed(session, completed, now=now)
+        elif claim.user_id is not None:  # a playground run: its spend counts toward the budget notices
+            playground = CompletedRun(claim.execution_id, None, summary, [], user_id=claim.user_id)
+            await hooks.run_completed(session, playground, now=now)
     return True
 
 

@@ -24,6 +24,7 @@ from xtrack.executions.router import ExecutorDep, count_manual_run
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.form_pages import briefing_fields, empty_form, job_form_values, validate
 from xtrack.jobs.models import Job
+from xtrack.jobs.router import first_run_estimate
 from xtrack.jobs.schedule import PRESETS
 from xtrack.jobs.schemas import JobCreate, JobUpdate
 from xtrack.notify import deliveries as notify_deliveries
@@ -258,6 +259,7 @@ async def create_job(
     topics: FormLines = "",
     frequency: FormStr = "",
     language: FormStr = "",
+    confirm_cost: FormStr = "",
 ) -> Response:
     form = {
         "x_username": x_username,
@@ -269,7 +271,8 @@ async def create_job(
     data, errors = validate(JobCreate, form)
     if data is None or not isinstance(data, JobCreate):
         return _form_page(request, user, form=form, errors=errors, status_code=422)
-    try:
+    try:  # the first run's estimate over the threshold asks first (Create anyway: confirm_cost=1)
+        await first_run_estimate(session, settings, data, confirmed=confirm_cost == "1", now=utcnow())
         job = await jobs_service.create(
             session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=utcnow()
         )

@@ -3,16 +3,28 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from xtrack.config import Settings
 from xtrack.db import utcnow
+from xtrack.executions import estimate as executions_estimate
 from xtrack.executions import overview as executions_overview
 from xtrack.executions import service as executions_service
 from xtrack.jobs import service as jobs_service
 from xtrack.jobs.filters import filters_of
-from xtrack.jobs.schemas import JobCreate, JobList, JobRead, JobUpdate, frequency_label
+from xtrack.jobs.schemas import (
+    CostEstimate,
+    JobCreate,
+    JobCreated,
+    JobList,
+    JobRead,
+    JobUpdate,
+    frequency_label,
+)
 from xtrack.users.deps import ActiveUser, CurrentUser
 from xtrack.web.deps import SessionDep, SettingsDep
 
@@ -22,6 +34,12 @@ R401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in"}}
 R403: dict[int | str, dict[str, Any]] = {403: {"description": "Email address not verified yet"}}
 R404: dict[int | str, dict[str, Any]] = {404: {"description": "No such job (or not yours)"}}
 R409: dict[int | str, dict[str, Any]] = {409: {"description": "Job limit reached"}}
+R409_COST: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "Job limit reached, or confirm_cost=false and the first run may cost more "
+        "than XTRACK_CONFIRM_ABOVE_USD (the detail gives the estimate)"
+    }
+}
 R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input; the detail names the field"}}
 
 
@@ -62,20 +80,53 @@ async def list_jobs(session: SessionDep, user: CurrentUser) -> JobList:
     return JobList(items=[job_read(overview, accounts[overview.job.id]) for overview in overviews])
 
 
+async def first_run_estimate(
+    session: SessionDep, settings: Settings, data: JobCreate, *, confirmed: bool, now: datetime
+) -> executions_estimate.Estimate:
+    """What the new job's first run is expected to read and cost over all its accounts; unless
+    ``confirmed``, Conflict (409, on ``confirm_cost``) when that may exceed XTRACK_CONFIRM_ABOVE_USD
+    (the API asks only when the client sends confirm_cost=false; the job form always asks)."""
+    usernames = data.account_list
+    found = await executions_estimate.first_run(
+        session, settings=settings, usernames=usernames, frequency_minutes=data.frequency, now=now
+    )
+    if not confirmed:
+        executions_estimate.refuse_unconfirmed(
+            settings,
+            found,
+            accounts=len(usernames),
+            subject="This job's first run" if len(usernames) == 1 else "This briefing's first run",
+            action="create the job",
+        )
+    return found
+
+
 @router.post(
     "",
-    response_model=JobRead,
+    response_model=JobCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Create a job (it runs within one scheduler tick)",
-    responses={**R401, **R403, **R409, **R422},
+    summary="Create a job (it runs within one scheduler tick); the answer carries its first run's estimate",
+    responses={**R401, **R403, **R409_COST, **R422},
 )
 async def create_job(
     session: SessionDep, settings: SettingsDep, user: ActiveUser, data: JobCreate
-) -> JobRead:
-    job = await jobs_service.create(
-        session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=utcnow()
+) -> JobCreated:
+    now = utcnow()
+    found = await first_run_estimate(
+        session, settings, data, confirmed=data.confirm_cost is not False, now=now
     )
-    return await _read(session, user.id, job.id)
+    job = await jobs_service.create(
+        session, owner=user, data=data, max_jobs=settings.max_jobs_per_user, now=now
+    )
+    read = await _read(session, user.id, job.id)
+    return JobCreated(
+        **read.model_dump(),
+        first_run_estimate=CostEstimate(
+            **asdict(found),
+            needs_confirmation=executions_estimate.needs_confirmation(settings, found),
+            words=found.words(),
+        ),
+    )
 
 
 @router.get("/{job_id}", response_model=JobRead, summary="One of your jobs", responses={**R401, **R404})

@@ -209,6 +209,11 @@ class JobCreate(BaseModel):
     days: Days | None = None
     timezone: TimeZone | None = None
     filters: PostFilters | None = None
+    confirm_cost: StrictBool | None = Field(
+        default=None,
+        description="Omitted: the job is created and the 201 carries its first run's estimate. "
+        "false: 409 with the estimate when it exceeds XTRACK_CONFIRM_ABOVE_USD; true: confirmed",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -266,6 +271,27 @@ class JobRead(BaseModel):
     success_rate: float | None = Field(
         description="Share of COMPLETED among the last 20 finished (COMPLETED or FAILED) runs"
     )
+
+
+class CostEstimate(BaseModel):
+    """What a run is expected to read and cost before it spends anything
+    (``executions.estimate.Estimate``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    posts_low: int
+    posts_high: int
+    cost_low: float = Field(description="US dollars")
+    cost_high: float = Field(description="US dollars")
+    rate_known: bool = Field(description="From the accounts' stored posting rate (else a busy account's)")
+    needs_confirmation: bool = Field(description="cost_high exceeds XTRACK_CONFIRM_ABOVE_USD")
+    words: str = Field(description='e.g. "about 0 to 480 posts, $0.010 to $2.410"')
+
+
+class JobCreated(JobRead):
+    """A new job, with what its first run is expected to read and cost."""
+
+    first_run_estimate: CostEstimate
 
 
 class JobList(BaseModel):

@@ -148,21 +148,33 @@ class RunNotifications:
         self.settings = settings
 
     async def run_completed(self, session: AsyncSession, run: CompletedRun, *, now: datetime) -> None:
+        """A job run's summary to every recipient (and a recovery notice when a failure notice is
+        outstanding); for any run with an owner, a job's or the playground's, the budget notices
+        its spend made due."""
+        rows: list[dict[str, Any]] = []
+        if run.job_id is not None:
+            job = await notices.job_notices(session, job_id=run.job_id)
+            if job is None:
+                return
+            rows += await self._job_rows(session, run, run.job_id, job, now=now)
+        rows += await budget_notices.rows_for(session, self.settings, run, now=now)
+        await _insert_deliveries(session, rows)
+
+    async def _job_rows(
+        self, session: AsyncSession, run: CompletedRun, job_id: int, job: notices.JobNotices, *, now: datetime
+    ) -> list[dict[str, Any]]:
         """The summary to every recipient; and when a failure notice is outstanding, clear it and
         send one recovery notice per recipient."""
-        job = await notices.job_notices(session, job_id=run.job_id)
-        if job is None:
-            return
         rows: list[dict[str, Any]] = []
         summary = run.summary
         if summary is not None and job.recipients and notices.summary_is_sent(summary):
             rows += delivery_rows(
                 job.recipients,
-                job_id=run.job_id,
+                job_id=job_id,
                 execution_id=run.execution_id,
                 kind=DeliveryKind.SUMMARY,
                 message=lambda recipient: notices.summary_notice(
-                    self.settings, recipient, job_id=run.job_id, summary=summary, post_urls=run.post_urls
+                    self.settings, recipient, job_id=job_id, summary=summary, post_urls=run.post_urls
                 ),
                 now=now,
                 summary_id=int(summary["id"]),
@@ -170,27 +182,26 @@ class RunNotifications:
         if run.failing_accounts and job.notify_on_failure:  # a briefing's accounts that keep failing
             rows += delivery_rows(
                 job.recipients,
-                job_id=run.job_id,
+                job_id=job_id,
                 execution_id=run.execution_id,
                 kind=DeliveryKind.FAILURE,
                 message=lambda recipient: notices.account_failure_notice(
-                    self.settings, recipient, job_id=run.job_id, warnings=run.failing_accounts
+                    self.settings, recipient, job_id=job_id, warnings=run.failing_accounts
                 ),
                 now=now,
             )
-        if job.failure_notified and await _clear_failure_notice(session, job_id=run.job_id):
+        if job.failure_notified and await _clear_failure_notice(session, job_id=job_id):
             rows += delivery_rows(
                 job.recipients,
-                job_id=run.job_id,
+                job_id=job_id,
                 execution_id=run.execution_id,
                 kind=DeliveryKind.RECOVERY,
                 message=lambda recipient: notices.recovery_notice(
-                    self.settings, recipient, job_id=run.job_id, username=job.x_username
+                    self.settings, recipient, job_id=job_id, username=job.x_username
                 ),
                 now=now,
             )
-        rows += await budget_notices.rows_for(session, self.settings, run, now=now)
-        await _insert_deliveries(session, rows)
+        return rows
 
     async def run_failed(self, session: AsyncSession, run: FailedRun, *, now: datetime) -> None:
         """When the job's last ``failure_threshold`` finished runs all failed and no notice went out

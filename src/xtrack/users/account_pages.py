@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from xtrack.config import Settings
 from xtrack.db import utcnow
@@ -20,12 +21,13 @@ from xtrack.ratelimit import RateLimiterDep, client_ip
 from xtrack.summaries import feeds
 from xtrack.users import auth, service
 from xtrack.users.deps import CurrentUser
-from xtrack.users.models import Theme, User
+from xtrack.users.models import BudgetAction, Theme, User
 from xtrack.users.pages import field_error, render_page
+from xtrack.users.schemas import UserUpdate
 from xtrack.web.csrf import CsrfForm
 from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.flash import redirect_with_flash
-from xtrack.web.forms import FormStr
+from xtrack.web.forms import FormStr, field_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,22 +89,83 @@ async def account(request: Request, user: CurrentUser, session: SessionDep) -> R
     return await _account_page(request, session, user)
 
 
-@router.get("/account/usage", response_class=HTMLResponse)
-async def account_usage(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    """The month's spend by job and by kind, and the budget."""
+BUDGET_LABELS = {"monthly_budget_usd": "Monthly budget", "budget_action": "When it is spent"}
+BUDGET_MESSAGES = {
+    "monthly_budget_usd": "Monthly budget: enter 0 or more US dollars, such as 5 or 12.50 "
+    "(up to 1,000,000), or leave it empty for no limit.",
+    "budget_action": "When it is spent: choose summarize offline or pause runs.",
+}
+
+
+def _budget_form(user: User) -> dict[str, str]:
+    limit = user.monthly_budget_usd
+    amount = "" if limit is None else format(limit, "f").rstrip("0").rstrip(".")
+    return {"monthly_budget_usd": amount, "budget_action": user.budget_action}
+
+
+async def _usage_page(
+    request: Request, session: SessionDep, user: User, *, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    """The month's spend by job and by kind, the budget and its form."""
     settings: Settings = request.app.state.settings
     now = utcnow()
     rows = await executions_usage.user_month_by_job(session, user=user, now=now)
     budget = await executions_budget.for_user(session, user=user, settings=settings, now=now)
     month_start, resets_at = executions_budget.month_bounds(now, user.timezone)
-    context = {
+    context: dict[str, Any] = {
         "rows": rows,
         "total": executions_usage.totals(rows),
         "budget": budget,
         "month_start": month_start,
         "resets_at": resets_at,
+        "budget_form": _budget_form(user),
+        "budget_errors": {},
+        "budget_actions": [
+            (BudgetAction.OFFLINE.value, "Keep running, summarize offline (no LLM tokens)"),
+            (BudgetAction.PAUSE.value, "Pause runs until the month resets"),
+        ],
     }
-    return render_page(request, "users/usage.html", context)
+    context.update(extra)
+    return render_page(request, "users/usage.html", context, status_code=status_code)
+
+
+@router.get("/account/usage", response_class=HTMLResponse)
+async def account_usage(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    return await _usage_page(request, session, user)
+
+
+@router.post("/account/usage/budget", response_class=HTMLResponse)
+async def account_budget(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    _csrf: CsrfForm,
+    monthly_budget_usd: FormStr = "",
+    budget_action: FormStr = "",
+) -> Response:
+    """The budget form: the same rules as ``PATCH /api/v1/me`` (empty: no limit)."""
+    form = {"monthly_budget_usd": monthly_budget_usd, "budget_action": budget_action}
+    try:
+        data = UserUpdate.model_validate(
+            {
+                "monthly_budget_usd": monthly_budget_usd.strip().removeprefix("$"),
+                "budget_action": budget_action,
+            }
+        )
+    except ValidationError as exc:
+        errors = {
+            name: BUDGET_MESSAGES.get(name, message)
+            for name, message in field_errors(exc, labels=BUDGET_LABELS).items()
+        }
+        return await _usage_page(
+            request, session, user, status_code=422, budget_form=form, budget_errors=errors
+        )
+    action = data.budget_action.value if data.budget_action is not None else user.budget_action
+    await service.update_budget(
+        session, user=user, monthly_budget_usd=data.monthly_budget_usd, budget_action=action
+    )
+    limit = "no limit" if data.monthly_budget_usd is None else f"${data.monthly_budget_usd:.2f} a month"
+    return redirect_with_flash(request, "/account/usage", f"Budget saved: {limit}.")
 
 
 @router.post("/account/settings", response_class=HTMLResponse)
