@@ -6,6 +6,7 @@ declared response schema."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -35,15 +36,17 @@ class Bearer:
 
     def __init__(self, server: XTrackServer) -> None:
         self.server = server
+        # One client for the whole module: a new one per example loads the CA bundle each time, which
+        # costs more CPU than the call it checks and timed tests out on a loaded host.
+        self.client = httpx.Client(timeout=10)
         self.email = f"fuzz-{uuid.uuid4().hex[:8]}@example.com"
         server.create_user(self.email)
         self.token = self._new()
 
     def _new(self) -> str:
-        response = httpx.post(
+        response = self.client.post(
             self.server.url("/api/v1/auth/token"),
             json={"email": self.email, "password": TEST_PASSWORD, "name": "fuzz"},
-            timeout=10,
         )
         assert response.status_code in (200, 201), response.text
         token: str = response.json()["token"]
@@ -51,15 +54,19 @@ class Bearer:
 
     def headers(self) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.token}"}
-        if httpx.get(self.server.url("/api/v1/me"), headers=headers, timeout=10).status_code == 401:
+        if self.client.get(self.server.url("/api/v1/me"), headers=headers).status_code == 401:
             self.token = self._new()
             headers = {"Authorization": f"Bearer {self.token}"}
         return headers
 
 
 @pytest.fixture(scope="module")
-def bearer(xtrack_server: XTrackServer) -> Bearer:
-    return Bearer(xtrack_server)
+def bearer(xtrack_server: XTrackServer) -> Iterator[Bearer]:
+    bearer = Bearer(xtrack_server)
+    try:
+        yield bearer
+    finally:
+        bearer.client.close()
 
 
 # The schema the server publishes, built from the same app factory (generating it needs no
