@@ -13,6 +13,7 @@ class RunCount:
     def __init__(self) -> None:
         self.ran = 0
         self.skipped: list[str] = []
+        self.lines: list[tuple[str, bool]] = []  # (text, red) for the terminal summary
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -35,11 +36,15 @@ class RunCount:
             names = ", ".join(self.skipped)
             problems.append(f"{len(self.skipped)} skipped, and a skip is a test not run: {names}")
         if problems:
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-            for problem in problems:
-                if reporter is not None:
-                    reporter.write_line(f"run count: {problem}", red=True)
+            self.lines = [(f"run count: {problem}", True) for problem in problems]
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        else:  # the figure `make test` promises, printed where it can be read
+            self.lines = [(f"run count: {self.ran} of {session.testscollected} collected tests ran", False)]
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for line, red in self.lines:  # (written here, the summary's place, rather than mid-line)
+            terminalreporter.write_line(line, red=red)
 
 
 def pytest_configure(config: pytest.Config) -> None:

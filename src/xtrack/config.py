@@ -17,6 +17,7 @@ PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev", "xtrack"}
 NOTIFY_SEND_TIMEOUTS = 4  # a send's whole duration is bounded by this many XTRACK_NOTIFY_TIMEOUT_SECONDS
 DEFAULT_LEASE_SECONDS = 60.0  # how long a run or a delivery may be silent before another process takes it
 _PRICE_ENTRY_SEPARATORS = re.compile(r"[,;\n]")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(Exception):
@@ -153,6 +154,14 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
 
     @field_validator("llm_prices")
     @classmethod

@@ -268,7 +268,10 @@ def deliver_notifications_task() -> None:
 
 def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
     """``celery worker`` arguments: the threads pool (see the module docstring), this deployment's
-    queue, a unique node name, and none of the cluster chatter XTrack does not use."""
+    queue, a unique node name, and none of the cluster chatter XTrack does not use (gossip, mingle).
+    Heartbeat events stay on: without them Celery has no event dispatcher at all, so ``celery events``
+    and flower saw no worker and ``control enable_events`` answered "event dispatcher unavailable";
+    task events stay off until an operator enables them."""
     return [
         "worker",
         "--pool=threads",
@@ -278,7 +281,6 @@ def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel:
         f"--hostname=xtrack-{os.getpid()}@%h",
         "--without-gossip",
         "--without-mingle",
-        "--without-heartbeat",
     ]
 
 

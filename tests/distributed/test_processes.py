@@ -280,18 +280,35 @@ async def test_the_celery_cli_reaches_a_running_worker_through_the_documented_ap
     try:
         worker_process = cluster.start("worker", "worker")
         await cluster.wait_ready()
-        # As an operator would type it (README, "Production layout"), with the worker's environment.
-        celery = Path(sys.executable).parent / "celery"
-        ping = await asyncio.to_thread(
-            subprocess.run,
-            [str(celery), "-A", "xtrack.worker", "inspect", "ping", "--timeout", "10"],
-            env=cluster.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+
+        # As an operator would type them (README, "Production layout"), with the worker's environment.
+        def celery(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+            command = [str(Path(sys.executable).parent / "celery"), "-A", "xtrack.worker", *args]
+            env = {**cluster.env, "PYTHONUNBUFFERED": "1"}
+            return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+        node = f"xtrack-{worker_process.pid}@"
+        ping = await asyncio.to_thread(celery, "inspect", "ping", "--timeout", "10")
         assert ping.returncode == 0, ping.stdout + ping.stderr
-        assert f"xtrack-{worker_process.pid}@" in ping.stdout and "pong" in ping.stdout
+        assert node in ping.stdout and "pong" in ping.stdout
+        active = await asyncio.to_thread(celery, "inspect", "active", "--timeout", "10")
+        assert active.returncode == 0 and node in active.stdout, active.stdout + active.stderr
+        # What `celery events` and flower need from the workers: task events, switched on remotely.
+        enabled = await asyncio.to_thread(celery, "control", "enable_events", "--timeout", "10")
+        assert enabled.returncode == 0 and node in enabled.stdout, enabled.stdout + enabled.stderr
+        assert "task events enabled" in enabled.stdout
+        try:  # `events` runs until stopped: a few seconds connected to the broker without an error
+            dumped = await asyncio.to_thread(celery, "events", "--dump", timeout=8)
+            raise AssertionError(f"celery events stopped by itself: {dumped.stdout}{dumped.stderr}")
+        except subprocess.TimeoutExpired as running:
+            output = "".join(
+                part.decode() if isinstance(part, bytes) else part or ""
+                for part in (running.stdout, running.stderr)
+            )
+            assert (
+                "starting capture" in output and "Traceback" not in output and "Cannot connect" not in output
+            )
+            assert node in output  # the worker's events (its heartbeats) reach the dump
         assert cluster.terminate() == {"worker": 0}
         assert "Context impl" not in cluster.log("worker")  # no Alembic INFO lines at start
     finally:

@@ -41,6 +41,12 @@ def test_a_feed_made_on_the_account_page_is_linked_from_the_job_page_and_reads(
     address = feeds.get_by_label("Address of my reader")
     expect(address).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/feeds/xf_[\w-]+\.atom$"))
     feed_address = address.input_value()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = feeds.locator("button[data-copy-target]")  # named "Copy address", then "Copied"
+    expect(copy).to_have_accessible_name("Copy address")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == feed_address
 
     page.goto(job_url)
     link = page.locator('head link[rel="alternate"][type="application/atom+xml"]')
@@ -51,6 +57,16 @@ def test_a_feed_made_on_the_account_page_is_linked_from_the_job_page_and_reads(
     parsed = feedparser.parse(httpx.get(href, timeout=10).content)
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.entries and parsed.entries[0].title.startswith("@feed_reader")
+    assert not parsed.entries[0].title.startswith("@feed_reader: @feed_reader")  # the handle once
+
+    # Revoked on the Account page: the address stops working and the job page no longer links it.
+    visit(page, "/account", "account-feeds-revoke")
+    feeds.get_by_role("button", name="Revoke feed my reader").click()
+    checked_page(page, "account-feeds-revoked")
+    expect(feeds.get_by_label("Address of my reader")).to_have_count(0)
+    assert httpx.get(href, timeout=10).status_code == 404
+    page.goto(job_url)
+    expect(page.locator('head link[rel="alternate"]')).to_have_count(0)
 
 
 def test_the_dashboard_fits_a_phone_and_badges_sit_on_their_row_s_line(

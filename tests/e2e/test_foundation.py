@@ -157,6 +157,27 @@ def test_the_api_docs_render_the_openapi_3_1_schema_and_expand_an_operation(page
     expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
     jobs = page.locator(".opblock", has=page.locator(".opblock-summary-path[data-path='/api/v1/jobs']"))
     expect(jobs).to_have_count(2)  # GET (list) and POST (create)
+    # Every operation of the schema the server serves is listed, those of /api/v1/jobs among them.
+    schema = page.request.get("/openapi.json").json()
+    published = {
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in {"get", "put", "post", "delete", "patch", "head"}
+    }
+    listed = page.eval_on_selector_all(
+        ".opblock",
+        """blocks => blocks.map(block =>
+            block.querySelector('.opblock-summary-method').textContent.trim() + ' ' +
+            block.querySelector('.opblock-summary-path').dataset.path)""",
+    )
+    assert sorted(listed) == sorted(published)
+    assert {op for op in listed if op.split()[1].startswith("/api/v1/jobs")} >= {
+        "GET /api/v1/jobs",
+        "POST /api/v1/jobs",
+        "GET /api/v1/jobs/{job_id}",
+        "GET /api/v1/jobs/{job_id}/executions",
+    }
     path = page.locator(".opblock-summary-path[data-path='/api/v1/jobs/{job_id}/executions']")
     executions = page.locator(".opblock-get", has=path)
     executions.locator(".opblock-summary").first.click()

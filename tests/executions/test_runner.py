@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_job, make_user
 from tests.executions.fakes import Clock, FakeSource, ScriptedSummarizer
+from tests.fakes.server import serve_app
+from tests.summarize.conftest import llm_settings
+from tests.summarize.fakes import FakeLLM, openai_reply
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.executions import dispatcher, reaper
@@ -22,6 +25,7 @@ from xtrack.playground import service as playground_service
 from xtrack.sources.base import AccountNotFound, AccountUnavailable, SourceRateLimited
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import SummarizeError, Summarizer
+from xtrack.summarize.registry import Summarizers
 from xtrack.users.models import UserStatus
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -133,6 +137,25 @@ async def test_a_german_job_on_the_offline_summarizer_gets_a_german_headline(har
     assert summary.raw_data["headline"].startswith("@alice · Neue Beiträge: 3 · Themen (ai): ")
     assert summary.content.startswith("## @alice · Neue Beiträge: 3")
     assert summary.raw_data["language"] == "de"
+
+
+async def test_a_german_job_on_an_llm_summarizer_asks_the_llm_for_german(harness: Harness) -> None:
+    await _due_job(harness, topics=["ai"], language="de")
+    for hours in (3, 2, 1):
+        harness.source.publish(T0 - timedelta(hours=hours))
+    [execution_id] = await harness.dispatch()
+    llm = FakeLLM("/v1/chat/completions", openai_reply)
+
+    with serve_app(llm.app) as base_url:
+        summarizers = Summarizers(llm_settings("openai", f"{base_url}/v1"))
+        try:
+            await harness.run(execution_id, summarizers, llm_min_posts=1)
+        finally:
+            await summarizers.aclose()
+
+    [request] = llm.requests
+    assert "Write in German, whatever the language of the posts." in request.system
+    assert "Write in English" not in request.system
 
 
 async def test_later_runs_take_only_posts_newer_than_the_cursor(harness: Harness) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -135,6 +136,10 @@ def test_version() -> None:
         (["export", "--user", "not-an-email"], "'not-an-email' is not a valid email address"),
         (["playground", "alice", "--user", "not-an-email"], "'not-an-email' is not a valid email address"),
         (["users", "suspend", "nobody"], "'nobody' is not a valid email address"),
+        # A port no socket can have (0 would have fallen back to XTRACK_PORT, 99999 wrapped around).
+        (["web", "--port", "99999"], "Invalid value for '--port'"),
+        (["serve", "--port", "0"], "Invalid value for '--port'"),
+        (["worker", "--loglevel", "LOUD"], "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
@@ -176,3 +181,27 @@ def test_db_upgrade_says_what_it_did(kind: str) -> None:
     migrate.downgrade(url, previous)
     behind = xtrack("db", "upgrade", env={"XTRACK_DATABASE_URL": url})
     assert behind.stdout.strip().startswith(f"migrated from revision {previous} to revision {head}: ")
+
+
+def test_a_bad_log_level_setting_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {"XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "XTRACK_LOG_LEVEL": "loud"}
+    result = xtrack("scheduler", env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: configuration: XTRACK_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, not 'loud'"
+    )
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {"XTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    assert xtrack("db", "upgrade", env=env).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = xtrack("web", "--host", "127.0.0.1", "--port", str(port), env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(another process has it? choose another with --port or XTRACK_PORT)"
+    )

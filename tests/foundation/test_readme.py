@@ -31,29 +31,53 @@ RUNS: dict[str, str] = {
     "doctor": "xtrack doctor",
     "maintenance prune": "xtrack maintenance prune",
     "export": f"xtrack export --user {EMAIL} --format md",
+    "targets rotate-key": "xtrack targets rotate-key",
+    "sources status": "xtrack sources status",
+    # Nothing is paused on a fresh database: the command answers so (tests/ops/test_source_pause.py
+    # resumes a paused source with it).
+    "sources resume": "xtrack sources resume x",
 }
+# Commands that answer with a one-line refusal here, and that refusal.
+REFUSES = {"sources resume": (1, "error: x is not paused")}
 # Long-running: they answer --help listing the options the README uses with them.
 SERVERS = {"serve": [], "web": ["--host", "--port"], "scheduler": [], "worker": ["--concurrency"]}
 
 
-def readme_commands() -> set[str]:
-    """The command words of every ``xtrack`` line in the README's code blocks, alternatives
-    (``web | scheduler | worker``) expanded."""
+GROUPS = {"db", "users", "maintenance", "targets", "sources"}
+CODE_BLOCK = re.compile(r"```[a-z]*\n(.*?)```", flags=re.DOTALL)
+
+
+def readme_lines() -> list[str]:
+    """Every line of the README's code blocks and every inline code span, comments dropped."""
     text = (ROOT / "README.md").read_text()
+    lines = [
+        line.split("#", 1)[0].strip() for block in CODE_BLOCK.findall(text) for line in block.splitlines()
+    ]
+    return lines + re.findall(r"`([^`\n]+)`", CODE_BLOCK.sub("", text))
+
+
+def readme_commands() -> set[str]:
+    """The command words of every ``xtrack`` command in the README (code blocks and inline, with or
+    without the ``.venv/bin/`` prefix), alternatives (``web | scheduler | worker``) expanded."""
     found: set[str] = set()
-    for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL):
-        for line in block.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line.startswith("xtrack "):
-                continue
-            words = line.removeprefix("xtrack ").split()
-            group = [words[0]] if words[0] in {"db", "users", "maintenance"} else []
-            for alternative in " ".join(words[len(group) :]).split(" | "):
-                name = alternative.split()[0]
-                if name.isupper() or name.startswith(("-", "[")) or "|" in name:
-                    name = ""
-                found.add(" ".join([*group, name] if name else [*group, words[0]]).strip())
+    for line in readme_lines():
+        line = line.removeprefix(".venv/bin/")
+        if not line.startswith("xtrack "):
+            continue
+        words = line.removeprefix("xtrack ").split()
+        group = [words[0]] if words[0] in GROUPS else []
+        for alternative in " ".join(words[len(group) :]).split(" | "):
+            name = alternative.split()[0]
+            if name.isupper() or name.startswith(("-", "[")) or "|" in name:
+                name = ""
+            found.add(" ".join([*group, name] if name else [*group, words[0]]).strip())
     return found
+
+
+def readme_celery_commands() -> set[str]:
+    """The ``celery -A xtrack.worker …`` commands the README shows, as their words after the app."""
+    prefix = "celery -A xtrack.worker "
+    return {line.removeprefix(prefix) for line in readme_lines() if line.startswith(prefix)}
 
 
 def _shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -62,6 +86,16 @@ def _shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def test_every_readme_command_is_run_here() -> None:
     assert readme_commands() == set(RUNS) | set(SERVERS)
+
+
+def test_every_celery_command_of_the_readme_is_run_against_a_running_worker() -> None:
+    # tests/distributed/test_processes.py types them against a running `xtrack worker`.
+    commands = readme_celery_commands()
+    assert {"inspect ping", "events"} <= commands
+    source = (ROOT / "tests" / "distributed" / "test_processes.py").read_text()
+    for command in commands:
+        call = ", ".join(f'"{word}"' for word in command.split())
+        assert f"celery, {call}" in source, f"celery -A xtrack.worker {command} is run by no test"
 
 
 @pytest.fixture
@@ -82,8 +116,20 @@ def activated(tmp_path: Path) -> dict[str, str]:
 def test_the_one_off_commands_work_as_written(activated: dict[str, str]) -> None:
     for name, command in RUNS.items():
         result = _shell(command, activated)
-        assert result.returncode == 0, f"{name}: {command}\n{result.stdout}\n{result.stderr}"
+        code, refusal = REFUSES.get(name, (0, ""))
+        assert result.returncode == code, f"{name}: {command}\n{result.stdout}\n{result.stderr}"
         assert "Traceback" not in result.stderr, f"{name}: {result.stderr}"
+        if refusal:
+            assert result.stderr.strip() == refusal, f"{name}: {result.stderr}"
+
+
+def test_the_prefixed_form_works_without_activating(activated: dict[str, str]) -> None:
+    # "or prefix them with .venv/bin/": the same command from a shell whose PATH lacks the venv.
+    env = {**activated, "PATH": os.defpath}
+    env.pop("VIRTUAL_ENV")
+    assert _shell("xtrack --version", env).returncode == 127  # not on the PATH: the prefix is needed
+    result = _shell(f"{VENV_BIN}/xtrack db upgrade && {VENV_BIN}/xtrack doctor", env)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(SERVERS))

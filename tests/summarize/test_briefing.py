@@ -3,9 +3,13 @@ ranked by engagement relative to each author, the LLM prompt naming every post's
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
+import pytest
+
 from tests.summarize.conftest import make_post
+from xtrack.jobs.pages import LANGUAGE_CHOICES
 from xtrack.sources.base import Post
 from xtrack.summarize.base import SummaryRequest
 from xtrack.summarize.briefing import fold_reposts, rank_briefing, summarize_briefing
@@ -104,3 +108,48 @@ def test_a_single_account_prompt_is_unchanged_by_briefings() -> None:
     assert "author" not in post_record(post, single)
     assert "Account: @bob" in build_prompt(single).user
     assert "the X account @bob" in build_prompt(single).system
+
+
+# The English briefing's words ("Accounts" is Dutch too: "from" gives the English headline away).
+ENGLISH = re.compile(r"\b(briefing|new posts?|more posts?|other posts|reposted by|on|and|from)\b", re.I)
+
+
+@pytest.mark.parametrize("language", [code for code, _ in LANGUAGE_CHOICES if code != "en"])
+def test_the_offline_briefing_writes_its_own_words_in_the_chosen_language(language: str) -> None:
+    chips = make_post(1, "TSMC chips capacity doubles", username="bob", likes=10)
+    lunch = make_post(2, "Lunch was nice", username="alice")
+    extra = [make_post(10 + n, f"Quiet post {n}", username="carol") for n in range(4)]
+    request = SummaryRequest(
+        username="alice",
+        posts=[lunch, chips, *extra],
+        topics=["chips"],
+        language=language,
+        accounts=["alice", "bob", "carol"],
+        reposted_by={chips.external_id: ["alice"]},
+    )
+    result = summarize_extractive(request)
+    assert not ENGLISH.search(result.headline.replace("chips", "")), result.headline
+    assert "6" in result.headline and "3" in result.headline
+    own_words = [line for line in result.content.splitlines() if not line.startswith("- ")]
+    assert not any(ENGLISH.search(line.replace("chips", "")) for line in own_words), own_words
+    [point] = [line for line in result.content.splitlines() if chips.url in line]
+    assert "TSMC chips capacity doubles" in point  # quoted as written
+    assert "reposted by" not in point and (language == "it" or "[post](" not in point)  # "post" is Italian
+    assert point.endswith("@alice") and result.content.rstrip().endswith("2")  # "…<more posts>: 2"
+
+
+def test_a_german_briefing_reads_as_german() -> None:
+    chips = make_post(1, "TSMC chips capacity doubles", username="bob", likes=10)
+    lunch = make_post(2, "Lunch was nice", username="alice")
+    request = SummaryRequest(
+        username="alice",
+        posts=[lunch, chips],
+        topics=["chips"],
+        language="de",
+        accounts=["alice", "bob"],
+        reposted_by={chips.external_id: ["alice"]},
+    )
+    result = summarize_extractive(request)
+    assert result.headline == "Überblick · Neue Beiträge: 2 · Konten: 2 · Themen: chips"
+    assert "### Weitere Beiträge" in result.content
+    assert f"— [Beitrag]({chips.url}) · Geteilt von: @alice" in result.content

@@ -4,6 +4,7 @@ import json
 import re
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -104,3 +105,16 @@ def test_combine_prompt_wraps_partials_as_data() -> None:
     assert "Write in French" in prompt.system and 'headline starting with "## "' in prompt.system
     partial = build_combine_prompt(request, ["- a"], final=False)
     assert "no headline" in partial.system
+
+
+@pytest.mark.parametrize("accounts", [(), ("alice", "bob")], ids=["one account", "briefing"])
+def test_every_prompt_stage_asks_for_the_job_s_language(accounts: tuple[str, ...]) -> None:
+    request = SummaryRequest("alice", [make_post(1, "x")], ["AI"], "de", accounts=accounts)
+    prompts = [
+        build_prompt(request),
+        build_prompt(request, part=(1, 2)),
+        build_combine_prompt(request, ["- a [1]"], final=True),
+        build_combine_prompt(request, ["- a [1]"], final=False),
+    ]
+    for prompt in prompts:
+        assert "Write in German" in prompt.system and "English" not in prompt.system, prompt.system

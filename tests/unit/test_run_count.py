@@ -49,7 +49,7 @@ def _pytest(tmp_path: Path, tests: str, *args: str, conftest: str = "") -> subpr
 def test_a_suite_that_runs_everything_stays_green(tmp_path: Path) -> None:
     result = _pytest(tmp_path, "def test_one():\n    pass\n\ndef test_two():\n    pass\n")
     assert result.returncode == 0, result.stdout
-    assert "run count" not in result.stdout
+    assert "run count: 2 of 2 collected tests ran" in result.stdout
 
 
 def test_a_skip_fails_the_run_and_names_the_test(tmp_path: Path) -> None:
@@ -71,6 +71,7 @@ def test_items_sharing_an_id_are_caught(tmp_path: Path, workers: list[str]) -> N
     if not workers:
         # One process runs all three; the ids only collapse where xdist hands tests out by id.
         assert result.returncode == 0, result.stdout
+        assert "run count: 3 of 3 collected tests ran" in result.stdout
         return
     assert result.returncode == 1, result.stdout
     assert "run count: 3 tests collected but 1 ran" in result.stdout

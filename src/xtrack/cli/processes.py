@@ -13,14 +13,16 @@ import typer
 
 from xtrack import __version__
 from xtrack.cli.base import app, err_console, fail, migrate_or_exit, schema_or_exit, settings_or_exit
-from xtrack.config import Settings
+from xtrack.config import LOG_LEVELS, Settings
 from xtrack.observability import setup_logging
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (XTRACK_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (XTRACK_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (XTRACK_PORT).")
+    ] = None,
 ) -> None:
     """Migrate, then run everything in one process: web, scheduler and local executor."""
     settings = settings_or_exit()
@@ -31,7 +33,9 @@ def serve(
 @app.command()
 def web(
     host: Annotated[str | None, typer.Option(help="Address to bind (XTRACK_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (XTRACK_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (XTRACK_PORT).")
+    ] = None,
 ) -> None:
     """Run the web process only (pages and API); schedulers and workers run separately."""
     settings = settings_or_exit()
@@ -50,12 +54,34 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def _check_address_free(host: str, port: int) -> None:
+    """One line and exit 1 when the address cannot be bound (uvicorn would log a start, the error and a
+    shutdown, and exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror} (XTRACK_HOST, --host)") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise fail(
+                f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()} "
+                "(another process has it? choose another with --port or XTRACK_PORT)"
+            ) from None
+
+
 def _run_web(settings: Settings, host: str, port: int, *, background: bool) -> None:
     import uvicorn
 
     from xtrack.web.app import create_app
 
     setup_logging(settings.log_format, settings.log_level)
+    _check_address_free(host, port)
     application = create_app(settings, background=background)
     err_console.print(f"XTrack {__version__} listening on http://{host}:{port}", highlight=False)
     # SIGTERM/SIGINT: uvicorn stops accepting, finishes the requests in flight (at most 30 s) and runs
@@ -108,6 +134,13 @@ def scheduler() -> None:
         raise fail(f"cannot reach the database ({exc})") from None
 
 
+def _log_level(value: str | None) -> str | None:
+    """Typer callback: the level upper-cased, or a usage error listing the levels."""
+    if value is None or value.upper() in LOG_LEVELS:
+        return None if value is None else value.upper()
+    raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+
+
 @app.command()
 def worker(
     concurrency: Annotated[
@@ -115,7 +148,8 @@ def worker(
         typer.Option(min=1, help="Executions in flight in this process (XTRACK_EXECUTOR_CONCURRENCY)."),
     ] = None,
     loglevel: Annotated[
-        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (XTRACK_LOG_LEVEL).")
+        str | None,
+        typer.Option(callback=_log_level, help="DEBUG, INFO, WARNING or ERROR (XTRACK_LOG_LEVEL)."),
     ] = None,
 ) -> None:
     """Run a Celery worker (XTRACK_EXECUTOR=celery) until SIGTERM/SIGINT: a warm shutdown lets the

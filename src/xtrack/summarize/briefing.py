@@ -24,6 +24,14 @@ from xtrack.summarize.citations import escape_markdown, markdown_link
 from xtrack.summarize.extractive import condense, engagement, plural
 from xtrack.summarize.post_text import render_post
 from xtrack.summarize.topics import TopicMatcher, post_words
+from xtrack.summarize.wording import (
+    BriefingWords,
+    Wording,
+    briefing_words_for,
+    labelled,
+    wording_for,
+)
+from xtrack.summarize.wording import briefing_headline as labelled_briefing_headline
 
 POINTS_PER_TOPIC = 5
 OTHER_POINTS = 3  # under "Other posts" when the job has topics
@@ -91,7 +99,9 @@ def fold_reposts(posts: Sequence[Post]) -> Folded:
     )
 
 
-def briefing_point(post: Post, reposted_by: Sequence[str] = (), *, label: str = "post") -> str:
+def briefing_point(
+    post: Post, reposted_by: Sequence[str] = (), *, label: str = "post", reposted_label: str | None = None
+) -> str:
     """One point of a briefing: the author, the post on one line, its link, who reposted it.
     A repost reads as its original author's words, reposted by the account that shared it."""
     author = post.author_username
@@ -103,7 +113,8 @@ def briefing_point(post: Post, reposted_by: Sequence[str] = (), *, label: str = 
     text = escape_markdown(condense(_RT_PREFIX.sub("", body)) or "(no text)")
     point = f"- **@{escape_markdown(author)}**: {text} — {markdown_link(label, post.url)}"
     if reposted_by:
-        point += " · reposted by " + ", ".join(f"@{escape_markdown(name)}" for name in reposted_by)
+        names = ", ".join(f"@{escape_markdown(name)}" for name in reposted_by)
+        point += f" · {reposted_label}{names}" if reposted_label else f" · reposted by {names}"
     return point
 
 
@@ -139,11 +150,6 @@ def rank_briefing(
     return ranked
 
 
-def briefing_headline(post_count: int, accounts: Sequence[str], themes: Sequence[str]) -> str:
-    headline = f"Briefing: {plural(post_count, 'new post')} from {plural(len(accounts), 'account')}"
-    return f"{headline}, on {', '.join(themes[:3])}" if themes else headline
-
-
 def summarize_briefing(request: SummaryRequest) -> SummaryResult:
     """The offline summary of a briefing, grouped by theme, each point citing its post and author."""
     posts = list(request.posts)
@@ -153,24 +159,61 @@ def summarize_briefing(request: SummaryRequest) -> SummaryResult:
     for item in ranked:
         groups[item.theme].append(item)
     themes = [topics[index] for index in range(len(topics)) if groups.get(index)]
-    headline = briefing_headline(len(posts), request.accounts, themes)
+    # Its own words in the job's language (the posts stay as written); English without a wording.
+    words = _Words.of(request.language)
+    headline = words.headline(len(posts), len(request.accounts), themes)
     lines = [f"## {escape_markdown(headline)}"]
     cited: list[str] = []
     sections: list[tuple[str | None, list[Ranked]]] = [(topics[i], groups[i]) for i in range(len(topics))]
     other_limit = OTHER_POINTS if topics else NO_TOPIC_POINTS
-    sections.append((OTHER_THEME if topics else None, groups.get(None, [])))
+    sections.append((words.other_theme if topics else None, groups.get(None, [])))
     for title, items in sections:
-        chosen = items[: POINTS_PER_TOPIC if title not in (OTHER_THEME, None) else other_limit]
+        chosen = items[: POINTS_PER_TOPIC if title not in (words.other_theme, None) else other_limit]
         if not chosen:
             continue
         lines.append("")
         if title:
             lines.extend([f"### {escape_markdown(title)}", ""])
         for item in chosen:
-            lines.append(briefing_point(item.post, request.reposted_by.get(item.post.external_id, ())))
+            reposted_by = request.reposted_by.get(item.post.external_id, ())
+            lines.append(words.point(item.post, reposted_by))
             cited.append(item.post.external_id)
     if len(cited) < len(posts):
-        lines.extend(["", escape_markdown(f"…and {plural(len(posts) - len(cited), 'more post')}.")])
+        lines.extend(["", escape_markdown(words.more(len(posts) - len(cited)))])
     return SummaryResult(
         content="\n".join(lines), headline=headline, model="extractive", cited_post_ids=cited
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A briefing's own words: English, or the job's language when the form offers it."""
+
+    wording: Wording | None
+    briefing: BriefingWords | None
+
+    @classmethod
+    def of(cls, language: str) -> _Words:
+        wording, briefing = wording_for(language), briefing_words_for(language)
+        return cls(wording, briefing) if wording and briefing else cls(None, None)
+
+    @property
+    def other_theme(self) -> str:
+        return self.wording.more_posts if self.wording else OTHER_THEME
+
+    def headline(self, post_count: int, account_count: int, themes: list[str]) -> str:
+        if self.wording and self.briefing:
+            return labelled_briefing_headline(self.wording, self.briefing, post_count, account_count, themes)
+        headline = f"Briefing: {plural(post_count, 'new post')} from {plural(account_count, 'account')}"
+        return f"{headline}, on {', '.join(themes[:3])}" if themes else headline
+
+    def point(self, post: Post, reposted_by: Sequence[str]) -> str:
+        if self.wording and self.briefing:
+            label = f"{self.briefing.reposted_by}{self.wording.colon}"
+            return briefing_point(post, reposted_by, label=self.wording.post, reposted_label=label)
+        return briefing_point(post, reposted_by)
+
+    def more(self, count: int) -> str:
+        if self.wording:
+            return "…" + labelled(self.wording, self.wording.more_posts, count)
+        return f"…and {plural(count, 'more post')}."

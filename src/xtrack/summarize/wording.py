@@ -228,3 +228,51 @@ def more_posts(wording: Wording, others: int, other_on_topic: int) -> str:
     if other_on_topic:
         text += f" ({labelled(wording, wording.topics, other_on_topic)})"
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class BriefingWords:
+    title: str  # the headline's first word, where English says "Briefing"
+    accounts: str  # label before the count of accounts read
+    reposted_by: str  # label before the followed accounts that reposted a post
+
+
+BRIEFING_WORDS: dict[str, BriefingWords] = {
+    "ar": BriefingWords("موجز", "الحسابات", "أعاد نشره"),
+    "de": BriefingWords("Überblick", "Konten", "Geteilt von"),
+    "es": BriefingWords("Resumen", "Cuentas", "Compartido por"),
+    "fr": BriefingWords("Synthèse", "Comptes", "Repartagé par"),
+    "hi": BriefingWords("सारांश", "खाते", "रीपोस्ट करने वाले"),
+    "it": BriefingWords("Panoramica", "Profili", "Ricondiviso da"),
+    "ja": BriefingWords("まとめ", "アカウント", "リポストしたアカウント"),
+    "ko": BriefingWords("브리핑", "계정", "재게시한 계정"),
+    "nl": BriefingWords("Overzicht", "Accounts", "Gedeeld door"),
+    "pl": BriefingWords("Przegląd", "Konta", "Udostępnili"),
+    "pt": BriefingWords("Resumo", "Contas", "Partilhado por"),
+    "pt-br": BriefingWords("Resumo", "Contas", "Compartilhado por"),
+    "ru": BriefingWords("Обзор", "Аккаунты", "Репост сделали"),
+    "sv": BriefingWords("Översikt", "Konton", "Delat av"),
+    "tr": BriefingWords("Özet", "Hesaplar", "Yeniden paylaşanlar"),
+    "uk": BriefingWords("Огляд", "Акаунти", "Поширили"),
+    "zh": BriefingWords("简报", "账号", "转发者"),
+}
+
+
+def briefing_words_for(language: str) -> BriefingWords | None:
+    """A briefing's own words for ``language`` (as :func:`wording_for`); None: English."""
+    code = language.strip().lower().replace("_", "-")
+    return BRIEFING_WORDS.get(code) or BRIEFING_WORDS.get(code.split("-")[0])
+
+
+def briefing_headline(
+    wording: Wording, words: BriefingWords, post_count: int, account_count: int, themes: list[str]
+) -> str:
+    """``Überblick · Neue Beiträge: 12 · Konten: 3 · Themen: AI, chips``."""
+    parts = [
+        words.title,
+        labelled(wording, wording.new_posts, post_count),
+        labelled(wording, words.accounts, account_count),
+    ]
+    if themes:
+        parts.append(labelled(wording, wording.topics, ", ".join(themes[:3])))
+    return " · ".join(parts)
