@@ -75,7 +75,12 @@ async def test_accounts_on_bluesky_and_mastodon_are_stored_in_their_own_form(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     headers = await _headers(session)
-    typed = ["@alice", "https://bsky.app/profile/Alice.bsky.social", "@Bob@Mastodon.social", "bob@mastodon.social"]
+    typed = [
+        "@alice",
+        "https://bsky.app/profile/Alice.bsky.social",
+        "@Bob@Mastodon.social",
+        "bob@mastodon.social",
+    ]
     response = await client.post("/api/v1/jobs", json={"accounts": typed}, headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["accounts"] == ["alice", "alice.bsky.social", "bob@mastodon.social"]

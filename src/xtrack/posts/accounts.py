@@ -20,6 +20,7 @@ from xtrack.posts.store import Connection, NewPosts
 from xtrack.sources.base import Source
 from xtrack.sources.handles import network_of, parse_handle
 
+
 def normalize_username(value: str) -> str:
     """The stored form of an account (``sources.handles``): ``@Alice`` -> ``alice`` (X handles are
     case-insensitive), ``@Alice.bsky.social`` -> ``alice.bsky.social``, ``@Bob@Mastodon.social`` ->
