@@ -74,7 +74,7 @@ def test_html_becomes_text_with_its_links() -> None:
         '<p>Second &amp; last, <a href="https://example.org/x">read this</a></p>'
     )
     assert html_to_text(html) == (
-        "New https://example.com/papers/chips with @bob #AI\nSecond & last, read this (https://example.org/x)"
+        "New https://example.com/papers/chips with @bob #AI\nSecond & last, read this https://example.org/x"
     )
 
 

@@ -75,7 +75,7 @@ class _Text(HTMLParser):
                 and bare not in shown
                 and shown not in href
             ):
-                self.parts.append(f" ({href})")
+                self.parts.append(f" {href}")
             self.link = None
 
     def handle_data(self, data: str) -> None:
