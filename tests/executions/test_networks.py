@@ -250,3 +250,44 @@ async def test_a_suspended_mastodon_account_is_a_warning_not_a_failed_briefing(
     assert execution.tweets_fetched == 2
     gone = (await session.scalars(select(XAccount).where(XAccount.network == "mastodon"))).one()
     assert gone.state == "suspended"
+
+
+async def test_a_bluesky_rate_limit_is_its_own_shared_row_and_holds_back_the_next_run(
+    db: Database,
+    session: AsyncSession,
+    settings: Settings,
+    upstreams: tuple[FakeX, FakeBluesky, FakeMastodon, dict[str, str]],
+    sources: NetworkSources,
+) -> None:
+    x, bluesky, _mastodon, _ = upstreams
+    alice = x.add_user("alice")
+    _x_post(alice, 20, "chips")
+    carol = bluesky.add_actor("carol.bsky.social")
+    bluesky.post(carol, "chips on Bluesky", _ago(15))
+    reset = NOW + timedelta(minutes=4)
+    bluesky.fail_next(
+        429,
+        body={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        headers={"ratelimit-remaining": "0", "ratelimit-reset": str(int(reset.timestamp()))},
+    )
+    owner = await make_user(session)
+    data = JobCreate.model_validate({"accounts": ["alice", "carol.bsky.social"], "frequency": 60})
+    job = await jobs_service.create(session, owner=owner, data=data, max_jobs=100, now=NOW)
+    await session.commit()
+
+    first = await _run(db, session, job, sources, settings, NOW)
+
+    assert first.status == ExecutionStatus.COMPLETED.value and first.tweets_fetched == 1
+    assert first.warnings == [
+        "@carol.bsky.social was skipped: the source is rate limited; it is read again next run."
+    ]
+    limits = {
+        row.source: row.rate_limited_until for row in (await session.scalars(select(SourceLimit))).all()
+    }
+    assert limits.get("bluesky") == reset and limits.get("x") is None
+    calls = bluesky.count("xrpc")
+
+    second = await _run(db, session, job, sources, settings, NOW + timedelta(minutes=1))
+
+    assert second.warnings and "rate limited" in second.warnings[0]
+    assert bluesky.count("xrpc") == calls  # every process honours the shared row: no request before T

@@ -161,6 +161,12 @@ async def test_a_429_is_rate_limited_until_the_reset_header_and_5xx_is_retried(
     with pytest.raises(SourceRateLimited) as limited:
         await source.resolve("alice.bsky.social")
     assert limited.value.reset_at == datetime.fromtimestamp(reset, tz=UTC)
+    # One budget for every call of the AppView: the feed waits for the reset too, without a request.
+    sent = len(upstream.requests)
+    with pytest.raises(SourceRateLimited):
+        await source.fetch(await _resolved(upstream, source), since_id=None, start_time=START)
+    assert len(upstream.requests) == sent
+    source.http.blocked_until.clear()  # the reset passed
 
     upstream.fail_next(503)
     account = await source.fetch(await _resolved(upstream, source), since_id=None, start_time=START)

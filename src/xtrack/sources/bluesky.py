@@ -33,7 +33,9 @@ DEFAULT_API_URL = "https://public.api.bsky.app"
 PAGE_SIZE = 100  # the lexicon's maximum ``limit``
 MAX_PAGES = 100
 CLOCK_SKEW = timedelta(minutes=10)
-LOOKUP_BUCKET = "profiles"
+# The AppView limits every call of a client in one budget (per IP), so profiles and feeds share the
+# primary bucket, the one every process reads from ``source_limits``.
+LOOKUP_BUCKET = "primary"
 # The AppView's ``error`` names (XRPC error bodies: {"error": name, "message": text}).
 _NOT_FOUND = frozenset({"NotFound", "ProfileNotFound", "ActorNotFound"})
 _SUSPENDED = frozenset({"AccountTakedown", "RepoTakendown", "AccountSuspended", "RepoSuspended"})
