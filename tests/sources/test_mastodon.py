@@ -158,7 +158,9 @@ async def test_each_account_is_read_on_its_own_server_through_the_guard(
     upstream.add_account("bob")
     port = base_url.rsplit(":", 1)[1]
     monkeypatch.setattr(
-        outbound, "resolve", resolving({"mastodon.test": "127.0.0.1", "intranet.test": "10.1.2.3"})
+        outbound,
+        "resolve",
+        resolving({"mastodon.test": "127.0.0.1", "twin.test": "127.0.0.1", "intranet.test": "10.1.2.3"}),
     )
     allowed = _source(None, server_url=lambda host: f"http://{host}:{port}")
     refusing = _source(None, allow_private=False, server_url=lambda host: f"http://{host}:{port}")
@@ -166,6 +168,9 @@ async def test_each_account_is_read_on_its_own_server_through_the_guard(
         # The guard connects to the address it checked; the request still names its host.
         assert (await allowed.resolve("bob@mastodon.test")).external_id == upstream.accounts["bob"].id
         assert upstream.requests[-1] == ("/api/v1/accounts/lookup", {"acct": "bob"})
+        # A second server on the same address gets its own connections (TLS is made per name).
+        await allowed.resolve("bob@twin.test")
+        assert list(allowed.transport.pools) == ["mastodon.test", "twin.test"]
         before = len(upstream.requests)
         for handle in ("bob@mastodon.test", "eve@intranet.test"):
             with pytest.raises(RequestRejected) as refused:

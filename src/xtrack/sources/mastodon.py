@@ -65,6 +65,9 @@ class MastodonSource:
         self.page_size = page_size
         self.max_pages = max_pages
         self.server_url = server_url
+        self.transport = guarded_transport(
+            allow_private=allow_private, max_connections=min(max_connections, 8)
+        )
         self.http = SourceHttp(
             source_name=self.name,
             label="Mastodon",
@@ -75,7 +78,7 @@ class MastodonSource:
             retry_base_seconds=retry_base_seconds,
             clock=clock,
             max_connections=1,
-            transport=guarded_transport(allow_private=allow_private, max_connections=max_connections),
+            transport=self.transport,
             passthrough_statuses=frozenset({401, 403, 410}),
         )
 
