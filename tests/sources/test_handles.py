@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xtrack.sources.handles import Handle, Network, network_of, parse_handle, profile_url
 
@@ -57,3 +61,22 @@ def test_profile_links() -> None:
     assert profile_url("alice") == "https://x.com/alice"
     assert profile_url("alice.bsky.social") == "https://bsky.app/profile/alice.bsky.social"
     assert profile_url("bob@mastodon.social") == "https://mastodon.social/@bob"
+
+
+TYPED = st.one_of(
+    st.from_regex(r"@?[A-Za-z0-9_]{1,15}", fullmatch=True),
+    st.from_regex(r"@?[a-zA-Z0-9]{1,10}(\.[a-z0-9]{1,10}){0,2}\.[a-z]{2,6}", fullmatch=True),
+    st.from_regex(r"@?[a-zA-Z0-9_]{1,10}@[a-z0-9]{1,10}\.[a-zA-Z]{2,6}", fullmatch=True),
+    st.text(alphabet="abcXYZ019_.-@/:", min_size=1, max_size=30),
+)
+
+
+@given(TYPED)
+def test_a_parsed_account_parses_back_to_itself_on_the_same_network(typed: str) -> None:
+    handle = parse_handle(typed)
+    if handle is None:
+        assert not re.fullmatch(r"@?[A-Za-z0-9_]{1,15}", typed)  # every X handle parses
+        return
+    assert parse_handle(handle.account) == handle  # the stored form is stable
+    assert network_of(handle.account) is handle.network  # and says its network without parsing
+    assert parse_handle(handle.display) == handle
