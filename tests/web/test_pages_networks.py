@@ -50,8 +50,9 @@ async def test_a_briefing_over_three_networks_from_the_form_to_the_pages(
 
     dashboard = await client.get("/")
     assert "https://bsky.app/profile/carol.bsky.social" in {a.get("href") for a in tags(dashboard.text, "a")}
-    assert f'href="/jobs/{job.id}"' in dashboard.text and "Bluesky profile: @carol.bsky.social" in text_of(
-        dashboard.text
+    assert (
+        f'href="/jobs/{job.id}"' in dashboard.text
+        and "@carol.bsky.social and 3 more 🦋 profile on Bluesky" in text_of(dashboard.text)
     )
 
 
