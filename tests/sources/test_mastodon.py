@@ -20,7 +20,7 @@ from xtrack.sources.base import (
 )
 from xtrack.sources.ids import snowflake_time
 from xtrack.sources.mastodon import MastodonSource
-from xtrack.sources.mastodon_posts import html_to_text, status_id, status_key
+from xtrack.sources.mastodon_posts import html_to_text, parse_status, status_id, status_key
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -180,3 +180,29 @@ async def test_each_account_is_read_on_its_own_server_through_the_guard(
     finally:
         await allowed.aclose()
         await refusing.aclose()
+
+
+def test_a_quote_post_keeps_the_quoted_text_and_author_and_a_withdrawn_quote_stays_a_quote() -> None:
+    base = {
+        "id": str((int(START.timestamp() * 1000) << 16) | 1),
+        "created_at": "2026-11-24T12:00:00.000Z",
+        "content": "<p>Look at this</p>",
+        "url": "https://mastodon.test/@bob/1",
+        "account": {"acct": "bob"},
+        "in_reply_to_id": None,
+    }
+    quoted = {"content": "<p>Chips are back</p>", "account": {"acct": "carol"}, "spoiler_text": ""}
+    post = parse_status(
+        {**base, "quote": {"state": "accepted", "quoted_status": quoted}},
+        username="bob@mastodon.test",
+        server_host="mastodon.test",
+    )
+    assert (
+        post.is_quote and post.quoted_author == "carol@mastodon.test" and post.quoted_text == "Chips are back"
+    )
+    withdrawn = parse_status(
+        {**base, "quote": {"state": "deleted", "quoted_status": None}},
+        username="bob@mastodon.test",
+        server_host="mastodon.test",
+    )
+    assert withdrawn.is_quote and withdrawn.quoted_text is None and withdrawn.created_at == START
