@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     twitterapi_key: SecretStr | None = None
     twitterapi_url: str = "https://api.twitterapi.io"
     rss_url_template: str | None = None
+    # The open networks (no key): Bluesky's public AppView, and Mastodon accounts read on their
+    # own servers unless this one server is set (it looks remote accounts up as user@host).
+    bluesky_api_url: str = "https://public.api.bsky.app"
+    mastodon_base_url: str | None = None
     source_timeout_seconds: float = Field(default=20.0, gt=0)
     source_max_retries: int = Field(default=3, ge=0, le=10)
     source_max_connections: int = Field(default=1000, ge=1)
@@ -141,12 +145,19 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("base_url", "x_api_url", "twitterapi_url")
+    @field_validator("base_url", "x_api_url", "twitterapi_url", "bluesky_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("mastodon_base_url")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else None
 
     @field_validator("llm_url")
     @classmethod

@@ -38,7 +38,7 @@ from xtrack.notify.outbox import RunNotifications
 from xtrack.observability import get_logger
 from xtrack.ops.maintenance import Housekeeping
 from xtrack.sources.base import Source
-from xtrack.sources.registry import build_source
+from xtrack.sources.registry import build_sources
 from xtrack.summarize.registry import Summarizers
 
 logger = get_logger("xtrack.runtime")
@@ -160,7 +160,7 @@ class Runtime:
     async def _start(self, *, runs: bool, scheduler: bool) -> None:
         settings = self.settings
         if runs:
-            self.source = build_source(settings)
+            self.source = build_sources(settings)
             self.summarizers = Summarizers(settings)
         if settings.executor == "celery":
             self.executor = CeleryExecutor(settings)

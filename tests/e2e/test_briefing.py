@@ -23,7 +23,7 @@ def test_a_briefing_over_five_pasted_handles_runs_now_and_reads_as_one_summary(
     sign_in(page, email_address)
 
     visit(page, "/jobs/new", "briefing-form")
-    page.get_by_label("X account").fill("@brief_one")
+    page.get_by_label("Account", exact=True).fill("@brief_one")
     page.get_by_label("More accounts").fill("@brief_two, brief_three\nhttps://x.com/brief_four @brief_five")
     page.get_by_label("Topics").fill("AI")
     page.get_by_label("Time of day").fill("08:00")

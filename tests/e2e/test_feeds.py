@@ -24,7 +24,7 @@ def test_a_feed_made_on_the_account_page_is_linked_from_the_job_page_and_reads(
     xtrack_server.create_user(email_address)
     sign_in(page, email_address)
     visit(page, "/jobs/new", "feeds-job-form")
-    page.get_by_label("X account").fill("@feed_reader")
+    page.get_by_label("Account", exact=True).fill("@feed_reader")
     page.get_by_role("button", name="Create job").click()
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
     job_url = page.url
@@ -76,7 +76,7 @@ def test_the_dashboard_fits_a_phone_and_badges_sit_on_their_row_s_line(
     xtrack_server.create_user(email_address)
     sign_in(page, email_address)
     visit(page, "/jobs/new", "phone-job-form")
-    page.get_by_label("X account").fill("@a_long_handle_15")
+    page.get_by_label("Account", exact=True).fill("@a_long_handle_1")  # 15 characters, the most X allows
     page.get_by_label("Topics").fill("AI, chips")
     page.get_by_role("button", name="Create job").click()
     page.wait_for_url(re.compile(r"/jobs/\d+$"))

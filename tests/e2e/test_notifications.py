@@ -38,7 +38,7 @@ def test_a_user_gets_summaries_by_email_and_unsubscribes_from_the_link(
 
     # A job that sends to it: the first run happens at once; its summary is mailed.
     visit(page, "/jobs/new", "notify-job-new")
-    page.get_by_label("X account").fill("notify_ai")
+    page.get_by_label("Account", exact=True).fill("notify_ai")
     page.get_by_label("Topics").fill("AI")
     page.get_by_role("button", name="Create job").click()
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
@@ -55,7 +55,7 @@ def test_a_user_gets_summaries_by_email_and_unsubscribes_from_the_link(
     # Point the job at another account (its history starts over, so the next run has posts) and run
     # it now: one email with the summary and an unsubscribe link.
     visit(page, f"{job_url}/edit", "notify-job-edit")
-    page.get_by_label("X account").fill("notify_chips")
+    page.get_by_label("Account", exact=True).fill("notify_chips")
     page.get_by_role("button", name=re.compile("Save")).click()
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
     page.locator(".job-actions").get_by_role("button", name="Run now").click()

@@ -71,6 +71,39 @@ async def test_bad_accounts_are_a_422_naming_the_field(
     assert error["loc"][-1] == "accounts" and needle in error["msg"]
 
 
+async def test_accounts_on_bluesky_and_mastodon_are_stored_in_their_own_form(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await _headers(session)
+    typed = [
+        "@alice",
+        "https://bsky.app/profile/Alice.bsky.social",
+        "@Bob@Mastodon.social",
+        "bob@mastodon.social",
+    ]
+    response = await client.post("/api/v1/jobs", json={"accounts": typed}, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["accounts"] == ["alice", "alice.bsky.social", "bob@mastodon.social"]
+    assert await _stored_accounts(session, response.json()["id"]) == [
+        "alice",
+        "alice.bsky.social",
+        "bob@mastodon.social",
+    ]
+    first = await client.post("/api/v1/jobs", json={"x_username": "@carol@fosstodon.org"}, headers=headers)
+    assert first.status_code == 201 and first.json()["x_username"] == "carol@fosstodon.org"
+
+
+@pytest.mark.parametrize("payload", [{"x_username": "bob@"}, {"accounts": ["alice", "@bob@nowhere"]}])
+async def test_an_account_of_no_network_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, session: AsyncSession, payload: dict[str, object]
+) -> None:
+    headers = await _headers(session)
+    response = await client.post("/api/v1/jobs", json=payload, headers=headers)
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"][-1] == next(iter(payload)) and "Bluesky" in error["msg"]
+
+
 async def test_patch_changes_the_accounts_and_x_username_alone_replaces_the_first(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

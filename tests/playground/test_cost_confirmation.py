@@ -80,6 +80,27 @@ def test_a_briefing_is_estimated_over_every_account() -> None:
     assert not three.rate_known
 
 
+def test_bluesky_and_mastodon_accounts_cost_nothing_upstream() -> None:
+    x = Settings(source="x", x_bearer_token="t")
+    mixed = estimates.estimate_accounts(
+        x, hours_back=24, rates=[None, None, None], billed=[True, False, False]
+    )
+    only_x = estimates.estimate_accounts(x, hours_back=24, rates=[None])
+    assert mixed.posts_high == 3 * only_x.posts_high  # all of them are read and summarized
+    assert (mixed.cost_low, mixed.cost_high) == (only_x.cost_low, only_x.cost_high)  # only X's are paid
+
+
+async def test_a_briefing_of_the_open_networks_runs_without_asking(
+    x_client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await auth_headers(session, await make_user(session))
+    body = {"x_username": "carol.bsky.social", "accounts": ["carol.bsky.social", "@bob@mastodon.social"]}
+    response = await x_client.post(
+        "/api/v1/playground/runs", headers=headers, json={**body, "hours_back": 24}
+    )
+    assert response.status_code == 202, response.text
+
+
 async def test_a_briefing_tried_in_the_playground_asks_for_all_its_accounts(
     x_client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -71,7 +71,7 @@ async def test_invalid_job_form_is_422_with_the_input_kept_and_the_field_named(
     assert response.status_code == 422
     text = text_of(response.text)
     assert "There is a problem" in text
-    assert "X account: must be an X username" in text
+    assert "Account: must be an account: an X username" in text
     assert "Topics: each topic must be at most 50 characters" in text
     assert "Frequency: must be at least 15 minutes" in text
     (username,) = [a for a in tags(response.text, "input") if a.get("name") == "x_username"]

@@ -96,7 +96,7 @@ async def test_invalid_input_is_422_with_the_input_kept(
     )
     assert response.status_code == 422
     text = text_of(response.text)
-    assert "X account: must be an X username" in text
+    assert "Account: must be an account: an X username" in text
     assert "Hours back: enter a whole number of hours from 1 to 168" in text
     inputs = {a.get("name"): a for a in tags(response.text, "input")}
     assert inputs["x_username"]["value"] == "bad name" and inputs["x_username"]["aria-invalid"] == "true"

@@ -204,7 +204,12 @@ _PLAYGROUND_OPTIONS = {
 
 @app.command()
 def playground(
-    username: Annotated[str, typer.Argument(help="The X account to read, with or without @.")],
+    username: Annotated[
+        str,
+        typer.Argument(
+            help="The account to read: @alice (X), alice.bsky.social (Bluesky) or @bob@mastodon.social."
+        ),
+    ],
     topics: Annotated[str, typer.Option("--topics", help="Comma-separated topics, e.g. ai,chips.")] = "",
     hours: Annotated[int, typer.Option("--hours", help="How far back to read, in hours (1-168).")] = 24,
     language: Annotated[str, typer.Option("--language", help="Language of the summary.")] = "en",

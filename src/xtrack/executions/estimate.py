@@ -17,6 +17,8 @@ from xtrack.errors import Conflict
 from xtrack.executions.costs import source_cost_usd
 from xtrack.jobs import schedule
 from xtrack.posts.models import StoredPost, XAccount
+from xtrack.sources.handles import Network, network_of
+from xtrack.sources.networks import source_name_for
 from xtrack.summarize.pricing import find_price, price_table
 
 # Without a posting rate, assume up to a busy account's: 20 posts an hour.
@@ -60,18 +62,32 @@ def _posts_range(hours_back: int, posts_per_hour: float | None) -> tuple[int, in
     return min(MAX_POSTS, math.floor(expected / 2)), min(MAX_POSTS, math.ceil(expected * 2))
 
 
-def estimate_accounts(settings: Settings, *, hours_back: int, rates: Sequence[float | None]) -> Estimate:
+def estimate_accounts(
+    settings: Settings,
+    *,
+    hours_back: int,
+    rates: Sequence[float | None],
+    billed: Sequence[bool] | None = None,
+) -> Estimate:
     """The expected posts and cost range of reading ``hours_back`` hours of each account (a
-    briefing reads several: each account's posts and its lookup, then one summary of them all)."""
+    briefing reads several: each account's posts and its lookup, then one summary of them all).
+    ``billed``: per account, whether its source bills (X does; Bluesky and Mastodon do not)."""
     ranges = [_posts_range(hours_back, rate) for rate in rates]
+    paid = [r for r, bill in zip(ranges, billed or [True] * len(ranges), strict=True) if bill]
     low, high = sum(r[0] for r in ranges), sum(r[1] for r in ranges)
 
-    def cost(posts: int) -> float:
-        upstream = source_cost_usd(settings, settings.source, posts_read=posts, lookups=len(rates))
+    def cost(posts: int, billed_posts: int) -> float:
+        upstream = source_cost_usd(settings, settings.source, posts_read=billed_posts, lookups=len(paid))
         return round(upstream + _llm_cost(settings, posts), 6)
 
     known = all(rate is not None for rate in rates)
-    return Estimate(low, high, cost(low), cost(high), rate_known=known)
+    return Estimate(
+        low,
+        high,
+        cost(low, sum(r[0] for r in paid)),
+        cost(high, sum(r[1] for r in paid)),
+        rate_known=known,
+    )
 
 
 def estimate(settings: Settings, *, hours_back: int, posts_per_hour: float | None) -> Estimate:
@@ -86,7 +102,11 @@ def needs_confirmation(settings: Settings, found: Estimate) -> bool:
 async def posting_rate(session: AsyncSession, *, source: str, username: str, now: datetime) -> float | None:
     """Posts per hour of the account over the stored last week; None when XTrack never read it."""
     account = await session.scalar(
-        select(XAccount).where(XAccount.source == source, XAccount.username == username.lower().lstrip("@"))
+        select(XAccount).where(
+            XAccount.source == source,
+            XAccount.network == network_of(username).value,
+            XAccount.username == username.lower().lstrip("@"),
+        )
     )
     if account is None or account.last_fetched_at is None:
         return None
@@ -110,10 +130,13 @@ async def for_accounts(
 ) -> Estimate:
     """The estimate of reading ``hours_back`` hours of ``usernames``, from their stored posting rates."""
     rates = [
-        await posting_rate(session, source=settings.source, username=username, now=now)
+        await posting_rate(
+            session, source=source_name_for(settings.source, username), username=username, now=now
+        )
         for username in usernames
     ]
-    return estimate_accounts(settings, hours_back=hours_back, rates=rates)
+    billed = [network_of(username) is Network.X for username in usernames]
+    return estimate_accounts(settings, hours_back=hours_back, rates=rates, billed=billed)
 
 
 async def first_run(

@@ -45,6 +45,7 @@ from xtrack.executions.models import ErrorKind, ExecutionStatus
 from xtrack.jobs.models import Job
 from xtrack.observability import bind_execution, get_logger, unbind
 from xtrack.sources.base import Post, Source
+from xtrack.sources.handles import Network, network_of
 from xtrack.summaries.models import Summary
 from xtrack.summarize.base import Summarizer, SummaryRequest, SummaryResult
 from xtrack.summarize.registry import EXTRACTIVE, Summarizers
@@ -315,7 +316,10 @@ async def _fetch_and_summarize(
     # A fetch's own gap (a poll stopped short) counts even where older coverage hides it.
     gap_note = next((s.gap_note for s in snapshots if s.gap_note), None) or (GAP_NOTE if gap else None)
     posts_read = sum(s.posts_read for s in snapshots)
-    lookups = sum(s.lookups for s in snapshots)
+    # Bluesky and Mastodon bill nothing: only the X accounts' reads and lookups cost money.
+    on_x = [s for s in snapshots if network_of(s.username) is Network.X]
+    billed_posts = sum(s.posts_read for s in on_x)
+    lookups = sum(s.lookups for s in on_x)
     return Outcome(
         posts=posts,
         result=result,
@@ -327,7 +331,7 @@ async def _fetch_and_summarize(
         read=read,
         source_requests=sum(s.requests_made for s in snapshots),
         posts_read=posts_read,
-        source_cost_usd=source_cost_usd(settings, source.name, posts_read=posts_read, lookups=lookups),
+        source_cost_usd=source_cost_usd(settings, source.name, posts_read=billed_posts, lookups=lookups),
         offline_reason=offline,
     )
 

@@ -16,7 +16,7 @@ from xtrack.jobs.schemas import JobCreate, JobUpdate, split_handles
 from xtrack.web.forms import field_errors, split_list
 
 FIELD_LABELS = {
-    "x_username": "X account",
+    "x_username": "Account",
     "more_accounts": "More accounts",
     "topics": "Topics",
     "frequency": "Frequency",
@@ -147,7 +147,7 @@ def validate(
     try:
         data = schema.model_validate(_schema_values(form, job))
     except ValidationError as exc:
-        labels = {**FIELD_LABELS, "accounts": "X accounts"}
+        labels = {**FIELD_LABELS, "accounts": "Accounts"}
         for name, message in field_errors(exc, labels=labels, required=REQUIRED_MESSAGES).items():
             errors.setdefault("more_accounts" if name == "accounts" else name, message)
         return None, errors

@@ -18,7 +18,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    x_username: Mapped[str] = mapped_column(String(15))
+    x_username: Mapped[str] = mapped_column(String(300))
     frequency: Mapped[int] = mapped_column(Integer)  # minutes between runs
     topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -51,4 +51,4 @@ class JobAccount(Base):
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account: Mapped[str] = mapped_column(String(15))
+    account: Mapped[str] = mapped_column(String(300))

@@ -11,29 +11,34 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from xtrack.jobs.filters import PostFilters
 from xtrack.jobs.schedule import DAY_NAMES, PRESETS, format_frequency, parse_daily_at, parse_frequency
+from xtrack.sources.handles import parse_handle
 from xtrack.text import check_single_line
 
 MAX_ACCOUNTS = 50
 MAX_TOPICS = 20
 MAX_TOPIC_LENGTH = 50
-_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 
 
 def clean_username(value: object) -> str:
-    """An X handle: 1-15 of letters, digits and underscores; a leading @ is accepted and dropped."""
+    """An account on X (``@alice``, 1-15 letters, digits or underscores; a leading @ is dropped),
+    Bluesky (``alice.bsky.social``) or Mastodon (``@bob@mastodon.social``), or a profile URL on one
+    of them: its stored form (``sources.handles``)."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    name = value.strip().removeprefix("@")
-    if not _USERNAME.fullmatch(name):
-        raise ValueError("must be an X username: 1 to 15 letters, digits or underscores (e.g. @alice)")
-    return name
+    handle = parse_handle(check_single_line(value))
+    if handle is None:
+        raise ValueError(
+            "must be an account: an X username (1 to 15 letters, digits or underscores, e.g. @alice), "
+            "a Bluesky handle (alice.bsky.social), @user@server on Mastodon, or a profile URL"
+        )
+    return handle.account
 
 
 def clean_accounts(value: object) -> list[str]:
     """1 to 50 X handles, order kept, repeats (any case) folded into the first."""
     if not isinstance(value, list | tuple):
-        raise ValueError("must be a list of X usernames")
+        raise ValueError("must be a list of accounts")
     accounts: list[str] = []
     seen: set[str] = set()
     for index, item in enumerate(value):
@@ -45,7 +50,7 @@ def clean_accounts(value: object) -> list[str]:
             seen.add(name.lower())
             accounts.append(name)
     if not accounts:
-        raise ValueError("must name at least one X username")
+        raise ValueError("must name at least one account")
     if len(accounts) > MAX_ACCOUNTS:
         raise ValueError(f"at most {MAX_ACCOUNTS} accounts")
     return accounts
@@ -65,7 +70,11 @@ def split_handles(text: str) -> list[str]:
         if not token:
             continue
         url = _PROFILE_URL.match(token)
-        handles.append(url.group(1) if url else token.removeprefix("@"))
+        if url:
+            handles.append(url.group(1))
+            continue
+        handle = parse_handle(token)
+        handles.append(handle.account if handle is not None else token.removeprefix("@"))
     return handles
 
 
@@ -148,7 +157,10 @@ def clean_language(value: object) -> str:
 Username = Annotated[
     str,
     BeforeValidator(clean_username),
-    Field(description="X username, with or without @", examples=["alice"]),
+    Field(
+        description="An account: X username (with or without @), Bluesky handle or @user@server on Mastodon",
+        examples=["alice", "alice.bsky.social", "@bob@mastodon.social"],
+    ),
 ]
 Topics = Annotated[
     list[str],
@@ -167,7 +179,10 @@ Language = Annotated[str, BeforeValidator(clean_language), Field(description="Su
 Accounts = Annotated[
     list[str],
     BeforeValidator(clean_accounts),
-    Field(description=f"1 to {MAX_ACCOUNTS} X usernames, in order; repeats are folded", examples=[["alice"]]),
+    Field(
+        description=f"1 to {MAX_ACCOUNTS} accounts (X, Bluesky or Mastodon), in order; repeats are folded",
+        examples=[["alice", "alice.bsky.social", "@bob@mastodon.social"]],
+    ),
 ]
 DailyAt = Annotated[
     str,

@@ -20,8 +20,13 @@ DEMO_EMAIL = "demo@example.com"
 
 DEMO_JOBS = (
     JobCreate(x_username="ai_frontier", topics=["AI", "LLMs", "agents"], frequency=15, language="en"),
+    # A briefing over the three networks: X, Bluesky and Mastodon accounts in one summary.
     JobCreate(
-        x_username="chipwatch", topics=["chips", "semiconductors", "GPUs"], frequency=60, language="en"
+        x_username="chipwatch",
+        accounts=["chipwatch", "silicon-notes.bsky.social", "@gpu_digest@mastodon.social"],
+        topics=["chips", "semiconductors", "GPUs"],
+        frequency=60,
+        language="en",
     ),
     JobCreate(x_username="marketpulse", topics=["markets", "earnings"], frequency=360, language="en"),
 )

@@ -2,7 +2,8 @@
 
 Checks, in order: configuration, secret key, data directory, database, migrations, broker (celery),
 scheduler heartbeat, post source credentials (one cheap call), LLM reachability, SMTP (connect,
-EHLO, STARTTLS and login when configured; no mail is sent). A check that cannot run because an
+EHLO, STARTTLS and login when configured; no mail is sent), and the open networks (Bluesky, each
+Mastodon server) that active jobs follow (``ops.networks``). A check that cannot run because an
 earlier one failed is skipped. ``ok`` is False when a required check failed.
 
 Nothing printed contains a secret: messages from clients and servers go through ``redact_text``.
@@ -29,6 +30,7 @@ from xtrack.mail import parse_smtp_url
 from xtrack.migrate import alembic_config
 from xtrack.observability import redact_text
 from xtrack.ops import probes
+from xtrack.ops.networks import accounts_in_use, check_networks
 from xtrack.posts import limits as posts_limits
 from xtrack.sources.base import (
     AccountInfo,
@@ -39,6 +41,7 @@ from xtrack.sources.base import (
     SourceRateLimited,
     TransientSourceError,
 )
+from xtrack.sources.handles import Network
 from xtrack.sources.registry import build_source
 from xtrack.summarize.anthropic import ANTHROPIC_VERSION, AnthropicSummarizer
 from xtrack.summarize.openai import OpenAISummarizer
@@ -426,6 +429,7 @@ async def run(settings: Settings | None = None) -> Report:
     report.add(check_secret_key(settings))
     report.add(check_data_dir(settings))
     database = Database(create_engine(settings.database_url, pool_size=1))
+    accounts: dict[Network, list[str]] = {}
     try:
         db_check = report.add(
             await _guarded("Database", lambda: check_database(database, settings.database_url))
@@ -440,6 +444,8 @@ async def run(settings: Settings | None = None) -> Report:
                 report.add(
                     await _guarded("Source quota", lambda: check_source_pause(database, settings, now=now))
                 )
+                async with database.session() as session:
+                    accounts = await accounts_in_use(session)
         else:
             report.add(Check("Migrations", Mark.SKIP, "needs the database", required=False))
     finally:
@@ -452,4 +458,10 @@ async def run(settings: Settings | None = None) -> Report:
     )
     for check in remote:
         report.add(check)
+    # The open networks active jobs follow: reachable? (a Mastodon server is the user's choice, so
+    # one that is down is reported, not a failure of this installation)
+    for line in await check_networks(settings, accounts):
+        report.add(
+            Check(line.name, Mark.OK if line.ok else Mark.FAIL, line.detail, line.hint, required=False)
+        )
     return report

@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 HISTORY_PER_PAGE = 20
 FIELD_LABELS = {
-    "x_username": "X account",
+    "x_username": "Account",
     "more_accounts": "More accounts",
     "topics": "Topics",
     "hours_back": "Hours back",
@@ -67,7 +67,7 @@ def _validate(form: dict[str, str]) -> tuple[PlaygroundRunCreate | None, dict[st
     try:
         data = PlaygroundRunCreate.model_validate(values)
     except ValidationError as exc:
-        labels = {**FIELD_LABELS, "accounts": "X accounts"}
+        labels = {**FIELD_LABELS, "accounts": "Accounts"}
         for name, message in field_errors(exc, labels=labels, required=REQUIRED_MESSAGES).items():
             errors.setdefault("more_accounts" if name == "accounts" else name, message)
         return None, errors

@@ -4,7 +4,6 @@ follows it): naming, reading the row (created on first use) with its source's ra
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -19,16 +18,19 @@ from xtrack.posts.limits import SourceBlock, limited_until_of, pause_reason_of, 
 from xtrack.posts.models import AccountState, StoredPost, XAccount
 from xtrack.posts.store import Connection, NewPosts
 from xtrack.sources.base import Source
-
-_USERNAME = re.compile(r"[a-z0-9_]{1,15}")
+from xtrack.sources.handles import network_of, parse_handle
 
 
 def normalize_username(value: str) -> str:
-    """``@Alice`` -> ``alice``; X handles are 1-15 letters, digits or underscores, case-insensitive."""
-    name = value.strip().removeprefix("@").lower()
-    if not _USERNAME.fullmatch(name):
-        raise ValueError(f"'{value}' is not an X username (1-15 letters, digits or underscores)")
-    return name
+    """The stored form of an account (``sources.handles``): ``@Alice`` -> ``alice`` (X handles are
+    case-insensitive), ``@Alice.bsky.social`` -> ``alice.bsky.social``, ``@Bob@Mastodon.social`` ->
+    ``bob@mastodon.social``."""
+    handle = parse_handle(value)
+    if handle is None:
+        raise ValueError(
+            f"'{value[:100]}' is not an account (an X username, a Bluesky handle or user@server on Mastodon)"
+        )
+    return handle.account.lower()
 
 
 async def get_account(session: AsyncSession, *, source: str, username: str) -> XAccount | None:
@@ -39,7 +41,13 @@ async def get_account(session: AsyncSession, *, source: str, username: str) -> X
         return None
     return cast(
         XAccount | None,
-        await session.scalar(select(XAccount).where(XAccount.source == source, XAccount.username == name)),
+        await session.scalar(
+            select(XAccount).where(
+                XAccount.source == source,
+                XAccount.network == network_of(name).value,
+                XAccount.username == name,
+            )
+        ),
     )
 
 
@@ -162,7 +170,11 @@ _READ_ACCOUNT = select(
     limited_until_of(ACCOUNTS.c.source).label("limited_until"),
     paused_until_of(ACCOUNTS.c.source).label("paused_until"),
     pause_reason_of(ACCOUNTS.c.source).label("pause_reason"),
-).where(ACCOUNTS.c.source == bindparam("source"), ACCOUNTS.c.username == bindparam("username"))
+).where(
+    ACCOUNTS.c.source == bindparam("source"),
+    ACCOUNTS.c.network == bindparam("network"),
+    ACCOUNTS.c.username == bindparam("username"),
+)
 
 
 async def read_account(
@@ -170,15 +182,22 @@ async def read_account(
 ) -> tuple[AccountRow, SourceBlock, bool]:
     """The account row (created on first use), the source's rate-limit reset and pause, and
     whether a backfill could reach further."""
-    key = {"source": source.name, "username": username}
+    network = network_of(username).value
+    key = {"source": source.name, "network": network, "username": username}
     found = (await session.execute(_READ_ACCOUNT, key)).first()
     if found is None:
         # First use of this account: create its row (a concurrent creator's row is as good).
         dialect = postgresql if database.dialect == "postgresql" else sqlite
         await session.execute(
             dialect.insert(XAccount)
-            .values(source=source.name, username=username, state=AccountState.OK.value, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["source", "username"])
+            .values(
+                source=source.name,
+                network=network,
+                username=username,
+                state=AccountState.OK.value,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["source", "network", "username"])
         )
         found = (await session.execute(_READ_ACCOUNT, key)).one()
     row = AccountRow.of(found)

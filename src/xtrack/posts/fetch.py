@@ -35,6 +35,7 @@ from xtrack.sources.base import (
     SourceError,
     SourceRateLimited,
 )
+from xtrack.sources.handles import MAX_ACCOUNT_LENGTH
 from xtrack.sources.http import PRIMARY_BUCKET
 
 logger = get_logger(__name__)
@@ -241,7 +242,7 @@ async def _insert_posts(
             "account_id": account_id,
             "external_id": post.external_id,
             "sort_key": post.sort_key,
-            "author_username": post.author_username[:15],
+            "author_username": post.author_username[:MAX_ACCOUNT_LENGTH],
             "text": post.text,
             "url": post.url[:300],
             "created_at": post.created_at,
@@ -249,8 +250,8 @@ async def _insert_posts(
             "is_repost": post.is_repost,
             "is_reply": post.is_reply,
             "is_quote": post.is_quote,
-            "original_author": post.original_author[:15] if post.original_author else None,
-            "quoted_author": post.quoted_author[:15] if post.quoted_author else None,
+            "original_author": post.original_author[:MAX_ACCOUNT_LENGTH] if post.original_author else None,
+            "quoted_author": post.quoted_author[:MAX_ACCOUNT_LENGTH] if post.quoted_author else None,
             "quoted_text": post.quoted_text,
             "raw": post.raw,
             "fetched_at": now,

@@ -31,17 +31,19 @@ class AccountState(StrEnum):
 
 
 class XAccount(Base):
-    """One followed X account per source, shared by every job that follows it."""
+    """One followed account (on X, Bluesky or Mastodon: ``network``) per source, shared by every
+    job that follows it. ``username`` is the account's stored form (``sources.handles``)."""
 
     __tablename__ = "x_accounts"
     __table_args__ = (
-        UniqueConstraint("source", "username"),
+        UniqueConstraint("source", "network", "username"),
         CheckConstraint("state IN ('ok', 'not_found', 'protected', 'suspended')", name="state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16))
-    username: Mapped[str] = mapped_column(String(15))  # lower-case: X handles are case-insensitive
+    network: Mapped[str] = mapped_column(String(16), default="x", server_default="x")
+    username: Mapped[str] = mapped_column(String(300))  # lower-case: handles are case-insensitive
     external_id: Mapped[str | None] = mapped_column(String(32))
     display_name: Mapped[str | None] = mapped_column(String(100))
     newest_post_id: Mapped[str | None] = mapped_column(String(32))
@@ -70,7 +72,7 @@ class StoredPost(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("x_accounts.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(32))
     sort_key: Mapped[int] = mapped_column(BigInteger)
-    author_username: Mapped[str] = mapped_column(String(15))
+    author_username: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text)
     url: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -80,8 +82,8 @@ class StoredPost(Base):
     is_quote: Mapped[bool] = mapped_column(Boolean, default=False)
     # A repost stores the original's full text in ``text`` and its author here; a quote keeps the
     # quoted post's full text and author beside its own (so a summary can say who said what).
-    original_author: Mapped[str | None] = mapped_column(String(15))
-    quoted_author: Mapped[str | None] = mapped_column(String(15))
+    original_author: Mapped[str | None] = mapped_column(String(300))
+    quoted_author: Mapped[str | None] = mapped_column(String(300))
     quoted_text: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,7 @@ from xtrack.sources.base import (
     SourceError,
     TransientSourceError,
 )
+from xtrack.sources.networks import source_for
 
 # Waiting on another fetch: poll the lease this often (growing), never longer than this in total.
 POLL_FIRST_SECONDS = 0.02
@@ -64,6 +65,7 @@ async def refresh_account(
         name = normalize_username(username)
     except ValueError as exc:
         raise AccountNotFound(str(exc)) from None
+    source = source_for(source, name)  # each network through its own source (X: XTRACK_SOURCE)
     key = (database, source.name, name)
     running = _flights.get(key)
     if running is not None:

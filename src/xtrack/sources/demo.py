@@ -5,6 +5,9 @@ topics and a posting interval of 4 to 14 minutes (with jitter), so scheduled run
 always find something new. A name that names a topic (``ai_frontier``, ``chipwatch``,
 ``marketpulse``: see ``Topic.name_words``) posts mostly about it, as such an account would.
 
+Accounts of Bluesky (``alice.bsky.social``) and Mastodon (``bob@mastodon.social``) post the same
+way, with their network's links and reposts that name their original author.
+
 Post ``k`` of an account is a pure function of (username, k); it is visible once its time has
 passed on the source's clock, so the same ``now`` always gives the same posts. Ids are X-style
 snowflakes of the post's time, hence monotonic.
@@ -25,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 
 from xtrack.db import utcnow
 from xtrack.sources.base import AccountInfo, AccountNotFound, AccountUnavailable, FetchResult, Post
+from xtrack.sources.bluesky_posts import make_tid
+from xtrack.sources.handles import Network, network_of
 from xtrack.sources.ids import snowflake, snowflake_time
 
 NOT_FOUND_NAMES = frozenset({"missing", "doesnotexist", "notfound", "nobody"})
@@ -249,7 +254,8 @@ def profile(username: str) -> Profile:
     named = named_topic(username)
     if named is not None:
         favourites = (named, *[topic for topic in favourites if topic is not named][:2])
-    words = [w for w in username.replace("-", "_").split("_") if w] or [username]
+    local = re.split(r"[@.]", username)[0] or username  # alice.bsky.social, bob@mastodon.social
+    words = [w for w in local.replace("-", "_").split("_") if w] or [local]
     return Profile(
         username=username,
         external_id=str(10**9 + _seed("id", username) % (9 * 10**17)),
@@ -295,18 +301,28 @@ def make_post(account: Profile, k: int) -> Post:
         "other": rng.choice(_OTHERS),
     }
     post_id = str(snowflake(created_at, (account.worker << 12) | (k & 0xFFF)))
+    network = network_of(account.username)
     kind = rng.random()
     is_reply = is_repost = is_quote = False
+    original_author: str | None = None
     if kind < 0.12:
         is_reply = True
         text = rng.choice(_REPLY).format(**fill)
     elif kind < 0.20:
         is_repost = True
-        text = f"RT @{fill['other']}: " + rng.choice(_ORIGINAL).format(**fill)
+        if network is Network.X:
+            text = f"RT @{fill['other']}: " + rng.choice(_ORIGINAL).format(**fill)
+        else:  # Bluesky and Mastodon name a repost's original author apart from its text
+            original_author = _other_account(network, str(fill["other"]))
+            text = rng.choice(_ORIGINAL).format(**fill)
     elif kind < 0.27:
         is_quote = True
         quoted = snowflake(created_at - timedelta(minutes=rng.randint(5, 600)), rng.randrange(1 << 22))
-        text = rng.choice(_QUOTE).format(**fill) + f" https://x.com/{fill['other']}/status/{quoted}"
+        text = (
+            rng.choice(_QUOTE).format(**fill)
+            + " "
+            + _post_url(_other_account(network, str(fill["other"])), quoted)
+        )
     else:
         text = rng.choice(_ORIGINAL).format(**fill)
     reach = math.exp(rng.gauss(4.0, 1.3))
@@ -322,13 +338,37 @@ def make_post(account: Profile, k: int) -> Post:
         author_username=account.username,
         text=text,
         created_at=created_at,
-        url=f"https://x.com/{account.username}/status/{post_id}",
+        url=_post_url(account.username, int(post_id)),
         metrics=metrics,
         is_repost=is_repost,
         is_reply=is_reply,
         is_quote=is_quote,
         raw={"demo": True, "topic": topic.name, "k": k},
+        original_author=original_author,
     )
+
+
+def _other_account(network: Network, name: str) -> str:
+    """Another demo account, written as an account of ``network`` is."""
+    if network is Network.BLUESKY:
+        return f"{name.replace('_', '-')}.bsky.social"
+    if network is Network.MASTODON:
+        return f"{name}@mastodon.social"
+    return name
+
+
+def _post_url(username: str, post_id: int) -> str:
+    """Where the post would be on its network: x.com, bsky.app (a TID record key) or the Mastodon
+    server (a Mastodon status id of the same time)."""
+    network = network_of(username)
+    moment = snowflake_time(post_id)
+    if network is Network.BLUESKY:
+        return f"https://bsky.app/profile/{username}/post/{make_tid(moment, post_id & 0x3FF)}"
+    if network is Network.MASTODON:
+        user, _, host = username.partition("@")
+        status = (int(moment.timestamp() * 1000) << 16) | (post_id & 0xFFFF)
+        return f"https://{host}/@{user}/{status}"
+    return f"https://x.com/{username}/status/{post_id}"
 
 
 def posts_between(account: Profile, start: datetime, end: datetime) -> list[Post]:

@@ -77,11 +77,12 @@ class Reply:
 
 
 def parse_rate_limit(headers: Mapping[str, str], *, now: datetime) -> RateLimit:
-    """``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (X: epoch seconds) or the IETF
-    ``ratelimit-*`` pair (reset in seconds from now)."""
-    remaining = _int_header(headers, "x-rate-limit-remaining", "ratelimit-remaining")
+    """``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (X: epoch seconds), the IETF
+    ``ratelimit-*`` pair (reset in seconds from now, or epoch seconds as Bluesky sends it) or
+    Mastodon's ``x-ratelimit-remaining`` / ``x-ratelimit-reset`` (an ISO 8601 time)."""
+    remaining = _int_header(headers, "x-rate-limit-remaining", "ratelimit-remaining", "x-ratelimit-remaining")
     reset_raw = _int_header(headers, "x-rate-limit-reset", "ratelimit-reset")
-    reset_at: datetime | None = None
+    reset_at: datetime | None = _iso_header(headers, "x-ratelimit-reset")
     if reset_raw is not None:
         # Epoch seconds (X) or, when small, a delay in seconds (draft IETF header).
         if reset_raw > 1_000_000_000:
@@ -122,6 +123,17 @@ def quota_error(label: str, response: httpx.Response, *, now: datetime) -> Quota
         reset = next_month(now)
         return QuotaExhausted(f"{label} monthly cap reached, resets on {reset:%Y-%m-%d}", reset_at=reset)
     return None
+
+
+def _iso_header(headers: Mapping[str, str], name: str) -> datetime | None:
+    value = headers.get(name)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _int_header(headers: Mapping[str, str], *names: str) -> int | None:

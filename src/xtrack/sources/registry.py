@@ -1,11 +1,16 @@
-"""The post source ``XTRACK_SOURCE`` names. A process builds one (one pooled HTTP client) when it
-starts and closes it when it stops (the runtime does both)."""
+"""The post source ``XTRACK_SOURCE`` names, and beside it the sources of the open networks
+(``build_sources``). A process builds them (one pooled HTTP client each) when it starts and closes
+them when it stops (the runtime does both)."""
 
 from __future__ import annotations
 
 from xtrack.config import ConfigError, Settings
 from xtrack.sources.base import Source
+from xtrack.sources.bluesky import BlueskySource
 from xtrack.sources.demo import DemoSource
+from xtrack.sources.handles import Network
+from xtrack.sources.mastodon import MastodonSource
+from xtrack.sources.networks import NetworkSources
 from xtrack.sources.rss import RssSource
 from xtrack.sources.twitterapi import TwitterApiSource
 from xtrack.sources.x import XSource
@@ -46,3 +51,29 @@ def build_source(settings: Settings) -> Source:
             raise ConfigError("XTRACK_RSS_URL_TEMPLATE is required when XTRACK_SOURCE=rss")
         return RssSource(url_template=settings.rss_url_template, **common)  # type: ignore[arg-type]
     raise ConfigError(f"XTRACK_SOURCE: unknown source '{settings.source}'")
+
+
+# The open networks need far fewer connections than X's provider: they are polled, not billed.
+OPEN_NETWORK_CONNECTIONS = 100
+
+
+def build_sources(settings: Settings) -> Source:
+    """Every network's source: X through ``build_source``, Bluesky through XTRACK_BLUESKY_API_URL,
+    Mastodon through each account's server (or XTRACK_MASTODON_BASE_URL), behind the outbound
+    guard. The demo source plays every network itself."""
+    x = build_source(settings)
+    if settings.source == "demo":
+        return x
+    common = {
+        "public_url": settings.base_url,
+        "timeout": settings.source_timeout_seconds,
+        "max_retries": settings.source_max_retries,
+        "max_connections": min(settings.source_max_connections, OPEN_NETWORK_CONNECTIONS),
+    }
+    bluesky = BlueskySource(base_url=settings.bluesky_api_url, **common)  # type: ignore[arg-type]
+    mastodon = MastodonSource(
+        base_url=settings.mastodon_base_url,
+        allow_private=settings.allow_private_outbound,
+        **common,  # type: ignore[arg-type]
+    )
+    return NetworkSources(x, {Network.BLUESKY: bluesky, Network.MASTODON: mastodon})

@@ -23,7 +23,7 @@ class Summary(Base):
     )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     is_playground: Mapped[bool] = mapped_column(Boolean, default=False)
-    x_username: Mapped[str | None] = mapped_column(String(15))
+    x_username: Mapped[str | None] = mapped_column(String(300))
     topics: Mapped[list[str] | None] = mapped_column(JSONType)
     hours_back: Mapped[int | None] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)

@@ -106,7 +106,9 @@ def briefing_point(
     A repost reads as its original author's words, reposted by the account that shared it."""
     author = post.author_username
     if post.is_repost and post.original_author:
-        author, reposted_by = post.original_author, [post.author_username, *reposted_by]
+        # ``reposted_by`` may already name this repost's own account (it stands for its original).
+        others = [name for name in reposted_by if name.lower() != post.author_username.lower()]
+        author, reposted_by = post.original_author, [post.author_username, *others]
         body = post.text
     else:
         body = render_post(post)  # a quote carries the quoted post beside its own words

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from xtrack.sources.base import Post
+from xtrack.sources.handles import NETWORK_LABELS, network_of
 from xtrack.summarize.base import SummaryRequest
 from xtrack.summarize.post_text import render_post
 
@@ -174,6 +175,12 @@ _BRIEFING_RULE = (
 )
 
 
+def _networks_named(accounts: Sequence[str]) -> str:
+    """``X``, or ``X and Bluesky``, ``X, Bluesky and Mastodon``: the networks the accounts are on."""
+    labels = list(dict.fromkeys(NETWORK_LABELS[network_of(name)] for name in accounts))
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
 def _accounts_named(accounts: Sequence[str]) -> str:
     names = ", ".join(f"@{name.lstrip('@')}" for name in accounts[:10])
     return names + (f" and {len(accounts) - 10} more" if len(accounts) > 10 else "")
@@ -240,7 +247,7 @@ def _briefing_system_prompt(
 ) -> str:
     """A briefing's instructions: the single-account rules, over several accounts, grouped by theme."""
     single = build_system_prompt(username="x", topics=topics, language=language, stage=stage, part=part)
-    who = f"{len(accounts)} X accounts ({_accounts_named(accounts)})"
+    who = f"{len(accounts)} {_networks_named(accounts)} accounts ({_accounts_named(accounts)})"
     intro, _, rules = single.partition("\n\nRules:\n")
     intro = intro.replace("the X account @x", who)
     return f"{intro}\n\nRules:\n{rules}\n{_BRIEFING_RULE}"

@@ -1,5 +1,6 @@
 """ "Connect real services": which variables switch XTrack from the offline defaults to the real
-X API, twitterapi.io, RSS, an LLM and SMTP, with what this instance uses now (never secrets)."""
+X API, twitterapi.io, RSS, an LLM and SMTP, with what this instance uses now (never secrets), and
+whether the open networks the viewer's jobs follow (Bluesky, Mastodon servers) answer."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from xtrack.config import Settings
+from xtrack.ops.networks import accounts_in_use, check_networks
 from xtrack.summarize.pricing import find_price, price_table
 from xtrack.users.deps import CurrentUser
-from xtrack.web.deps import SettingsDep
+from xtrack.web.deps import SessionDep, SettingsDep
 from xtrack.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +55,20 @@ def integrations(current_source: str, current_summarizer: str, smtp_configured: 
                 ("XTRACK_RSS_URL_TEMPLATE=https://…/{username}", ""),
             ],
             "For an RSSHub-style bridge you run; conditional requests keep it cheap.",
+        ),
+        Integration(
+            "Bluesky and Mastodon",
+            "in use" if current_source != "demo" else "",
+            [
+                (
+                    "XTRACK_BLUESKY_API_URL=https://public.api.bsky.app",
+                    "the Bluesky AppView (the public one by default)",
+                ),
+                ("XTRACK_MASTODON_BASE_URL=", "empty: each account is read on its own server"),
+            ],
+            "No key: follow alice.bsky.social or @bob@mastodon.social in any job. Mastodon servers are "
+            "contacted through the outbound guard (XTRACK_OUTBOUND_ALLOW_PRIVATE). With the demo source, "
+            "the demo plays these accounts too.",
         ),
         Integration(
             "OpenAI-compatible LLM (OpenAI, Ollama, vLLM, OpenRouter, Gemini)",
@@ -117,7 +133,11 @@ def prices(settings: Settings) -> dict[str, object]:
 
 
 @router.get("/connect", response_class=HTMLResponse)
-async def connect_page(request: Request, user: CurrentUser, settings: SettingsDep) -> HTMLResponse:
+async def connect_page(
+    request: Request, user: CurrentUser, settings: SettingsDep, session: SessionDep
+) -> HTMLResponse:
+    # One lookup per network the viewer's active jobs follow (none for X: `xtrack doctor` checks it).
+    networks = await check_networks(settings, await accounts_in_use(session, user_id=user.id))
     return render(
         request,
         "connect.html",
@@ -127,5 +147,6 @@ async def connect_page(request: Request, user: CurrentUser, settings: SettingsDe
             "items": integrations(settings.source, settings.summarizer, settings.smtp_url is not None),
             "prices": prices(settings),
             "llm_model": settings.llm_model,
+            "networks": networks,
         },
     )

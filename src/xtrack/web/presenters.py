@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from xtrack.executions.models import ErrorKind, ExecutionStatus, Trigger
+from xtrack.sources.handles import NETWORK_LABELS, Handle, Network, network_of, parse_handle
 
 DASH = "—"
 
@@ -328,7 +329,28 @@ FILTERS: dict[str, Any] = {
     "trigger": trigger_label,
 }
 
+_NETWORK_MARKS = {
+    Network.X: "\N{MATHEMATICAL DOUBLE-STRUCK CAPITAL X}",
+    Network.BLUESKY: "🦋",
+    Network.MASTODON: "🐘",
+}
+
+
+def account_view(account: str) -> dict[str, str]:
+    """How an account is shown: its network (for the icon), the network's name, ``@handle`` and
+    its profile page."""
+    handle = parse_handle(account) or Handle(network_of(account), account.removeprefix("@"))
+    return {
+        "network": handle.network.value,
+        "label": NETWORK_LABELS[handle.network],
+        "mark": _NETWORK_MARKS[handle.network],
+        "display": handle.display,
+        "url": handle.profile_url,
+    }
+
+
 GLOBALS: dict[str, Any] = {
+    "account_view": account_view,
     "status_view": status_view,
     "posts_label": posts_label,
     "success_rate": format_success_rate,
