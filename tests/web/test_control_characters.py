@@ -199,14 +199,14 @@ def _with_nul(schema: dict[str, Any], definitions: dict[str, Any]) -> list[tuple
     """Values for ``schema`` with a NUL in one of their strings, each with where the NUL is."""
     if "$ref" in schema:
         schema = definitions[schema["$ref"].rsplit("/", 1)[1]]
-    if "anyOf" in schema:
+    if "anyOf" in schema and "properties" not in schema:  # an object's anyOf says which are required
         return [case for option in schema["anyOf"] for case in _with_nul(option, definitions)]
     kind = schema.get("type")
-    if kind == "string" and "enum" not in schema:
+    if kind == "string":
         return [(f"a{NUL}b", ())]
     if kind == "array":
         return [([value], path) for value, path in _with_nul(schema.get("items", {}), definitions)]
-    if kind == "object":
+    if kind == "object" or "properties" in schema:
         return [
             ({name: value}, (name, *path))
             for name, sub in schema.get("properties", {}).items()
