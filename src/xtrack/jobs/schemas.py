@@ -275,12 +275,15 @@ TimeZone = Annotated[
 
 def accounts_or_username(schema: JsonDict) -> None:
     """The schema of a body with ``x_username`` and ``accounts``: either one names the first account
-    (``accounts_first``), so ``x_username`` is required only without ``accounts``."""
+    (``accounts_first``), so ``x_username`` is required (a string) only without ``accounts``."""
     required = [name for name in schema.pop("required", []) if name != "x_username"]  # type: ignore[union-attr]
     if required:
         schema["required"] = required
+    properties = schema.get("properties", {})
+    if isinstance(properties, dict) and isinstance(properties.get("x_username"), dict):
+        properties["x_username"] = {"anyOf": [properties["x_username"], {"type": "null"}]}
     schema["anyOf"] = [
-        {"required": ["x_username"]},
+        {"required": ["x_username"], "properties": {"x_username": {"type": "string"}}},
         {"required": ["accounts"], "properties": {"accounts": {"type": "array"}}},
     ]
 
