@@ -97,6 +97,7 @@ async def test_options_and_unsupported_methods_answer_with_allow(client: httpx.A
     [
         ("/api/v1/jobs", {"x_username": "alice", "frequency": 360.0}),  # a JSON integer written as 360.0
         ("/api/v1/jobs", {"x_username": "alice", "frequency": " 90M "}),
+        ("/api/v1/jobs", {"x_username": "alice", "filters": {"min_likes": 1200.0}}),
         ("/api/v1/jobs", {"x_username": "alice", "daily_at": "08:00", "days": ["Monday", "fri"]}),
     ],
 )

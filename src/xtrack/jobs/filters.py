@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator
 from pydantic.config import JsonDict
 
 from xtrack.sources.base import Post
@@ -26,6 +26,12 @@ _KEYWORDS_SCHEMA: JsonDict = {
 }
 # The metric names the sources use for likes (``summarize.extractive.ENGAGEMENT_WEIGHTS``).
 LIKE_METRICS = ("likes", "like_count", "favorite_count")
+
+
+def _whole_number(value: object) -> object:
+    """A JSON integer written with a fraction of zero (1200.0) is that integer; booleans and numeric
+    strings stay refused (StrictInt)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class PostFilters(BaseModel):
@@ -44,7 +50,7 @@ class PostFilters(BaseModel):
         description="Drop posts with any of these words (whole word, any case)",
         json_schema_extra=_KEYWORDS_SCHEMA,
     )
-    min_likes: StrictInt = Field(
+    min_likes: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
         default=0, ge=0, le=10_000_000, description="Likes read when the post was fetched"
     )
 
