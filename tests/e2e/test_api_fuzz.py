@@ -41,7 +41,13 @@ _SEMANTIC_REFUSALS = {
 }
 FUZZ_CONFIG = SchemathesisConfig.from_dict(
     {
-        "generation": {"mode": "all"},  # schema-valid and schema-violating input
+        "generation": {
+            "mode": "all",  # schema-valid and schema-violating input
+            # Unknown query parameters are ignored, as HTTP APIs do; and the bearer token is the
+            # harness's (``ignored_auth`` tests authentication), so a case never drops it itself.
+            "allow-extra-parameters": False,
+            "with-security-parameters": False,
+        },
         "operations": [
             {
                 "include-name": name,
