@@ -270,3 +270,18 @@ async def test_a_connection_that_failed_is_stored_without_its_reason(
         errors[name] = sent.json()["last_error"]
     assert errors["closed"] == senders.COULD_NOT_CONNECT
     assert "404" in errors["answered"] or "Not Found" in errors["answered"]
+
+
+async def test_changing_a_target_to_an_internal_address_is_refused_too(
+    production: Settings, session: AsyncSession, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbound, "resolve", resolving({"hooks.example.test": PUBLIC_ADDRESS}))
+    headers = await auth_headers(session, await make_user(session))
+    async with await client_for(production) as client:
+        saved = await _create(client, headers, "json://hooks.example.test/hook")
+        assert saved.status_code == 201, saved.text
+        changed = await client.patch(
+            f"/api/v1/targets/{saved.json()['id']}", json={"url": sink.url("moved")}, headers=headers
+        )
+    assert changed.status_code == 422 and "XTRACK_OUTBOUND_ALLOW_PRIVATE" in changed.text
+    assert changed.json()["detail"][0]["loc"][-1] == "url"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xtrack.sources.handles import Handle, Network, network_of, parse_handle, profile_url
+from xtrack.sources.handles import ACCOUNT_PATTERN, Handle, Network, network_of, parse_handle, profile_url
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,18 @@ def test_a_parsed_account_parses_back_to_itself_on_the_same_network(typed: str) 
     assert parse_handle(handle.account) == handle  # the stored form is stable
     assert network_of(handle.account) is handle.network  # and says its network without parsing
     assert parse_handle(handle.display) == handle
+
+
+@given(st.one_of(TYPED, st.text(max_size=40)))
+def test_the_schema_pattern_admits_every_account_the_server_accepts(typed: str) -> None:
+    """The API schema's pattern may admit more (profile URLs on any host), never less: input the
+    schema forbids is input the server refuses."""
+    if parse_handle(typed) is not None:
+        assert re.fullmatch(ACCOUNT_PATTERN, typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "admitted"), [("alice", True), ("a b", False), ("a..b", False), ("\x00a", False)]
+)
+def test_the_schema_pattern_refuses_what_no_form_allows(typed: str, admitted: bool) -> None:
+    assert bool(re.fullmatch(ACCOUNT_PATTERN, typed)) is admitted

@@ -3,10 +3,15 @@ point, API and forms, never the 500 PostgreSQL's "invalid byte sequence" used to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
+from fastapi import params
+from fastapi._compat import ModelField
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import TEST_PASSWORD, auth_headers, make_job, make_user, signed_in
@@ -14,6 +19,8 @@ from xtrack.config import get_settings
 from xtrack.db import utcnow
 from xtrack.notify import targets as targets_service
 from xtrack.notify.schemas import TargetCreate
+from xtrack.text import check_multi_line, check_single_line
+from xtrack.web.routes import API_ROUTERS, PAGE_ROUTERS
 
 NUL = "\x00"
 
@@ -161,3 +168,90 @@ async def test_the_admin_search_refuses_control_characters(
     admin = await make_user(session, is_admin=True)
     await signed_in(client, session, admin)
     _names_field(await client.get("/admin", params={"q": f"ada{NUL}"}), "q")
+
+
+# Every field, not only the ones listed above: the request bodies' string fields (nested and in
+# lists) and the pages' form fields, read from the routes themselves so a new one cannot be missed.
+
+
+def _routes() -> list[APIRoute]:
+    return [r for router in [*API_ROUTERS, *PAGE_ROUTERS] for r in router.routes if isinstance(r, APIRoute)]
+
+
+def _params(dependant: Dependant) -> list[ModelField]:
+    found = list(dependant.body_params)
+    for sub in dependant.dependencies:
+        found += _params(sub)
+    return found
+
+
+def _body_models() -> list[type[BaseModel]]:
+    models: dict[str, type[BaseModel]] = {}
+    for route in _routes():
+        for param in _params(route.dependant):
+            for model in get_args(param.field_info.annotation) or (param.field_info.annotation,):
+                if isinstance(model, type) and issubclass(model, BaseModel):
+                    models[model.__name__] = model
+    return list(models.values())
+
+
+def _with_nul(schema: dict[str, Any], definitions: dict[str, Any]) -> list[tuple[Any, tuple[str, ...]]]:
+    """Values for ``schema`` with a NUL in one of their strings, each with where the NUL is."""
+    if "$ref" in schema:
+        schema = definitions[schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema and "properties" not in schema:  # an object's anyOf says which are required
+        return [case for option in schema["anyOf"] for case in _with_nul(option, definitions)]
+    kind = schema.get("type")
+    if kind == "string":
+        return [(f"a{NUL}b", ())]
+    if kind == "array":
+        return [([value], path) for value, path in _with_nul(schema.get("items", {}), definitions)]
+    if kind == "object" or "properties" in schema:
+        return [
+            ({name: value}, (name, *path))
+            for name, sub in schema.get("properties", {}).items()
+            for value, path in _with_nul(sub, definitions)
+        ]
+    return []
+
+
+def _body_cases() -> list[tuple[type[BaseModel], Any, tuple[str, ...]]]:
+    cases = []
+    for model in _body_models():
+        schema = model.model_json_schema()
+        cases += [(model, body, path) for body, path in _with_nul(schema, schema.get("$defs", {}))]
+    return cases
+
+
+BODY_CASES = _body_cases()
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "path"), BODY_CASES, ids=[f"{m.__name__}.{'.'.join(p)}" for m, _b, p in BODY_CASES]
+)
+def test_every_string_of_every_request_body_refuses_control_characters(
+    model: type[BaseModel], body: Any, path: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate(body)
+    assert path[0] in [str(error["loc"][0]) for error in raised.value.errors()], raised.value.errors()
+
+
+def test_the_walk_finds_the_request_bodies() -> None:
+    names = {model.__name__ for model, _body, _path in BODY_CASES}
+    assert {"JobCreate", "TargetCreate", "RegisterIn", "FeedCreate", "PlaygroundRunCreate"} <= names
+
+
+def test_every_form_field_goes_through_the_control_character_check() -> None:
+    checks = {check_single_line, check_multi_line}
+    unchecked = [
+        f"{route.path} {param.name}"
+        for route in _routes()
+        for param in _params(route.dependant)
+        if isinstance(param.field_info, params.Form)
+        and param.field_info.annotation is str
+        and not any(getattr(meta, "func", None) in checks for meta in param.field_info.metadata)
+    ]
+    assert unchecked == []
+    forms = [p for r in _routes() for p in _params(r.dependant) if isinstance(p.field_info, params.Form)]
+    assert len(forms) > 40  # the walk found the forms

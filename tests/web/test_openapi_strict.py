@@ -87,3 +87,66 @@ async def test_options_and_unsupported_methods_answer_with_allow(client: httpx.A
     assert put.status_code == 405 and put.headers["allow"] == "GET, POST, OPTIONS"
     assert put.headers["content-security-policy"]  # still under the security headers
     assert (await client.options("/no/such/page")).status_code == 404
+
+
+# What schemathesis with every check found once the schema was held to the server both ways.
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/jobs", {"x_username": "alice", "frequency": 360.0}),  # a JSON integer written as 360.0
+        ("/api/v1/jobs", {"x_username": "alice", "frequency": " 90M "}),
+        ("/api/v1/jobs", {"x_username": "alice", "filters": {"min_likes": 1200.0}}),
+        ("/api/v1/jobs", {"x_username": "alice", "daily_at": "08:00", "days": ["Monday", "fri"]}),
+    ],
+)
+async def test_input_the_schema_allows_is_accepted(
+    client: httpx.AsyncClient, session: AsyncSession, path: str, body: dict[str, Any]
+) -> None:
+    headers = await auth_headers(session, await make_user(session))
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("PATCH", "/api/v1/me", {"monthly_budget_usd": False}, "monthly_budget_usd"),
+        ("PATCH", "/api/v1/me", {"monthly_budget_usd": "12.5"}, "monthly_budget_usd"),
+        # accounts name the job's first account, but a bad x_username is still refused as such
+        ("POST", "/api/v1/jobs", {"x_username": "not a handle!", "accounts": ["alice"]}, "x_username"),
+        # the schema's maxItems counts what is sent, repeats included
+        ("POST", "/api/v1/jobs", {"x_username": "alice", "topics": ["ai"] * 21}, "topics"),
+        ("POST", "/api/v1/jobs", {"x_username": "alice", "accounts": ["alice"] * 51}, "accounts"),
+        ("POST", "/api/v1/jobs", {"x_username": "alice", "filters": {"min_likes": False}}, "min_likes"),
+        ("POST", "/api/v1/jobs", {"x_username": "alice", "filters": {"min_likes": "5"}}, "min_likes"),
+        (
+            "POST",
+            "/api/v1/jobs",
+            {"x_username": "alice", "filters": {"include_keywords": ["ai"] * 21}},
+            "include_keywords",
+        ),
+        ("POST", "/api/v1/playground/runs", {"x_username": "alice", "confirm_cost": 0}, "confirm_cost"),
+    ],
+)
+async def test_input_the_schema_forbids_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    headers = await auth_headers(session, await make_user(session))
+    response = await client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert field in [error["loc"][-1] for error in response.json()["detail"]]
+
+
+async def test_the_schema_states_the_lengths_and_patterns_the_server_checks(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await _schema(client))["components"]["schemas"]
+    assert schemas["RegisterIn"]["properties"]["password"]["minLength"] == 10
+    assert schemas["TargetCreate"]["properties"]["name"]["maxLength"] == 100
+    job = schemas["JobCreate"]["properties"]
+    assert job["accounts"]["anyOf"][0]["minItems"] == 1 and job["topics"]["maxItems"] == 20
+    frequency = job["frequency"]["anyOf"]
+    assert frequency[0] == {"type": "integer", "minimum": 15, "maximum": 43200}
+    assert frequency[1]["type"] == "string"  # "1h" is as valid as 60

@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic.config import JsonDict
 
 from xtrack.sources.base import Post
-from xtrack.text import check_single_line
+from xtrack.text import SINGLE_LINE_PATTERN, check_single_line
 
 MAX_KEYWORDS = 20
 MAX_KEYWORD_LENGTH = 50
+# What ``clean_keywords`` accepts, for the schema (counted as sent; spaces inside are collapsed first).
+_KEYWORDS_SCHEMA: JsonDict = {
+    "type": ["array", "null"],  # null: none
+    "maxItems": MAX_KEYWORDS,
+    "items": {"type": "string", "maxLength": MAX_KEYWORD_LENGTH, "pattern": SINGLE_LINE_PATTERN},
+}
 # The metric names the sources use for likes (``summarize.extractive.ENGAGEMENT_WEIGHTS``).
 LIKE_METRICS = ("likes", "like_count", "favorite_count")
+
+
+def _whole_number(value: object) -> object:
+    """A JSON integer written with a fraction of zero (1200.0) is that integer; booleans and numeric
+    strings stay refused (StrictInt)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class PostFilters(BaseModel):
@@ -28,12 +41,18 @@ class PostFilters(BaseModel):
     exclude_reposts: StrictBool = False
     exclude_quotes: StrictBool = False
     include_keywords: list[str] = Field(
-        default_factory=list, description="Keep only posts with one of these words (whole word, any case)"
+        default_factory=list,
+        description="Keep only posts with one of these words (whole word, any case)",
+        json_schema_extra=_KEYWORDS_SCHEMA,
     )
     exclude_keywords: list[str] = Field(
-        default_factory=list, description="Drop posts with any of these words (whole word, any case)"
+        default_factory=list,
+        description="Drop posts with any of these words (whole word, any case)",
+        json_schema_extra=_KEYWORDS_SCHEMA,
     )
-    min_likes: int = Field(default=0, ge=0, le=10_000_000, description="Likes read when the post was fetched")
+    min_likes: Annotated[StrictInt, BeforeValidator(_whole_number)] = Field(
+        default=0, ge=0, le=10_000_000, description="Likes read when the post was fetched"
+    )
 
     @field_validator("include_keywords", "exclude_keywords", mode="before")
     @classmethod
@@ -51,6 +70,8 @@ def clean_keywords(value: object) -> list[str]:
         return []
     if not isinstance(value, list | tuple):
         raise ValueError("must be a list of strings")
+    if len(value) > MAX_KEYWORDS:  # counted as sent, as the schema's maxItems counts them
+        raise ValueError(f"at most {MAX_KEYWORDS} keywords")
     words: list[str] = []
     for item in value:
         if not isinstance(item, str):

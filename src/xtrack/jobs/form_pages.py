@@ -62,7 +62,9 @@ def _filters(form: dict[str, str]) -> dict[str, object]:
     values: dict[str, object] = {name: bool(form.get(name)) for name in FILTER_CHECKBOXES}
     values["include_keywords"] = split_list(form.get("include_keywords", ""))
     values["exclude_keywords"] = split_list(form.get("exclude_keywords", ""))
-    values["min_likes"] = form.get("min_likes", "").strip() or 0
+    likes = form.get("min_likes", "").strip()
+    # The API takes a JSON integer only; the form's digits are one (anything else is refused as sent).
+    values["min_likes"] = int(likes) if likes.isascii() and likes.isdigit() else (likes or 0)
     return values
 
 

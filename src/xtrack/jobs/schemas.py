@@ -5,18 +5,46 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.config import JsonDict
 
 from xtrack.jobs.filters import PostFilters
-from xtrack.jobs.schedule import DAY_NAMES, PRESETS, format_frequency, parse_daily_at, parse_frequency
-from xtrack.sources.handles import parse_handle
-from xtrack.text import check_single_line
+from xtrack.jobs.schedule import (
+    DAY_NAMES,
+    MAX_FREQUENCY_MINUTES,
+    MIN_FREQUENCY_MINUTES,
+    PRESETS,
+    format_frequency,
+    parse_daily_at,
+    parse_frequency,
+)
+from xtrack.sources.handles import ACCOUNT_PATTERN, parse_handle
+from xtrack.text import SINGLE_LINE_PATTERN, check_single_line
 
 MAX_ACCOUNTS = 50
 MAX_TOPICS = 20
 MAX_TOPIC_LENGTH = 50
+# What ``clean_days`` accepts in a list: a day's first three letters, any case, then anything.
+_DAY_PATTERN = r"^\s*(?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in day) for day in DAY_NAMES) + ")"
+_DAY_SETS = ("weekdays", "weekends", "daily")
+# What ``parse_frequency`` accepts as a string: minutes from 15 to 43,200 (an "m" after them allowed)
+# or a preset, any case, spaces around.
+_MINUTES = r"0*(?:1[5-9]|[2-9][0-9]|[1-9][0-9]{2,3}|[1-3][0-9]{4}|4[0-2][0-9]{3}|43[01][0-9]{2}|43200)[Mm]?"
+_PRESET = "|".join("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in p) for p in PRESETS)
+_SPACES = r"[^\S\x00-\x1f\x7f]*"  # whitespace that is no control character (those are refused)
+FREQUENCY_PATTERN = rf"^{_SPACES}(?:{_MINUTES}|{_PRESET}){_SPACES}$"
+DAILY_AT_PATTERN = rf"^{_SPACES}(?:[01]?[0-9]|2[0-3]):[0-5][0-9]{_SPACES}$"  # ``parse_daily_at``
+LANGUAGE_PATTERN = r"^\s*[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*\s*$"  # ``clean_language``
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*")
 
 
@@ -39,6 +67,8 @@ def clean_accounts(value: object) -> list[str]:
     """1 to 50 X handles, order kept, repeats (any case) folded into the first."""
     if not isinstance(value, list | tuple):
         raise ValueError("must be a list of accounts")
+    if len(value) > MAX_ACCOUNTS:  # counted as sent, as the schema's maxItems counts them
+        raise ValueError(f"at most {MAX_ACCOUNTS} accounts")
     accounts: list[str] = []
     seen: set[str] = set()
     for index, item in enumerate(value):
@@ -86,7 +116,7 @@ def clean_daily_at(value: object) -> str:
 
 def clean_days(value: object) -> list[str]:
     """A subset of mon..sun, in week order; \"weekdays\" and \"weekends\" are accepted too."""
-    if isinstance(value, str) and value.strip().lower() in ("weekdays", "weekends", "daily"):
+    if isinstance(value, str) and value.strip().lower() in _DAY_SETS:
         return {"weekdays": list(DAY_NAMES[:5]), "weekends": list(DAY_NAMES[5:]), "daily": list(DAY_NAMES)}[
             value.strip().lower()
         ]
@@ -119,6 +149,8 @@ def clean_topics(value: object) -> list[str]:
         return []
     if not isinstance(value, list | tuple):  # a bare string too: the schema says an array
         raise ValueError("must be a list of strings")
+    if len(value) > MAX_TOPICS:  # counted as sent, as the schema's maxItems counts them
+        raise ValueError(f"at most {MAX_TOPICS} topics")
     topics: list[str] = []
     seen: set[str] = set()
     for item in value:
@@ -139,6 +171,8 @@ def clean_topics(value: object) -> list[str]:
 
 
 def clean_frequency(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 360.0 is the integer 360 in JSON (and in the schema)
     if not isinstance(value, int | str) or isinstance(value, bool):
         raise ValueError(f"must be minutes (>= 15) or one of the presets {', '.join(PRESETS)}")
     return parse_frequency(check_single_line(value) if isinstance(value, str) else value)
@@ -149,7 +183,7 @@ def clean_language(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a language code such as 'en'")
     code = value.strip().lower().replace("_", "-")
-    if len(code) > 35 or not _LANGUAGE.fullmatch(code):
+    if len(value) > 35 or not _LANGUAGE.fullmatch(code):  # the length as sent, as the schema counts it
         raise ValueError("must be a language code such as 'en', 'de' or 'pt-br'")
     return code
 
@@ -160,43 +194,117 @@ Username = Annotated[
     Field(
         description="An account: X username (with or without @), Bluesky handle or @user@server on Mastodon",
         examples=["alice", "alice.bsky.social", "@bob@mastodon.social"],
+        json_schema_extra={"pattern": ACCOUNT_PATTERN},
     ),
 ]
 Topics = Annotated[
     list[str],
     BeforeValidator(clean_topics),
-    Field(description=f"Up to {MAX_TOPICS} topics of up to {MAX_TOPIC_LENGTH} characters"),
+    Field(
+        description=f"Up to {MAX_TOPICS} topics of up to {MAX_TOPIC_LENGTH} characters",
+        # Spaces inside a topic are collapsed before its length is counted: the schema counts as sent.
+        json_schema_extra={
+            "type": ["array", "null"],  # null: no topics
+            "maxItems": MAX_TOPICS,
+            "items": {"type": "string", "maxLength": MAX_TOPIC_LENGTH, "pattern": SINGLE_LINE_PATTERN},
+        },
+    ),
 ]
 Frequency = Annotated[
     int,
     BeforeValidator(clean_frequency),
-    Field(
-        description="Minutes between runs (>= 15) or a preset: " + ", ".join(PRESETS),
-        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 15}, {"enum": list(PRESETS)}]},
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": MIN_FREQUENCY_MINUTES, "maximum": MAX_FREQUENCY_MINUTES},
+                {"type": "string", "pattern": FREQUENCY_PATTERN},
+            ],
+            "description": f"Minutes between runs ({MIN_FREQUENCY_MINUTES} to {MAX_FREQUENCY_MINUTES}) "
+            "or a preset: " + ", ".join(PRESETS),
+        }
     ),
 ]
-Language = Annotated[str, BeforeValidator(clean_language), Field(description="Summary language code")]
+Language = Annotated[
+    str,
+    BeforeValidator(clean_language),
+    Field(
+        description="Summary language code",
+        json_schema_extra={"pattern": LANGUAGE_PATTERN, "maxLength": 35},
+    ),
+]
 Accounts = Annotated[
     list[str],
     BeforeValidator(clean_accounts),
     Field(
         description=f"1 to {MAX_ACCOUNTS} accounts (X, Bluesky or Mastodon), in order; repeats are folded",
         examples=[["alice", "alice.bsky.social", "@bob@mastodon.social"]],
+        json_schema_extra={
+            "minItems": 1,
+            "maxItems": MAX_ACCOUNTS,
+            "items": {"type": "string", "pattern": ACCOUNT_PATTERN},
+        },
     ),
 ]
 DailyAt = Annotated[
     str,
     BeforeValidator(clean_daily_at),
-    Field(description="Run at this local time, HH:MM", examples=["08:00"]),
+    Field(
+        description="Run at this local time, HH:MM",
+        examples=["08:00"],
+        json_schema_extra={"pattern": DAILY_AT_PATTERN},
+    ),
 ]
 Days = Annotated[
     list[str],
     BeforeValidator(clean_days),
-    Field(description="Days the daily run happens (default every day): " + ", ".join(DAY_NAMES)),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": _DAY_PATTERN}},
+                {"type": "string", "enum": list(_DAY_SETS)},
+            ],
+            "description": "Days the daily run happens (default every day): "
+            + ", ".join(DAY_NAMES)
+            + ", or one of "
+            + ", ".join(_DAY_SETS),
+        }
+    ),
 ]
 TimeZone = Annotated[
-    str, BeforeValidator(clean_timezone), Field(description="IANA time zone (default: yours)")
+    str,
+    BeforeValidator(clean_timezone),
+    Field(
+        description="IANA time zone (default: yours)",
+        json_schema_extra={"enum": sorted(available_timezones()), "maxLength": 64},
+    ),
 ]
+
+
+def accounts_or_username(schema: JsonDict) -> None:
+    """The schema of a body with ``x_username`` and ``accounts``: either one names the first account
+    (``accounts_first``), so ``x_username`` is required (a string) only without ``accounts``."""
+    required = [name for name in schema.pop("required", []) if name != "x_username"]  # type: ignore[union-attr]
+    if required:
+        schema["required"] = required
+    properties = schema.get("properties", {})
+    if isinstance(properties, dict) and isinstance(properties.get("x_username"), dict):
+        properties["x_username"] = {"anyOf": [properties["x_username"], {"type": "null"}]}
+    schema["anyOf"] = [
+        {"required": ["x_username"], "properties": {"x_username": {"type": "string"}}},
+        {"required": ["accounts"], "properties": {"accounts": {"type": "array"}}},
+    ]
+
+
+def _daily_schedule(schema: JsonDict) -> None:
+    """``days`` and ``timezone`` only with ``daily_at`` (the service's rule, in the schema)."""
+    accounts_or_username(schema)
+    schema["allOf"] = [
+        {
+            "if": {"required": [name], "properties": {name: {"not": {"type": "null"}}}},
+            "then": {"required": ["daily_at"], "properties": {"daily_at": {"type": "string"}}},
+        }
+        for name in ("days", "timezone")
+    ]
 
 
 def accounts_first(data: Any) -> Any:
@@ -204,6 +312,11 @@ def accounts_first(data: Any) -> Any:
     only ``x_username``)."""
     if not isinstance(data, dict) or data.get("accounts") is None:
         return data
+    if data.get("x_username") is not None:
+        try:
+            clean_username(data["x_username"])
+        except ValueError:
+            return data  # a bad x_username is refused as such, whatever the accounts say
     accounts = data["accounts"]
     try:
         return {**data, "x_username": clean_accounts(accounts)[0]}
@@ -213,7 +326,7 @@ def accounts_first(data: Any) -> Any:
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_daily_schedule)
 
     x_username: Username
     accounts: Accounts | None = None

@@ -26,7 +26,13 @@ def clean_name(value: str) -> str:
     return name
 
 
-Name = Annotated[Text, AfterValidator(clean_name)]
+# What ``clean_name`` accepts, for the schema: something besides spaces, no control character.
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+Name = Annotated[
+    Text,
+    AfterValidator(clean_name),
+    Field(json_schema_extra={"pattern": _NAME_PATTERN, "maxLength": MAX_NAME}),
+]
 AppriseUrl = Annotated[Text, AfterValidator(check_apprise_url)]
 
 

@@ -6,9 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from xtrack.jobs.schemas import Accounts, Frequency, Language, Topics, Username, accounts_first
+from xtrack.jobs.schemas import (
+    Accounts,
+    Frequency,
+    Language,
+    Topics,
+    Username,
+    accounts_first,
+    accounts_or_username,
+)
 
 if TYPE_CHECKING:
     from xtrack.playground.history import HistoryPage, PlaygroundRun, PlaygroundSummary
@@ -22,14 +30,14 @@ HoursBack = Annotated[
 
 
 class PlaygroundRunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=accounts_or_username)
 
     x_username: Username
     accounts: Accounts | None = Field(default=None, description="A briefing to try: 1 to 50 accounts")
     topics: Topics = Field(default_factory=list)
     hours_back: HoursBack = 24
     language: Language = "en"
-    confirm_cost: bool = Field(
+    confirm_cost: StrictBool = Field(
         default=False,
         description="Run even though the estimate exceeds XTRACK_CONFIRM_ABOVE_USD (409 shows it)",
     )

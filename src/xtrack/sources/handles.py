@@ -44,6 +44,24 @@ _X_HOSTS = frozenset(
 )
 _BSKY_HOSTS = frozenset({"bsky.app", "www.bsky.app", "staging.bsky.app"})
 
+# The three forms for an API schema (JSON Schema ``pattern``), any case, spaces around allowed (not
+# control characters: those are refused). A profile URL is any text with a slash: the schema cannot
+# say which hosts are the networks', so the server may still refuse one, as it refuses a host name
+# over 253 characters.
+_SPACES = r"[^\S\x00-\x1f\x7f]*"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"(?:{_NAME}\.)+[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+_VISIBLE = r"[^\s\x00-\x1f\x7f]"
+ACCOUNT_PATTERN = (
+    rf"^{_SPACES}(?:"
+    r"@?[A-Za-z0-9_]{1,15}"  # X
+    rf"|@?[A-Za-z0-9_](?:[A-Za-z0-9_.-]{{0,62}}[A-Za-z0-9_])?@{_HOST}"  # Mastodon
+    rf"|@?{_HOST}"  # Bluesky handle
+    r"|@?[Dd][Ii][Dd]:(?:[Pp][Ll][Cc]:[A-Za-z2-7]{24}|[Ww][Ee][Bb]:[A-Za-z0-9.:%-]{1,253})"  # Bluesky DID
+    rf"|{_VISIBLE}*/{_VISIBLE}*"  # a profile URL
+    rf"){_SPACES}$"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Handle:

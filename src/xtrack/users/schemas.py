@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from xtrack.text import Text
 from xtrack.users.models import BudgetAction, Theme
-from xtrack.users.service import timezone_names
+from xtrack.users.service import MIN_PASSWORD_LENGTH, timezone_names
 
 # The schema lists the zones the server accepts (an empty or unknown name is a 422).
 TimeZone = Annotated[
@@ -33,9 +34,17 @@ class UserRead(BaseModel):
     last_login_at: datetime | None
 
 
+# The service words a short password's refusal; the schema says the same length to clients.
+_PASSWORD_SCHEMA: JsonDict = {"minLength": MIN_PASSWORD_LENGTH}
+
+
 class RegisterIn(BaseModel):
     email: Text = Field(max_length=320, examples=["ada@example.com"])
-    password: Text = Field(max_length=1024, description="At least 10 characters, not the email.")
+    password: Text = Field(
+        max_length=1024,
+        description="At least 10 characters, not the email.",
+        json_schema_extra=_PASSWORD_SCHEMA,
+    )
     timezone: TimeZone | None = Field(default=None, examples=["Europe/Paris"])
 
 
@@ -49,7 +58,7 @@ class EmailIn(BaseModel):
 
 class PasswordResetConfirm(BaseModel):
     token: Text = Field(max_length=200)
-    password: Text = Field(max_length=1024)
+    password: Text = Field(max_length=1024, json_schema_extra=_PASSWORD_SCHEMA)
 
 
 class ApiTokenCreate(BaseModel):
@@ -75,14 +84,31 @@ class ApiTokenRead(BaseModel):
     last_used_at: datetime | None
 
 
-def _empty_is_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
+def _budget(value: Any) -> Any:
+    """null or a blank string: no limit; otherwise a JSON number (not a boolean, not a numeric string)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number of US dollars, or null for no limit")
+    return value
 
 
 class UserUpdate(BaseModel):
     timezone: TimeZone | None = None
     theme: Theme | None = None
-    monthly_budget_usd: Annotated[float | None, BeforeValidator(_empty_is_none)] = Field(
+    monthly_budget_usd: Annotated[
+        float | None,
+        BeforeValidator(_budget),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "maximum": 1_000_000},
+                    {"type": "string", "pattern": r"^\s*$"},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(
         default=None,
         ge=0,
         le=1_000_000,
@@ -96,7 +122,7 @@ class UserUpdate(BaseModel):
 
 class PasswordChange(BaseModel):
     current_password: Text = Field(max_length=1024)
-    new_password: Text = Field(max_length=1024)
+    new_password: Text = Field(max_length=1024, json_schema_extra=_PASSWORD_SCHEMA)
 
 
 class MessageOut(BaseModel):
