@@ -134,6 +134,18 @@ async def account_usage(request: Request, user: CurrentUser, session: SessionDep
     return await _usage_page(request, session, user)
 
 
+def _form_amount(text: str) -> float | str | None:
+    """The form's amount as the API takes it (a JSON number, or null for no limit): "$12.50" is
+    12.5; text that is no number stays text, so the validation names the field."""
+    cleaned = text.strip().removeprefix("$").strip()
+    if not cleaned:
+        return None
+    try:
+        return float(cleaned)
+    except ValueError:
+        return cleaned
+
+
 @router.post("/account/usage/budget", response_class=HTMLResponse)
 async def account_budget(
     request: Request,
@@ -148,7 +160,7 @@ async def account_budget(
     try:
         data = UserUpdate.model_validate(
             {
-                "monthly_budget_usd": monthly_budget_usd.strip().removeprefix("$"),
+                "monthly_budget_usd": _form_amount(monthly_budget_usd),
                 "budget_action": budget_action,
             }
         )
