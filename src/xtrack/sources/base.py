@@ -62,6 +62,19 @@ class FetchResult:
     rate_limit_reset_at: datetime | None = None
 
 
+def in_window(
+    post: Post, *, floor: int | None, start_time: datetime | None, end_time: datetime | None
+) -> bool:
+    """Whether a post read from a timeline belongs to the fetch asked for: newer than the cursor
+    (``floor``, a sort key) and inside [start_time, end_time]. Sources check it themselves even
+    where the upstream applied the bounds, since a page may hold more than was asked for."""
+    if floor is not None and post.sort_key <= floor:
+        return False
+    if start_time is not None and post.created_at < start_time:
+        return False
+    return end_time is None or post.created_at <= end_time
+
+
 class SourceError(Exception):
     """Base of every source failure. ``kind`` is the execution's error_kind."""
 

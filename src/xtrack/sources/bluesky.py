@@ -24,6 +24,7 @@ from xtrack.sources.base import (
     Post,
     RequestRejected,
     SourceError,
+    in_window,
 )
 from xtrack.sources.bluesky_posts import join_threads, parse_item
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
@@ -166,9 +167,7 @@ class BlueskySource:
         kept = {
             post.external_id: post
             for post in read
-            if (floor is None or post.sort_key > floor)
-            and (start_time is None or post.created_at >= start_time)
-            and (end_time is None or post.created_at <= end_time)
+            if in_window(post, floor=floor, start_time=start_time, end_time=end_time)
         }
         posts = join_threads(
             sorted(kept.values(), key=lambda p: p.sort_key), author_did=account.external_id or None

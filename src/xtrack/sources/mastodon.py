@@ -26,6 +26,7 @@ from xtrack.sources.base import (
     MalformedResponse,
     Post,
     RequestRejected,
+    in_window,
 )
 from xtrack.sources.guarded import guarded_transport
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
@@ -172,9 +173,7 @@ class MastodonSource:
         kept = {
             post.external_id: post
             for post in read
-            if (floor is None or post.sort_key > floor)
-            and (start_time is None or post.created_at >= start_time)
-            and (end_time is None or post.created_at <= end_time)
+            if in_window(post, floor=floor, start_time=start_time, end_time=end_time)
         }
         return FetchResult(
             posts=sorted(kept.values(), key=lambda p: p.sort_key),

@@ -17,6 +17,7 @@ from xtrack.sources.base import (
     Post,
     RequestRejected,
     SourceError,
+    in_window,
 )
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
 from xtrack.sources.x_posts import page_posts
@@ -187,6 +188,8 @@ class XSource:
     ) -> FetchResult:
         params, ceiling = self._timeline_params(since_id=since_id, start_time=start_time, end_time=end_time)
         floor = int(since_id) if since_id is not None else None
+        # X's start_time is whole seconds: a post in the window's first second counts.
+        second_floor = start_time.replace(microsecond=0) if start_time is not None else None
         posts: dict[str, Post] = {}
         read = requests = billed = 0
         gap = False
@@ -210,7 +213,7 @@ class XSource:
             # A page with ``data`` may also carry ``errors`` (a referenced post deleted or
             # withheld): those posts are read from what X gave, the page is not an error.
             for post in page_posts(body, data, username=account.username):
-                if _in_window(post, floor=floor, start_time=start_time, ceiling=ceiling):
+                if in_window(post, floor=floor, start_time=second_floor, end_time=ceiling):
                     posts[post.external_id] = post
             meta = body.get("meta") or {}
             token = meta.get("next_token") if isinstance(meta, Mapping) else None
@@ -239,14 +242,3 @@ class XSource:
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
-
-
-def _in_window(
-    post: Post, *, floor: int | None, start_time: datetime | None, ceiling: datetime | None
-) -> bool:
-    """X applies the window's bounds already; re-checking keeps the contract if it ever does not."""
-    if floor is not None and post.sort_key <= floor:
-        return False
-    if start_time is not None and post.created_at < start_time.replace(microsecond=0):
-        return False
-    return ceiling is None or post.created_at <= ceiling
