@@ -13,6 +13,7 @@ from xtrack.sources.demo import DemoSource, named_topic, profile
 from xtrack.sources.ids import snowflake_time
 from xtrack.summarize.base import SummaryRequest
 from xtrack.summarize.extractive import summarize_extractive
+from xtrack.summarize.post_text import render_post
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
@@ -41,6 +42,18 @@ async def test_same_now_same_posts_and_realistic_content() -> None:
     )
     assert all(p.metrics["views"] >= p.metrics["likes"] for p in posts)
     assert all(p.url == f"https://x.com/techwatcher/status/{p.external_id}" for p in posts)
+
+
+@pytest.mark.parametrize("name", ["techwatcher", "silicon-notes.bsky.social", "gpu_digest@mastodon.social"])
+async def test_a_demo_repost_names_its_original_author_as_the_real_sources_do(name: str) -> None:
+    """X's API, Bluesky and Mastodon give a repost's author apart from its whole text: the first
+    summary a newcomer reads says whose words they are, never "reposted @unknown: RT @…"."""
+    account = await clock_at(NOW).resolve(name)
+    posts = (await clock_at(NOW).fetch(account, since_id=None, start_time=NOW - timedelta(hours=24))).posts
+    reposts = [p for p in posts if p.is_repost]
+    assert reposts
+    assert all(p.original_author and not p.text.startswith("RT @") for p in reposts)
+    assert all("@unknown" not in render_post(p) for p in reposts)
 
 
 async def test_ids_are_snowflakes_of_the_post_time_and_increase() -> None:

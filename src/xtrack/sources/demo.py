@@ -310,11 +310,9 @@ def make_post(account: Profile, k: int) -> Post:
         text = rng.choice(_REPLY).format(**fill)
     elif kind < 0.20:
         is_repost = True
-        if network is Network.X:
-            text = f"RT @{fill['other']}: " + rng.choice(_ORIGINAL).format(**fill)
-        else:  # Bluesky and Mastodon name a repost's original author apart from its text
-            original_author = _other_account(network, str(fill["other"]))
-            text = rng.choice(_ORIGINAL).format(**fill)
+        # As the real sources give it: the original's whole text, its author named apart.
+        original_author = _other_account(network, str(fill["other"]))
+        text = rng.choice(_ORIGINAL).format(**fill)
     elif kind < 0.27:
         is_quote = True
         quoted = snowflake(created_at - timedelta(minutes=rng.randint(5, 600)), rng.randrange(1 << 22))
