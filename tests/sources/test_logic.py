@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xtrack.sources.http import parse_rate_limit
-from xtrack.sources.ids import snowflake, snowflake_time, status_id_from_url
+from xtrack.sources.ids import (
+    FEED_CLOCK_SKEW,
+    snowflake,
+    snowflake_time,
+    status_id_from_url,
+    stop_reading_before,
+)
 
 
 @given(ms=st.integers(0, 2**41 - 1), low=st.integers(0, 2**22 - 1))
@@ -39,3 +45,16 @@ def test_rate_limit_headers() -> None:
     ietf = parse_rate_limit({"ratelimit-remaining": "7", "ratelimit-reset": "30"}, now=now)
     assert ietf.remaining == 7 and ietf.reset_at == now + timedelta(seconds=30)
     assert parse_rate_limit({}, now=now).remaining is None
+
+
+def test_a_newest_first_feed_is_read_past_the_later_of_cursor_and_window_by_the_clock_skew() -> None:
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    cursor_time = start + timedelta(hours=2)
+    cursor = snowflake(cursor_time)
+    assert stop_reading_before(None, None) is None
+    assert stop_reading_before(None, start) == start - FEED_CLOCK_SKEW
+    assert stop_reading_before(cursor, start) == cursor_time - FEED_CLOCK_SKEW
+    assert (
+        stop_reading_before(cursor, cursor_time + timedelta(hours=1))
+        == cursor_time + timedelta(hours=1) - FEED_CLOCK_SKEW
+    )

@@ -2,16 +2,16 @@
 ``app.bsky.feed.getAuthorFeed`` from the newest item back to the cursor, page by page.
 
 The feed is ordered by each item's time (a post's, or a repost's), newest first, and its own
-``cursor`` pages back. Reading stops once an item is older than the cursor's time by more than
-``CLOCK_SKEW`` (or than ``start_time``): a post's record key (a TID, the key XTrack orders by: see
-``bluesky_posts``) and the time the AppView sorts it by come from different clocks, so the margin
-keeps a post the feed placed a little out of order from being missed. Items at or below the cursor
-are read but not returned."""
+``cursor`` pages back. Reading stops once an item is older than the cursor's time (or than
+``start_time``) by more than ``sources.ids.FEED_CLOCK_SKEW``: a post's record key (a TID, the key
+XTrack orders by: see ``bluesky_posts``) and the time the AppView sorts it by come from different
+clocks, so the margin keeps a post the feed placed a little out of order from being missed. Items
+at or below the cursor are read but not returned."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from xtrack.db import utcnow
@@ -28,12 +28,11 @@ from xtrack.sources.base import (
 )
 from xtrack.sources.bluesky_posts import join_threads, parse_item
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
-from xtrack.sources.ids import snowflake_time
+from xtrack.sources.ids import stop_reading_before
 
 DEFAULT_API_URL = "https://public.api.bsky.app"
 PAGE_SIZE = 100  # the lexicon's maximum ``limit``
 MAX_PAGES = 100
-CLOCK_SKEW = timedelta(minutes=10)
 # The AppView limits every call of a client in one budget (per IP), so profiles and feeds share the
 # primary bucket, the one every process reads from ``source_limits``.
 LOOKUP_BUCKET = "primary"
@@ -134,7 +133,7 @@ class BlueskySource:
         end_time: datetime | None = None,
     ) -> FetchResult:
         floor = int(since_id) if since_id is not None else None
-        stop_before = _stop_time(floor, start_time)
+        stop_before = stop_reading_before(floor, start_time)
         actor = account.external_id or account.username
         params: dict[str, str | int] = {
             "actor": actor,
@@ -183,15 +182,6 @@ class BlueskySource:
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
-
-
-def _stop_time(floor: int | None, start_time: datetime | None) -> datetime | None:
-    """Items older than this end the reading: the cursor's time (less the skew) or ``start_time``
-    (less the skew), whichever is later."""
-    bounds = [moment - CLOCK_SKEW for moment in (start_time,) if moment is not None]
-    if floor is not None:
-        bounds.append(snowflake_time(floor) - CLOCK_SKEW)
-    return max(bounds) if bounds else None
 
 
 def _page(reply: Reply) -> tuple[list[Any], str | None]:

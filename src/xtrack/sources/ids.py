@@ -32,6 +32,21 @@ def snowflake_time(post_id: int | str) -> datetime:
     return X_EPOCH + (int(post_id) >> LOW_BITS) * _MS
 
 
+# Bluesky and Mastodon list an account's feed newest first by the time the server indexed each
+# item, while XTrack orders posts by an id made from the time the author's client wrote: the two
+# clocks may disagree, so reading goes this far past the cursor or the window's start.
+FEED_CLOCK_SKEW = timedelta(minutes=10)
+
+
+def stop_reading_before(floor: int | None, start_time: datetime | None) -> datetime | None:
+    """Items older than this end the reading of a newest-first feed: the cursor's time or
+    ``start_time``, whichever is later, less ``FEED_CLOCK_SKEW``; None reads to the end."""
+    bounds = [start_time] if start_time is not None else []
+    if floor is not None:
+        bounds.append(snowflake_time(floor))
+    return max(bounds) - FEED_CLOCK_SKEW if bounds else None
+
+
 def status_id_from_url(url: str) -> str | None:
     """The numeric id in an X/Nitter status URL (``.../status/123``), if any."""
     match = _STATUS_URL.search(url)

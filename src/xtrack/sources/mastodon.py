@@ -12,7 +12,7 @@ server that answered the lookup, so changing XTRACK_MASTODON_BASE_URL means foll
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -30,12 +30,11 @@ from xtrack.sources.base import (
 )
 from xtrack.sources.guarded import guarded_transport
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
-from xtrack.sources.ids import snowflake_time
+from xtrack.sources.ids import stop_reading_before
 from xtrack.sources.mastodon_posts import parse_status, status_id
 
 PAGE_SIZE = 40  # the API's maximum ``limit``
 MAX_PAGES = 50
-CLOCK_SKEW = timedelta(minutes=10)
 
 
 def https_server(host: str) -> str:
@@ -140,7 +139,7 @@ class MastodonSource:
         native_since = status_id(floor) if floor is not None else None
         if native_since is not None:
             params["since_id"] = native_since
-        stop_before = _stop_time(floor, start_time)
+        stop_before = stop_reading_before(floor, start_time)
         url = f"{server}/api/v1/accounts/{quote(account.external_id, safe='')}/statuses"
         read: list[Post] = []
         requests = pages = 0
@@ -184,13 +183,6 @@ class MastodonSource:
             rate_limit_remaining=limit.remaining,
             rate_limit_reset_at=limit.reset_at,
         )
-
-
-def _stop_time(floor: int | None, start_time: datetime | None) -> datetime | None:
-    bounds = [start_time - CLOCK_SKEW] if start_time is not None else []
-    if floor is not None:
-        bounds.append(snowflake_time(floor) - CLOCK_SKEW)
-    return max(bounds) if bounds else None
 
 
 def _next_max_id(reply: Reply, statuses: list[Any]) -> str | None:
