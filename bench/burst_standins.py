@@ -320,6 +320,7 @@ def profiled_xtrack(out: str, argv: list[str]) -> None:
             stats.sort_stats("tottime").print_stats(50)
             with open(out, "w") as handle:
                 handle.write(text.getvalue())
+            profile.dump_stats(out + ".pstats")  # for pstats / snakeviz: callers, grouping by package
 
         atexit.register(dump)
         signal.signal(signal.SIGUSR1, lambda *_: profile.enable())

@@ -121,7 +121,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's limiter, created on first use from the app's settings."""
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "rate_limiter", None)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import auth_headers, make_job, make_user
@@ -327,3 +327,52 @@ async def test_a_playground_run_past_80_percent_sends_the_warning_only(
     )
 
     assert await budget_deliveries(session, owner) == ["budget_warning"]
+
+
+async def test_a_run_whose_owner_has_no_budget_reads_the_owner_only_in_its_claim(
+    db: Database,
+    session: AsyncSession,
+    clock: Clock,
+    fake_x: tuple[FakeX, str],
+    x_source: XSource,
+    settings: Settings,
+    summarizers: Summarizers,
+) -> None:
+    settings = run_settings(settings)
+    fake_x[0].add_posts(fake_x[0].add_user("alice"), 3, start=T0 - timedelta(minutes=30))
+    owner = await make_user(session)  # no budget: no spend to sum, no notice that could be due
+    tried = await playground_service.create_execution(
+        session,
+        user_id=owner.id,
+        x_username="alice",
+        topics=[],
+        hours_back=24,
+        language="en",
+        now=clock(),
+        executor=None,
+    )
+    await session.commit()
+    user_reads: list[str] = []
+
+    def watch(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if " users" in statement:
+            user_reads.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", watch)
+    try:
+        await run_execution(
+            tried.id,
+            now=clock,
+            database=db,
+            settings=settings,
+            source=x_source,
+            summarizer=summarizers,
+            heartbeats=Heartbeats(auto_start=False),
+            hooks=RunNotifications(settings),
+        )
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", watch)
+    run = await session.get(JobExecution, tried.id, populate_existing=True)
+    assert run is not None and run.status == ExecutionStatus.COMPLETED.value, run and run.error_message
+    assert len(user_reads) == 1 and "JOIN users" in user_reads[0]  # the claim's read, nothing after it
+    assert await budget_deliveries(session, owner) == []

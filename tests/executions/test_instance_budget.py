@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import make_job, make_user
@@ -13,9 +14,11 @@ from tests.web.pages_helpers import add_run
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
 from xtrack.executions import budget as budgets
+from xtrack.executions import claims
 from xtrack.executions.claims import Claim
-from xtrack.executions.inputs import RunInputs
 from xtrack.jobs.models import Job
+from xtrack.playground.service import create_execution
+from xtrack.users.models import User
 
 T0 = budgets.month_bounds(utcnow(), "UTC")[0] + timedelta(days=1, hours=12)
 
@@ -38,6 +41,24 @@ async def spend(session: AsyncSession, job: Job, cost: float) -> None:
     await session.commit()
 
 
+async def claimed_run(db: Database, session: AsyncSession, owner: User) -> Claim:
+    """A playground run of ``owner``, queued through the service and claimed as the runner does."""
+    run = await create_execution(
+        session,
+        user_id=owner.id,
+        x_username="alice",
+        topics=[],
+        hours_back=24,
+        language="en",
+        now=T0,
+        executor=None,
+    )
+    await session.commit()
+    claim = await claims.claim(db, run.id, now=T0)
+    assert claim is not None
+    return claim
+
+
 async def test_the_runner_reads_the_instance_month_at_most_once_a_minute(
     db: Database, session: AsyncSession, settings: Settings
 ) -> None:
@@ -45,8 +66,7 @@ async def test_the_runner_reads_the_instance_month_at_most_once_a_minute(
     owner = await make_user(session)  # no budget of their own: only the ceiling applies
     someone = await make_job(session, owner=await make_user(session))
     await spend(session, someone, 0.5)
-    inputs = RunInputs("alice", [], "en", None, None, None, T0)
-    claim = Claim(0, 1, None, owner.id, "SCHEDULED", T0, inputs)
+    claim = await claimed_run(db, session, owner)
 
     first = await budgets.for_run(db, claim, settings=ceiling, now=T0)
     assert first is not None and first.instance_spent_usd == 0.5 and not first.reached
@@ -67,7 +87,41 @@ async def test_without_a_ceiling_the_instance_month_is_not_read(
 ) -> None:
     owner = await make_user(session)
     await spend(session, await make_job(session, owner=await make_user(session)), 5.0)
-    claim = Claim(0, 1, None, owner.id, "SCHEDULED", T0, RunInputs("alice", [], "en", None, None, None, T0))
+    claim = await claimed_run(db, session, owner)
     budget = await budgets.for_run(db, claim, settings=settings, now=T0)
     assert budget is not None and budget.instance_spent_usd == 0 and not budget.reached
     assert db not in budgets._INSTANCE_SPEND  # nothing summed, nothing cached
+
+
+async def test_a_claim_carries_what_its_owners_budget_needs(db: Database, session: AsyncSession) -> None:
+    owner = await make_user(session)
+    owner.timezone, owner.monthly_budget_usd, owner.budget_action = "Asia/Tokyo", 7.5, "offline"
+    await session.commit()
+    claim = await claimed_run(db, session, owner)
+    assert claim.owner == claims.Owner(owner.id, "Asia/Tokyo", 7.5, "offline")
+
+
+async def test_a_run_whose_owner_has_no_budget_starts_without_a_read(
+    db: Database, session: AsyncSession, settings: Settings
+) -> None:
+    owner = await make_user(session)
+    await spend(session, await make_job(session, owner=owner), 2.0)
+    claim = await claimed_run(db, session, owner)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        budget = await budgets.for_run(db, claim, settings=settings, now=T0)
+        assert statements == []  # the claim read the owner: nothing to sum without a budget
+        owner.monthly_budget_usd = 10.0
+        await session.commit()
+        second = await claimed_run(db, session, owner)
+        with_budget = await budgets.for_run(db, second, settings=settings, now=T0)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert budget is not None and budget.limit_usd is None and budget.spent_usd == 0 and not budget.reached
+    assert with_budget is not None and with_budget.limit_usd == 10.0 and with_budget.spent_usd == 2.0
+    assert with_budget.resets_at == budgets.month_bounds(T0, owner.timezone)[1]

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from xtrack.config import Settings
 from xtrack.db import Database
 from xtrack.errors import Conflict
-from xtrack.executions.claims import EXECUTIONS, Claim, in_state
+from xtrack.executions.claims import EXECUTIONS, Claim, Owner, in_state
 from xtrack.executions.models import ErrorKind, ExecutionStatus, JobExecution
 from xtrack.observability import get_logger
 from xtrack.summaries.models import Summary
@@ -126,7 +126,7 @@ def exhausted_message(budget: Budget) -> str:
 
 
 async def spent_usd(
-    session: AsyncSession, *, user_id: int | None, since: datetime, until: datetime
+    session: AsyncSession | AsyncConnection, *, user_id: int | None, since: datetime, until: datetime
 ) -> tuple[float, float]:
     """Source and LLM cost of the runs started in [since, until): one user's, or every user's (None)."""
     runs = select(func.coalesce(func.sum(JobExecution.source_cost_usd), 0.0)).where(
@@ -141,37 +141,42 @@ async def spent_usd(
     return float(await session.scalar(runs) or 0.0), float(await session.scalar(llm) or 0.0)
 
 
-async def instance_month_spent(session: AsyncSession, *, now: datetime) -> float:
+async def instance_month_spent(session: AsyncSession | AsyncConnection, *, now: datetime) -> float:
     """What every run this calendar month (UTC) cost: a scan of the month's runs and summaries."""
     start, end = month_bounds(now, "UTC")
     return sum(await spent_usd(session, user_id=None, since=start, until=end))
 
 
 async def for_user(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
-    user: User,
+    user: User | Owner,
     settings: Settings,
     now: datetime,
     instance_spent: float | None = None,
 ) -> Budget:
     """The user's budget this month (in their time zone) and the instance's (calendar month, UTC;
     ``instance_spent``: already known, not summed again)."""
-    since, until = month_bounds(now, user.timezone)
     spent = 0.0
     if user.monthly_budget_usd is not None:
+        since, until = month_bounds(now, user.timezone)
         spent = sum(await spent_usd(session, user_id=user.id, since=since, until=until))
-    if settings.monthly_budget_usd is None:
-        instance_spent = 0.0
-    elif instance_spent is None:
+    if settings.monthly_budget_usd is not None and instance_spent is None:
         instance_spent = await instance_month_spent(session, now=now)
+    return budget_of(user, settings=settings, now=now, spent=spent, instance_spent=instance_spent or 0.0)
+
+
+def budget_of(
+    user: User | Owner, *, settings: Settings, now: datetime, spent: float, instance_spent: float
+) -> Budget:
+    """The month's ``Budget`` from what the user and the instance spent (``for_user`` sums them)."""
     return Budget(
         limit_usd=user.monthly_budget_usd,
         spent_usd=spent,
         action=user.budget_action,
-        resets_at=until,
+        resets_at=month_bounds(now, user.timezone)[1],
         instance_limit_usd=settings.monthly_budget_usd,
-        instance_spent_usd=instance_spent,
+        instance_spent_usd=instance_spent if settings.monthly_budget_usd is not None else 0.0,
     )
 
 
@@ -221,7 +226,9 @@ def fresh_spend(
     return cached.spent_usd if cached.read_at <= now < cached.read_at + ttl else None
 
 
-async def _instance_spent(database: Database, session: AsyncSession, *, now: datetime) -> float:
+async def _instance_spent(
+    database: Database, session: AsyncSession | AsyncConnection, *, now: datetime
+) -> float:
     spent = fresh_spend(_INSTANCE_SPEND.get(database), now=now)
     if spent is None:
         spent = await instance_month_spent(session, now=now)
@@ -230,18 +237,19 @@ async def _instance_spent(database: Database, session: AsyncSession, *, now: dat
 
 
 async def for_run(database: Database, claim: Claim, *, settings: Settings, now: datetime) -> Budget | None:
-    """The owner's budget this month (None for the local operator's runs): one short read, and the
-    instance's month at most once a minute (``INSTANCE_SPEND_TTL``)."""
-    if claim.user_id is None:
+    """The owner's budget this month (None for the local operator's runs and an owner that is
+    gone), from the owner the claim read: a read only for an owner with a budget (their month's
+    spend), and the instance's month at most once a minute (``INSTANCE_SPEND_TTL``)."""
+    owner = claim.owner
+    if owner is None:
         return None
-    async with database.session() as session:
-        user = await session.get(User, claim.user_id)
-        if user is None:
-            return None
+    if owner.monthly_budget_usd is None and settings.monthly_budget_usd is None:
+        return budget_of(owner, settings=settings, now=now, spent=0.0, instance_spent=0.0)  # nothing to sum
+    async with database.autocommit() as connection:  # reads only: no BEGIN and COMMIT round trips
         instance = None
         if settings.monthly_budget_usd is not None:
-            instance = await _instance_spent(database, session, now=now)
-        return await for_user(session, user=user, settings=settings, now=now, instance_spent=instance)
+            instance = await _instance_spent(database, connection, now=now)
+        return await for_user(connection, user=owner, settings=settings, now=now, instance_spent=instance)
 
 
 async def cancel_run(database: Database, claim: Claim, budget: Budget, *, now: datetime) -> None:

@@ -37,6 +37,17 @@ _JOB_ACCOUNTS = cast(Table, JobAccount.__table__)
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """The run's owner as the claim read them: what the owner's budget needs (``budget.for_run``),
+    so a run starts without reading the user again."""
+
+    id: int
+    timezone: str | None
+    monthly_budget_usd: float | None
+    budget_action: str
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """What the claim saw and decided: the run's inputs and its fencing token (``attempt``)."""
 
@@ -47,6 +58,7 @@ class Claim:
     trigger: str
     started_at: datetime
     inputs: RunInputs
+    owner: Owner | None = None  # None: the local operator's run, or an owner that is gone
 
     @property
     def is_playground(self) -> bool:
@@ -88,7 +100,11 @@ _CLAIM_READ = (
         _JOBS.c.last_run,
         _JOBS.c.last_post_id,
         _JOBS.c.filters,
+        _USERS.c.id.label("owner_found"),
         _USERS.c.status.label("owner_status"),
+        _USERS.c.timezone.label("owner_timezone"),
+        _USERS.c.monthly_budget_usd.label("owner_budget_usd"),
+        _USERS.c.budget_action.label("owner_budget_action"),
     )
     .select_from(
         EXECUTIONS.outerjoin(_JOBS, _JOBS.c.id == EXECUTIONS.c.job_id).outerjoin(
@@ -152,6 +168,12 @@ def _start_claimed(claims: Sequence[tuple[int, int, dict[str, Any], datetime]]) 
         )
         .returning(EXECUTIONS.c.id)
     )
+
+
+def _owner(row: Any) -> Owner | None:
+    if row.owner_found is None:
+        return None
+    return Owner(row.owner_found, row.owner_timezone, row.owner_budget_usd, row.owner_budget_action)
 
 
 def _cancel_reason(row: Any) -> str | None:
@@ -238,6 +260,7 @@ async def _claim_many(database: Database, wanted: Sequence[tuple[int, datetime]]
             trigger=row.trigger,
             started_at=now,
             inputs=inputs,
+            owner=_owner(row),
         )
     # Each id's claim goes to its first occurrence; a duplicate in the same batch gets None.
     return [claims.pop(execution_id, None) for execution_id, _now in wanted]

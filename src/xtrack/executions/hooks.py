@@ -25,6 +25,9 @@ class CompletedRun:
     # (``executions.briefing.account_warning``); the owner is told once.
     failing_accounts: Sequence[str] = ()
     user_id: int | None = None  # the owner, whose month's spend the run added to
+    # False when the owner had no budget as the run started: no budget notice can be due, so the
+    # completing transaction does not read the owner (a budget set meanwhile counts from the next run).
+    owner_has_budget: bool = True
 
 
 @dataclass(frozen=True, slots=True)

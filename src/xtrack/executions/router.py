@@ -41,7 +41,7 @@ R429: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_executor(request: Request) -> Executor | None:
+async def get_executor(request: Request) -> Executor | None:
     """The executor running in this process, if any (``xtrack serve``); otherwise a scheduler's
     next tick hands the new execution out."""
     executor: Executor | None = getattr(request.app.state, "executor", None)

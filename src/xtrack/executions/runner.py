@@ -194,11 +194,18 @@ async def _account_streaks(session: AsyncSession, claim: Claim, outcome: Outcome
 
 
 async def _complete(
-    database: Database, claim: Claim, outcome: Outcome, *, hooks: RunHooks, now: datetime
+    database: Database,
+    claim: Claim,
+    outcome: Outcome,
+    *,
+    hooks: RunHooks,
+    now: datetime,
+    budget: budgets.Budget | None = None,
 ) -> bool:
     """The one transaction that finishes a run: summary, COMPLETED, the job's cursor and what the
     hooks write (notification outbox rows) together. False when the run is no longer ours."""
     posts = outcome.posts
+    owner_has_budget = budget is not None and budget.limit_usd is not None
     async with database.session() as session:
         done = await session.execute(_COMPLETE, _completed_values(claim, outcome, now))
         if getattr(done, "rowcount", 0) != 1:
@@ -224,10 +231,18 @@ async def _complete(
                     if any(warning.startswith(f"@{name} ") for name in failing)
                 ],
                 user_id=claim.user_id,
+                owner_has_budget=owner_has_budget,
             )
             await hooks.run_completed(session, completed, now=now)
         elif claim.user_id is not None:  # a playground run: its spend counts toward the budget notices
-            playground = CompletedRun(claim.execution_id, None, summary, [], user_id=claim.user_id)
+            playground = CompletedRun(
+                claim.execution_id,
+                None,
+                summary,
+                [],
+                user_id=claim.user_id,
+                owner_has_budget=owner_has_budget,
+            )
             await hooks.run_completed(session, playground, now=now)
     return True
 
@@ -353,7 +368,7 @@ async def _work(
     outcome = await _fetch_and_summarize(
         database, claim, now=now, settings=settings, source=source, summarizer=summarizer, budget=budget
     )
-    if not await _complete(database, claim, outcome, hooks=hooks, now=now()):
+    if not await _complete(database, claim, outcome, hooks=hooks, now=now(), budget=budget):
         logger.info("execution.superseded", execution_id=claim.execution_id, attempt=claim.attempt)
         return
     posts = len(outcome.fetched or outcome.posts)

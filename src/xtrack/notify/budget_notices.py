@@ -42,7 +42,9 @@ async def rows_for(
     session: AsyncSession, settings: Settings, run: CompletedRun, *, now: datetime
 ) -> list[dict[str, Any]]:
     """The outbox rows of the budget notices this run's spend made due (none most of the time)."""
-    user = await session.get(User, run.user_id) if run.user_id is not None else None
+    if run.user_id is None or not run.owner_has_budget:
+        return []
+    user = await session.get(User, run.user_id)
     if user is None or user.monthly_budget_usd is None:
         return []
     budget = await budgets.for_user(session, user=user, settings=settings, now=now)

@@ -23,13 +23,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_app_settings(request: Request) -> Settings:
+# The dependencies are ``async def`` even where they only read app state: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a thread hop (and a wait for one of its 40 threads) per
+# request; under a burst of 500 requests those hops queued (bench/RESULTS.md, issue 28).
+
+
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_database(request: Request) -> Database:
+    return database_of(request)
 
 
 # scope="function": the commit happens before the response is sent, so a client never sees
 # success for work that then fails to commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-DatabaseDep = Annotated[Database, Depends(database_of)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
