@@ -35,11 +35,15 @@ async def create_run(
     user: ActiveUser,
     executor: ExecutorDep,
     data: PlaygroundRunCreate,
-) -> PlaygroundRunRead:
+) -> Response:
     execution = await playground_service.create_run(
         session, user=user, data=data, now=utcnow(), settings=settings, executor=executor
     )
-    return PlaygroundRunRead.of(playground_history.view_of(execution))
+    # Serialised here, as the history is: FastAPI would validate and dump the model once more.
+    run = PlaygroundRunRead.of(playground_history.view_of(execution))
+    return Response(
+        run.model_dump_json(), status_code=status.HTTP_202_ACCEPTED, media_type="application/json"
+    )
 
 
 @router.get(
