@@ -51,6 +51,7 @@ from tests.fakes.smtp import Inbox, running_smtp_server  # noqa: E402
 from xtrack import migrate  # noqa: E402
 from xtrack.config import Settings, get_settings, set_settings  # noqa: E402
 from xtrack.db import Database, create_engine  # noqa: E402
+from xtrack.executions.models import JobExecution  # noqa: E402
 from xtrack.jobs.models import Job  # noqa: E402
 from xtrack.users import service as users_service  # noqa: E402
 from xtrack.users.models import User, UserStatus  # noqa: E402
@@ -243,6 +244,27 @@ async def make_job(
     owner = owner or await make_user(session)
     data = JobCreate(x_username=x_username, topics=topics or ["ai"], frequency=frequency, language=language)
     return await jobs_service.create(session, owner=owner, data=data, max_jobs=10_000, now=now or utcnow())
+
+
+async def queue_playground_run(
+    session: AsyncSession, owner: User, *, now: datetime, x_username: str = "alice"
+) -> JobExecution:
+    """A QUEUED playground run of ``owner`` (24 hours back, no topics), created through the
+    playground service and committed, for the runner or a claim to take."""
+    from xtrack.playground import service as playground_service
+
+    run = await playground_service.create_execution(
+        session,
+        user_id=owner.id,
+        x_username=x_username,
+        topics=[],
+        hours_back=24,
+        language="en",
+        now=now,
+        executor=None,
+    )
+    await session.commit()
+    return run
 
 
 async def auth_headers(session: AsyncSession, user: User) -> dict[str, str]:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import auth_headers, make_job, make_user
+from tests.conftest import auth_headers, make_job, make_user, queue_playground_run
 from tests.executions.fakes import Clock
 from tests.fakes.server import serve_app
 from tests.sources.fakes import FakeX
@@ -29,7 +29,6 @@ from xtrack.executions.runner import run_execution
 from xtrack.jobs.models import Job
 from xtrack.notify.models import NotificationDelivery, NotificationTarget
 from xtrack.notify.outbox import RunNotifications
-from xtrack.playground import service as playground_service
 from xtrack.sources.x import XSource
 from xtrack.summaries.models import Summary
 from xtrack.summarize.registry import Summarizers
@@ -247,17 +246,7 @@ async def test_playground_spend_sends_the_budget_notices_once_as_a_jobs_does(
     settings = run_settings(settings)
     fake_x[0].add_posts(fake_x[0].add_user("alice"), 5, start=T0 - timedelta(minutes=30))
     owner = await owner_with_budget(session, action="offline")
-    tried = await playground_service.create_execution(
-        session,
-        user_id=owner.id,
-        x_username="alice",
-        topics=[],
-        hours_back=24,
-        language="en",
-        now=clock(),
-        executor=None,
-    )
-    await session.commit()
+    tried = await queue_playground_run(session, owner, now=clock())
 
     await run_execution(
         tried.id,
@@ -303,17 +292,7 @@ async def test_a_playground_run_past_80_percent_sends_the_warning_only(
     fake_x[0].add_posts(fake_x[0].add_user("alice"), 3, start=T0 - timedelta(minutes=30))
     owner = await owner_with_budget(session, action="offline")
     owner.monthly_budget_usd = 0.018  # 3 posts: $0.015, 83 %: the warning only
-    tried = await playground_service.create_execution(
-        session,
-        user_id=owner.id,
-        x_username="alice",
-        topics=[],
-        hours_back=24,
-        language="en",
-        now=clock(),
-        executor=None,
-    )
-    await session.commit()
+    tried = await queue_playground_run(session, owner, now=clock())
 
     await run_execution(
         tried.id,
@@ -341,17 +320,7 @@ async def test_a_run_whose_owner_has_no_budget_reads_the_owner_only_in_its_claim
     settings = run_settings(settings)
     fake_x[0].add_posts(fake_x[0].add_user("alice"), 3, start=T0 - timedelta(minutes=30))
     owner = await make_user(session)  # no budget: no spend to sum, no notice that could be due
-    tried = await playground_service.create_execution(
-        session,
-        user_id=owner.id,
-        x_username="alice",
-        topics=[],
-        hours_back=24,
-        language="en",
-        now=clock(),
-        executor=None,
-    )
-    await session.commit()
+    tried = await queue_playground_run(session, owner, now=clock())
     user_reads: list[str] = []
 
     def watch(_conn: object, _cursor: object, statement: str, *_args: object) -> None:

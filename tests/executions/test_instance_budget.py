@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import make_job, make_user
+from tests.conftest import make_job, make_user, queue_playground_run
 from tests.web.pages_helpers import add_run
 from xtrack.config import Settings
 from xtrack.db import Database, utcnow
@@ -17,7 +17,6 @@ from xtrack.executions import budget as budgets
 from xtrack.executions import claims
 from xtrack.executions.claims import Claim
 from xtrack.jobs.models import Job
-from xtrack.playground.service import create_execution
 from xtrack.users.models import User
 
 T0 = budgets.month_bounds(utcnow(), "UTC")[0] + timedelta(days=1, hours=12)
@@ -43,17 +42,7 @@ async def spend(session: AsyncSession, job: Job, cost: float) -> None:
 
 async def claimed_run(db: Database, session: AsyncSession, owner: User) -> Claim:
     """A playground run of ``owner``, queued through the service and claimed as the runner does."""
-    run = await create_execution(
-        session,
-        user_id=owner.id,
-        x_username="alice",
-        topics=[],
-        hours_back=24,
-        language="en",
-        now=T0,
-        executor=None,
-    )
-    await session.commit()
+    run = await queue_playground_run(session, owner, now=T0)
     claim = await claims.claim(db, run.id, now=T0)
     assert claim is not None
     return claim
