@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, and_, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,44 +164,70 @@ ACCOUNT_COLUMNS = [
         "last_fetched_at",
     )
 ]
-# The account (by source and username) and the source's rate-limit reset and pause, in one statement.
+# The source's rate-limit reset and pause, and the account's row (its columns NULL when the account
+# has none yet), in one statement that always returns one row: a first use learns whether the source
+# may be called without a second read, and creates the row with its fetch lease taken.
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
 _READ_ACCOUNT = select(
     *ACCOUNT_COLUMNS,
-    limited_until_of(ACCOUNTS.c.source).label("limited_until"),
-    paused_until_of(ACCOUNTS.c.source).label("paused_until"),
-    pause_reason_of(ACCOUNTS.c.source).label("pause_reason"),
-).where(
-    ACCOUNTS.c.source == bindparam("source"),
-    ACCOUNTS.c.network == bindparam("network"),
-    ACCOUNTS.c.username == bindparam("username"),
+    limited_until_of(bindparam("source")).label("limited_until"),
+    paused_until_of(bindparam("source")).label("paused_until"),
+    pause_reason_of(bindparam("source")).label("pause_reason"),
+).select_from(
+    _ONE_ROW.outerjoin(
+        ACCOUNTS,
+        and_(
+            ACCOUNTS.c.source == bindparam("source"),
+            ACCOUNTS.c.network == bindparam("network"),
+            ACCOUNTS.c.username == bindparam("username"),
+        ),
+    )
 )
+# A first use's row, returned as stored; nothing when a concurrent caller created it first.
+_CREATE_ACCOUNT = {
+    name: dialect.insert(ACCOUNTS)
+    .on_conflict_do_nothing(index_elements=["source", "network", "username"])
+    .returning(*ACCOUNT_COLUMNS)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRead:
+    """What ``read_account`` found: the row, the source's limits, whether a backfill could reach
+    further, and whether this caller created the row holding its fetch lease."""
+
+    row: AccountRow
+    block: SourceBlock
+    reachable: bool
+    leased: bool = False
 
 
 async def read_account(
-    session: Connection, database: Database, source: Source, username: str, need_since: datetime
-) -> tuple[AccountRow, SourceBlock, bool]:
-    """The account row (created on first use), the source's rate-limit reset and pause, and
-    whether a backfill could reach further."""
+    session: Connection,
+    database: Database,
+    source: Source,
+    username: str,
+    need_since: datetime,
+    *,
+    lease_at: datetime | None = None,
+) -> AccountRead:
+    """The account row with its source's limits; a first use creates the row, holding its fetch
+    lease from ``lease_at`` when given and the source may be called now (a new account has nothing
+    stored, so its first fetch is due: no decision to make, and no UPDATE to take the lease)."""
     network = network_of(username).value
     key = {"source": source.name, "network": network, "username": username}
-    found = (await session.execute(_READ_ACCOUNT, key)).first()
-    if found is None:
-        # First use of this account: create its row (a concurrent creator's row is as good).
-        dialect = postgresql if database.dialect == "postgresql" else sqlite
-        await session.execute(
-            dialect.insert(XAccount)
-            .values(
-                source=source.name,
-                network=network,
-                username=username,
-                state=AccountState.OK.value,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["source", "network", "username"])
-        )
-        found = (await session.execute(_READ_ACCOUNT, key)).one()
-    row = AccountRow.of(found)
+    found = (await session.execute(_READ_ACCOUNT, key)).one()
     block = SourceBlock(found.limited_until, found.paused_until, found.pause_reason)
+    if found.id is None:
+        leased = lease_at is not None and block.error(source.name, now=lease_at) is None
+        values = {**key, "state": AccountState.OK.value, "created_at": utcnow()}
+        values["fetch_started_at"] = lease_at if leased else None
+        created = (await session.execute(_CREATE_ACCOUNT[database.dialect], values)).first()
+        if created is not None:
+            return AccountRead(AccountRow.of(created), block, reachable=True, leased=leased)
+        found = (await session.execute(_READ_ACCOUNT, key)).one()  # a concurrent creator's row
+    row = AccountRow.of(found)
     reachable = True
     depth = getattr(source, "timeline_depth", None)
     since = row.coverage.covered_since
@@ -214,4 +240,4 @@ async def read_account(
             .where(_POSTS.c.account_id == row.id, _POSTS.c.created_at >= since)
         )
         reachable = int(stored or 0) < depth
-    return row, block, reachable
+    return AccountRead(row, block, reachable)

@@ -139,11 +139,12 @@ async def _refresh(
         # the lease re-checks what the read saw (lease free, nothing stored since), so no
         # transaction is needed around them (and none of its round trips).
         async with database.autocommit() as session:
-            row, block, reachable = await read_account(session, database, source, username, need_since)
             current = now()
+            read = await read_account(session, database, source, username, need_since, lease_at=current)
+            row, reachable = read.row, read.reachable
             action = decide_lease(
                 row.coverage,
-                fetch_started_at=row.fetch_started_at,
+                fetch_started_at=None if read.leased else row.fetch_started_at,
                 now=current,
                 lease_seconds=lease_seconds,
                 requested_at=requested_at,
@@ -151,8 +152,10 @@ async def _refresh(
                 joined=joined,
                 backfill_reachable=reachable,
             )
-            blocked = block.error(source.name, now=current)
-            if action is LeaseAction.CLAIM and blocked is None:
+            blocked = read.block.error(source.name, now=current)
+            if read.leased:
+                claimed = True  # a first use: the row was created holding the lease
+            elif action is LeaseAction.CLAIM and blocked is None:
                 claimed = await claim_lease(
                     session, row.id, now=current, lease_seconds=lease_seconds, seen=row.coverage
                 )
