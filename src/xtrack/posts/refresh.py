@@ -2,9 +2,10 @@
 stored posts of an account complete for a need, sharing the work (DESIGN "Cost grows with accounts,
 not with jobs"):
 
-* The account's fetch lease (``posts.lease``) is claimed in a short statement; the claimer calls the
-  source with no transaction open (invariant 7), then stores posts, moves the cursor and releases
-  the lease in one short transaction (``posts.fetch``).
+* The account's fetch lease (``posts.lease``) is claimed in a short statement (on an account's
+  first use, by creating its row holding the lease: ``accounts.read_account``); the claimer calls
+  the source with no transaction open (invariant 7), then stores posts, moves the cursor and
+  releases the lease in one short transaction (``posts.fetch``).
 * A caller that finds the lease held by a fetch that began at or after its ``requested_at`` joins
   it: it waits for the lease to clear and reads the stored posts. A fetch that began earlier may
   have missed what the caller needs, so the caller waits for it and then makes its own ``since_id``
