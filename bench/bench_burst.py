@@ -18,7 +18,10 @@ final and prints:
                   from one minimal process with one pooled client per upstream, in the same run
 
 ``--profile`` runs the server under a sampling profiler (``burst_standins.Sampler``) and prints
-where its main thread spent the busy samples.
+where its main thread spent the busy samples. ``--accept-only redis://127.0.0.1:6379/15`` measures
+accepting alone: the server hands its runs to a Redis broker nobody consumes (the database is
+flushed afterwards), so no run competes with the POSTs; it prints accept p50/p99 and server CPU per
+POST (the broker's publish included).
 
     .venv/bin/python bench/bench_burst.py [--db postgresql,sqlite] [--n 40,500] [--repeat 3]
         [--delay 1.0] [--clients 4] [--url postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench_burst]
@@ -305,6 +308,25 @@ def server_env(url: str, source_port: int, llm_port: int, extra: dict[str, str])
     }
 
 
+async def accept_burst(
+    args: argparse.Namespace, url: str, server_port: int, pid: int, n: int, tag: str
+) -> None:
+    """``--accept-only``: the POSTs alone (the server hands the runs to a broker nobody consumes)."""
+    tokens = await make_users(url, n, tag)
+    cpu_before = cpu_seconds(pid)
+    _start_at, results = await asyncio.to_thread(
+        fire_burst, f"http://127.0.0.1:{server_port}", tokens, tag, args.clients
+    )
+    cpu = cpu_seconds(pid) - cpu_before
+    accept = [took for took, _status, _id in results]
+    refused = len([status for _took, status, _id in results if status != 202])
+    print(
+        f"  N={n} accepted alone: accept p50 {pct(accept, 0.5):.2f} s p99 {pct(accept, 0.99):.2f} s; "
+        f"server CPU {1000 * cpu / n:.2f} ms per POST; {refused} not 202",
+        flush=True,
+    )
+
+
 async def burst(
     args: argparse.Namespace, url: str, ports: tuple[int, int, int], pid: int, n: int, tag: str
 ) -> dict:
@@ -390,6 +412,8 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
     else:
         url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-burst-')}/xtrack.db"
     extra = dict(pair.split("=", 1) for pair in args.env)
+    if args.accept_only:
+        extra |= {"XTRACK_EXECUTOR": "celery", "XTRACK_BROKER_URL": args.accept_only}
     with standin(args.delay) as source_port, standin(args.delay) as llm_port:
         server_port = free_port()
         command = [sys.executable, "-m", "xtrack", "serve", "--port", str(server_port)]
@@ -414,6 +438,10 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
                 flush=True,
             )
             for n in args.n:
+                if args.accept_only:
+                    for round_number in range(args.repeat):
+                        await accept_burst(args, url, server_port, pid, n, f"a{round_number}n{n}u")
+                    continue
                 best = None
                 for round_number in range(args.repeat):
                     result = await burst(
@@ -427,6 +455,10 @@ async def run_database(args: argparse.Namespace, kind: str) -> None:
         if profile is not None:
             with contextlib.suppress(FileNotFoundError):
                 print(Path(profile).read_text())
+    if args.accept_only:
+        import redis
+
+        redis.Redis.from_url(args.accept_only).flushdb()  # the runs nobody was going to take
 
 
 async def main() -> None:
@@ -450,6 +482,12 @@ async def main() -> None:
         choices=["sample", "cprofile", "statements"],
         help="sample the server's main thread (biased toward calls that release the GIL), cProfile it, "
         "or count its SQL statements",
+    )
+    parser.add_argument(
+        "--accept-only",
+        metavar="BROKER",
+        help="measure accepting alone: the server hands its runs to this Redis broker, which nobody "
+        "consumes, so no run competes with the POSTs (e.g. redis://127.0.0.1:6379/15; flushed after)",
     )
     parser.add_argument("--log", help="keep the server's output in this file")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
