@@ -18,16 +18,20 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.fresh_database
 
 os.environ.setdefault("XTRACK_SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
 os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
+
+from bench.fresh_database import recreate
 
 from xtrack import migrate
 from xtrack.config import get_settings, set_settings
@@ -40,22 +44,6 @@ from xtrack.web.app import create_app
 DEFAULT_URL = os.environ.get(
     "XTRACK_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/xtrack_bench"
 )
-
-
-async def recreate(url: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{parsed.database}"')
-    finally:
-        await conn.close()
 
 
 async def seed_users(database: Database, count: int, *, prefix: str) -> None:

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -40,6 +39,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the fake X lives in the test suite
 
 os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
+
+from bench.fresh_database import recreate  # noqa: E402
 
 from xtrack import migrate  # noqa: E402
 from xtrack.db import Database, create_engine  # noqa: E402
@@ -84,22 +85,6 @@ def serve_fake_x(port: int, accounts: int, posts: int) -> None:
 
     fake.app.router.routes.extend([Route("/_stats", stats), Route("/_add", add, methods=["POST"])])
     uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-async def recreate(url: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{parsed.database}"')
-    finally:
-        await conn.close()
 
 
 @dataclass

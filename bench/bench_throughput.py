@@ -41,9 +41,8 @@ sys.path.insert(0, str(ROOT))  # tests.sources.fakes (the fake X)
 os.environ.setdefault("XTRACK_SECRET_KEY", "bench-secret-key-that-is-long-enough-0123456789")
 os.environ.setdefault("XTRACK_LOG_LEVEL", "WARNING")
 
-import asyncpg  # noqa: E402
+from bench.fresh_database import recreate  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from xtrack.config import Settings  # noqa: E402
 
@@ -101,22 +100,6 @@ def fake_x(accounts: int, latency: float) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-async def recreate(url: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        host=parsed.host or "127.0.0.1",
-        port=parsed.port or 5432,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{parsed.database}"')
-    finally:
-        await conn.close()
 
 
 async def prepare(url: str, jobs: int) -> None:
