@@ -200,10 +200,12 @@ async def _complete(
     *,
     hooks: RunHooks,
     now: datetime,
-    budget: budgets.Budget | None = None,
+    budget: budgets.Budget | None,
 ) -> bool:
     """The one transaction that finishes a run: summary, COMPLETED, the job's cursor and what the
-    hooks write (notification outbox rows) together. False when the run is no longer ours."""
+    hooks write (notification outbox rows) together. False when the run is no longer ours.
+    ``budget``: the owner's as the run started (None: no owner), which says whether a budget notice
+    can be due."""
     posts = outcome.posts
     owner_has_budget = budget is not None and budget.limit_usd is not None
     async with database.session() as session:

@@ -143,20 +143,21 @@ async def _refresh(
             current = now()
             read = await read_account(session, database, source, username, need_since, lease_at=current)
             row, reachable = read.row, read.reachable
-            action = decide_lease(
-                row.coverage,
-                fetch_started_at=None if read.leased else row.fetch_started_at,
-                now=current,
-                lease_seconds=lease_seconds,
-                requested_at=requested_at,
-                need_since=need_since,
-                joined=joined,
-                backfill_reachable=reachable,
-            )
+            if read.leased:  # a first use: the row was created holding the lease, nothing to decide
+                action, claimed = LeaseAction.CLAIM, True
+            else:
+                action = decide_lease(
+                    row.coverage,
+                    fetch_started_at=row.fetch_started_at,
+                    now=current,
+                    lease_seconds=lease_seconds,
+                    requested_at=requested_at,
+                    need_since=need_since,
+                    joined=joined,
+                    backfill_reachable=reachable,
+                )
             blocked = read.block.error(source.name, now=current)
-            if read.leased:
-                claimed = True  # a first use: the row was created holding the lease
-            elif action is LeaseAction.CLAIM and blocked is None:
+            if action is LeaseAction.CLAIM and blocked is None and not claimed:
                 claimed = await claim_lease(
                     session, row.id, now=current, lease_seconds=lease_seconds, seen=row.coverage
                 )
