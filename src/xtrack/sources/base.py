@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -73,6 +74,19 @@ def in_window(
     if start_time is not None and post.created_at < start_time:
         return False
     return end_time is None or post.created_at <= end_time
+
+
+def posts_in_window(
+    posts: Iterable[Post], *, floor: int | None, start_time: datetime | None, end_time: datetime | None
+) -> list[Post]:
+    """The posts read that belong to the fetch (``in_window``), each id once (a later read of it
+    wins), oldest first: what a newest-first timeline's pages come down to."""
+    kept = {
+        post.external_id: post
+        for post in posts
+        if in_window(post, floor=floor, start_time=start_time, end_time=end_time)
+    }
+    return sorted(kept.values(), key=lambda p: p.sort_key)
 
 
 class SourceError(Exception):

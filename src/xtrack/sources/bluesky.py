@@ -24,7 +24,7 @@ from xtrack.sources.base import (
     Post,
     RequestRejected,
     SourceError,
-    in_window,
+    posts_in_window,
 )
 from xtrack.sources.bluesky_posts import join_threads, parse_item
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
@@ -163,14 +163,8 @@ class BlueskySource:
                 gap = True
                 break
             params = {**params, "cursor": cursor}
-        kept = {
-            post.external_id: post
-            for post in read
-            if in_window(post, floor=floor, start_time=start_time, end_time=end_time)
-        }
-        posts = join_threads(
-            sorted(kept.values(), key=lambda p: p.sort_key), author_did=account.external_id or None
-        )
+        kept = posts_in_window(read, floor=floor, start_time=start_time, end_time=end_time)
+        posts = join_threads(kept, author_did=account.external_id or None)
         return FetchResult(
             posts=sorted(posts, key=lambda p: p.sort_key),
             gap=gap,

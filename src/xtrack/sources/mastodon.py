@@ -26,7 +26,7 @@ from xtrack.sources.base import (
     MalformedResponse,
     Post,
     RequestRejected,
-    in_window,
+    posts_in_window,
 )
 from xtrack.sources.guarded import guarded_transport
 from xtrack.sources.http import Clock, RateLimit, Reply, SourceHttp
@@ -169,13 +169,8 @@ class MastodonSource:
                 gap = True
                 break
             params = {**params, "max_id": next_max}
-        kept = {
-            post.external_id: post
-            for post in read
-            if in_window(post, floor=floor, start_time=start_time, end_time=end_time)
-        }
         return FetchResult(
-            posts=sorted(kept.values(), key=lambda p: p.sort_key),
+            posts=posts_in_window(read, floor=floor, start_time=start_time, end_time=end_time),
             gap=gap,
             gap_note=f"Mastodon: stopped after {pages} pages; older posts may be missing" if gap else None,
             requests=requests,
